@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ..errors import NotFound, Unauthorized
+from ..schemas import AuthOut, LoginIn, RegisterIn, UserOut
+from ..services.views import user_view
+from .deps import ServicesDep, UserId
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=201, response_model=AuthOut)
+async def register(body: RegisterIn, services: ServicesDep) -> dict[str, Any]:
+    return await services.users.register(body)
+
+
+@router.post("/login", response_model=AuthOut)
+async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any]:
+    client = request.client.host if request.client else "unknown"
+    return await services.users.login(body, client)
+
+
+@router.get("/me", response_model=UserOut)
+async def me(user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    try:
+        user = await services.users.get(user_id)
+    except NotFound as exc:  # a token that outlived its account
+        raise Unauthorized("the account of this token no longer exists") from exc
+    return user_view(user)

@@ -1,0 +1,63 @@
+"""Request-scoped dependencies: the services, the caller, and the write's idempotency key."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..errors import Unauthorized
+from ..security.tokens import TokenError
+from ..services.idempotency import IdempotencyKey
+from ..services.writes import Reply
+
+if TYPE_CHECKING:
+    from ..container import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated["Services", Depends(get_services)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_user_id(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    try:
+        return services.tokens.verify(credentials.credentials).user_id
+    except TokenError as exc:
+        raise Unauthorized(str(exc)) from exc
+
+
+UserId = Annotated[str, Depends(current_user_id)]
+
+
+async def idempotency_key(
+    request: Request,
+    user_id: UserId,
+    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> IdempotencyKey | None:
+    if not key:
+        return None
+    body = await request.body()
+    return IdempotencyKey.for_request(user_id, key, request.method, request.url.path, body)
+
+
+IdemKey = Annotated[IdempotencyKey | None, Depends(idempotency_key)]
+
+
+def reply(result: Reply) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    if result.status_code == 204:
+        return Response(status_code=204, headers=headers)
+    return Response(
+        content=result.body, status_code=result.status_code, media_type="application/json", headers=headers
+    )

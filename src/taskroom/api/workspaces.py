@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from ..errors import NotFound
+from ..schemas import (
+    EventsPage,
+    Items,
+    MemberIn,
+    MemberOut,
+    MemberPatch,
+    WorkspaceIn,
+    WorkspaceOut,
+    WorkspacePatch,
+)
+from ..services.log import decode_envelopes
+from .deps import IdemKey, ServicesDep, UserId, reply
+
+router = APIRouter(prefix="/workspaces", tags=["workspaces"])
+
+
+@router.post("", status_code=201, response_model=WorkspaceOut)
+async def create_workspace(
+    body: WorkspaceIn, user_id: UserId, services: ServicesDep, key: IdemKey
+) -> Response:
+    return reply(await services.workspaces.create(user_id, body, key))
+
+
+@router.get("", response_model=Items)
+async def list_workspaces(user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    return {"items": await services.workspaces.list_for(user_id)}
+
+
+@router.get("/{workspace_id}", response_model=WorkspaceOut)
+async def get_workspace(workspace_id: str, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    return await services.workspaces.get(user_id, workspace_id)
+
+
+@router.patch("/{workspace_id}", response_model=WorkspaceOut)
+async def update_workspace(
+    workspace_id: str, body: WorkspacePatch, user_id: UserId, services: ServicesDep, key: IdemKey
+) -> Response:
+    return reply(await services.workspaces.update(user_id, workspace_id, body, key))
+
+
+@router.delete("/{workspace_id}", status_code=204)
+async def delete_workspace(
+    workspace_id: str, user_id: UserId, services: ServicesDep, key: IdemKey
+) -> Response:
+    return reply(await services.workspaces.delete(user_id, workspace_id, key))
+
+
+@router.get("/{workspace_id}/members", response_model=Items)
+async def list_members(workspace_id: str, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    return {"items": await services.workspaces.members(user_id, workspace_id)}
+
+
+@router.post("/{workspace_id}/members", status_code=201, response_model=MemberOut)
+async def add_member(
+    workspace_id: str, body: MemberIn, user_id: UserId, services: ServicesDep, key: IdemKey
+) -> Response:
+    return reply(await services.workspaces.add_member(user_id, workspace_id, body, key))
+
+
+@router.patch("/{workspace_id}/members/{member_id}", response_model=MemberOut)
+async def change_member_role(
+    workspace_id: str, member_id: str, body: MemberPatch, user_id: UserId, services: ServicesDep, key: IdemKey
+) -> Response:
+    return reply(await services.workspaces.change_role(user_id, workspace_id, member_id, body, key))
+
+
+@router.delete("/{workspace_id}/members/{member_id}", status_code=204)
+async def remove_member(
+    workspace_id: str, member_id: str, user_id: UserId, services: ServicesDep, key: IdemKey
+) -> Response:
+    return reply(await services.workspaces.remove_member(user_id, workspace_id, member_id, key))
+
+
+@router.get("/{workspace_id}/events", response_model=EventsPage)
+async def workspace_events(
+    workspace_id: str,
+    user_id: UserId,
+    services: ServicesDep,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> dict[str, Any]:
+    if not await services.workspaces.is_member(user_id, workspace_id):
+        raise NotFound("workspace not found")
+    page = await services.read_log(workspace_id, since, limit)
+    return {
+        "events": decode_envelopes(page.envelopes),
+        "latestSeq": page.latest_seq,
+        "hasMore": page.has_more,
+    }

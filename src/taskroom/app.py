@@ -1,0 +1,105 @@
+"""The app factory: `create_app(settings)` wires storage, services and the real-time layer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .api import auth, health, tasks, workspaces
+from .container import build_services
+from .errors import ApiError
+from .metrics import NodeMetrics
+from .services.database import Database
+from .services.log import WorkspaceLog
+from .services.publisher import NullPublisher
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        log = WorkspaceLog()
+        metrics = NodeMetrics()
+        services = build_services(settings, db, log, NullPublisher(), metrics)
+        app.state.services = services
+        maintenance = asyncio.create_task(_maintain(services.prune, settings), name="log-retention")
+        try:
+            yield
+        finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+            await db.dispose()
+
+    app = FastAPI(title="Taskroom", version=__version__, lifespan=lifespan, docs_url="/docs")
+    _install_error_handlers(app)
+    for router in (auth.router, workspaces.router, tasks.router):
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(health.router)
+    return app
+
+
+async def _maintain(prune: Any, settings: Settings) -> None:
+    """Prune the log now and then; a failure is logged and retried next round."""
+    interval = min(3600.0, max(1.0, settings.ws_event_retention / 1000 / 10))
+    while True:
+        try:
+            removed = await prune()
+            if removed:
+                logger.info("pruned %d log events past retention", removed)
+        except Exception:  # keep the node up; the next round tries again
+            logger.exception("log pruning failed")
+        await asyncio.sleep(interval)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(part) for part in err["loc"][1:]) or str(err["loc"][0]),
+                "message": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse(
+            {"error": {"code": "VALIDATION_ERROR", "message": message, "fields": fields}}, status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"error": {"code": "INTERNAL", "message": "internal server error"}}, status_code=500
+        )

@@ -1,0 +1,77 @@
+"""`taskroom serve | db upgrade | user create`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="taskroom", description="Taskroom real-time task backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run one node")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--migrate", action="store_true", help="apply database migrations before serving")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply every pending migration")
+
+    user = commands.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create an account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--password", help="read from TASKROOM_PASSWORD or a prompt when absent")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        from .db.migrate import upgrade
+        from .server import serve as run
+
+        if args.migrate:
+            upgrade(settings.database_url)
+        run(settings, args.host, args.port)
+    elif args.command == "db":
+        from .db.migrate import upgrade
+
+        upgrade(settings.database_url)
+        print("database is at the latest schema")
+    elif args.command == "user":
+        password = args.password or os.environ.get("TASKROOM_PASSWORD") or getpass.getpass("Password: ")
+        return asyncio.run(_create_user(settings, args.email, args.name, password))
+    return 0
+
+
+async def _create_user(settings: Settings, email: str, name: str, password: str) -> int:
+    from .container import build_services
+    from .errors import ApiError
+    from .metrics import NodeMetrics
+    from .services.database import Database
+    from .services.log import WorkspaceLog
+    from .services.publisher import NullPublisher
+
+    db = Database(settings.database_url)
+    services = build_services(settings, db, WorkspaceLog(), NullPublisher(), NodeMetrics())
+    try:
+        user = await services.users.create(email, password, name)
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # pydantic's validation error
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(user.id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

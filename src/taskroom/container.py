@@ -1,0 +1,71 @@
+"""The object graph of one node, built once per app in its lifespan (no module-level singletons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from .metrics import NodeMetrics
+from .security.login_throttle import LoginThrottle
+from .security.passwords import PasswordService
+from .security.tokens import TokenService
+from .services.database import Database
+from .services.idempotency import IdempotencyStore
+from .services.log import LogPage, WorkspaceLog
+from .services.publisher import EventPublisher
+from .services.tasks import TaskService
+from .services.users import UserService
+from .services.workspaces import WorkspaceService
+from .services.writes import WriteRunner
+from .settings import Settings
+
+
+class RealtimeStatus(Protocol):
+    async def broker_healthy(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    log: WorkspaceLog
+    idempotency: IdempotencyStore
+    users: UserService
+    workspaces: WorkspaceService
+    tasks: TaskService
+    metrics: NodeMetrics
+    realtime: RealtimeStatus | None = None
+
+    async def read_log(self, workspace_id: str, since: int, limit: int) -> LogPage:
+        async with self.db.transaction() as session:
+            return await self.log.read(session, workspace_id, since, limit)
+
+    async def prune(self) -> int:
+        """Drop log rows past WS_EVENT_RETENTION and expired idempotency records."""
+        async with self.db.transaction() as session:
+            removed = await self.log.prune(session, timedelta(milliseconds=self.settings.ws_event_retention))
+            await self.idempotency.purge_expired(session)
+        return removed
+
+
+def build_services(
+    settings: Settings, db: Database, log: WorkspaceLog, publisher: EventPublisher, metrics: NodeMetrics
+) -> Services:
+    tokens = TokenService(settings)
+    idempotency = IdempotencyStore(timedelta(seconds=settings.idempotency_ttl_seconds))
+    writes = WriteRunner(db, idempotency, publisher)
+    passwords = PasswordService(settings.argon2_time_cost, settings.argon2_memory_kib)
+    throttle = LoginThrottle(settings.login_max_failures, settings.login_failure_window_seconds)
+    return Services(
+        settings=settings,
+        db=db,
+        tokens=tokens,
+        log=log,
+        idempotency=idempotency,
+        users=UserService(db, passwords, tokens, throttle),
+        workspaces=WorkspaceService(db, log, writes),
+        tasks=TaskService(db, log, writes),
+        metrics=metrics,
+    )

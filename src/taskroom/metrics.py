@@ -1,0 +1,127 @@
+"""Node metrics, kept once and shown twice: JSON (`/api/v1/ws/metrics`) and Prometheus (`/metrics`).
+
+Each app owns its registry (no process-global state), so several nodes can run in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as TallyCounter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class NodeMetrics:
+    def __init__(self) -> None:
+        self.started_at = time.monotonic()
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._connections = Gauge("taskroom_ws_connections", "Open WebSocket connections", registry=r)
+        self._authenticated = Gauge(
+            "taskroom_ws_connections_authenticated", "Authenticated connections", registry=r
+        )
+        self._peak = Gauge("taskroom_ws_connections_peak", "Most connections open at once", registry=r)
+        self._opened = Counter("taskroom_ws_connections_opened", "Connections accepted", registry=r)
+        self._rooms = Gauge("taskroom_ws_rooms", "Workspace rooms with a connection on this node", registry=r)
+        self._in = Counter("taskroom_ws_messages_in", "Frames received", ["type"], registry=r)
+        self._out = Counter("taskroom_ws_messages_out", "Frames sent", ["type"], registry=r)
+        self._dropped = Counter("taskroom_ws_dropped", "Connections dropped as slow consumers", registry=r)
+        self._rate_limited = Counter("taskroom_ws_rate_limited", "Frames refused by rate limits", registry=r)
+        self._fanout = Histogram(
+            "taskroom_ws_fanout_seconds",
+            "From commit to the frame queued on every local connection",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        # Plain mirrors for the JSON view, so it needs no scraping of the registry.
+        self.connections = 0
+        self.authenticated = 0
+        self.peak = 0
+        self.opened = 0
+        self.rooms = 0
+        self.dropped = 0
+        self.rate_limited = 0
+        self.messages_in: TallyCounter[str] = TallyCounter()
+        self.messages_out: TallyCounter[str] = TallyCounter()
+        self._fanout_count = 0
+        self._fanout_sum = 0.0
+        self._fanout_max = 0.0
+
+    def connection_opened(self) -> None:
+        self.connections += 1
+        self.opened += 1
+        self.peak = max(self.peak, self.connections)
+        self._connections.set(self.connections)
+        self._opened.inc()
+        self._peak.set(self.peak)
+
+    def connection_closed(self, was_authenticated: bool) -> None:
+        self.connections -= 1
+        self._connections.set(self.connections)
+        if was_authenticated:
+            self.set_authenticated(-1)
+
+    def set_authenticated(self, delta: int) -> None:
+        self.authenticated += delta
+        self._authenticated.set(self.authenticated)
+
+    def set_rooms(self, count: int) -> None:
+        self.rooms = count
+        self._rooms.set(count)
+
+    def message_in(self, message_type: str) -> None:
+        self.messages_in[message_type] += 1
+        self._in.labels(message_type).inc()
+
+    def message_out(self, message_type: str, count: int = 1) -> None:
+        self.messages_out[message_type] += count
+        self._out.labels(message_type).inc(count)
+
+    def connection_dropped(self) -> None:
+        self.dropped += 1
+        self._dropped.inc()
+
+    def frame_rate_limited(self) -> None:
+        self.rate_limited += 1
+        self._rate_limited.inc()
+
+    def fanout(self, seconds: float) -> None:
+        self._fanout_count += 1
+        self._fanout_sum += seconds
+        self._fanout_max = max(self._fanout_max, seconds)
+        self._fanout.observe(seconds)
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def snapshot(self) -> dict[str, Any]:
+        count = self._fanout_count
+        return {
+            "uptimeSeconds": round(self.uptime(), 3),
+            "connections": {
+                "current": self.connections,
+                "authenticated": self.authenticated,
+                "peak": self.peak,
+                "totalOpened": self.opened,
+            },
+            "rooms": self.rooms,
+            "messages": {
+                "in": sum(self.messages_in.values()),
+                "out": sum(self.messages_out.values()),
+                "inByType": dict(self.messages_in),
+                "outByType": dict(self.messages_out),
+            },
+            "dropped": self.dropped,
+            "rateLimited": self.rate_limited,
+            "fanoutLatency": {
+                "count": count,
+                "meanMs": round(self._fanout_sum / count * 1000, 3) if count else 0.0,
+                "maxMs": round(self._fanout_max * 1000, 3),
+            },
+        }
+
+    def prometheus(self) -> bytes:
+        return generate_latest(self.registry)

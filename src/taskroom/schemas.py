@@ -1,0 +1,198 @@
+"""Wire models of the REST API: camelCase JSON, validated by pydantic (PROTOCOL §2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from .timeutil import ensure_utc, format_timestamp
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+TaskStatus = Literal["todo", "in_progress", "done"]
+TASK_STATUSES: tuple[str, ...] = ("todo", "in_progress", "done")
+Priority = Literal["low", "medium", "high", "urgent"]
+AssignableRole = Literal["admin", "member", "viewer"]
+
+
+def _utc(value: datetime) -> datetime:
+    return ensure_utc(value)
+
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+WorkspaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Description = Annotated[str, StringConstraints(max_length=20_000)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+# Output times: one format on the wire whoever serializes the model (our views or FastAPI).
+WireTime = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Timestamped(WireModel):
+    """An output model; `wire()` is its JSON-ready form, times in the wire's one format."""
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+class RegisterIn(WireModel):
+    email: Email
+    password: Password
+    name: PersonName
+
+
+class LoginIn(WireModel):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class UserOut(Timestamped):
+    id: str
+    email: str
+    name: str
+    created_at: WireTime
+
+
+class AuthOut(Timestamped):
+    user: UserOut
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+# --- workspaces -------------------------------------------------------------------------------
+
+
+class WorkspaceIn(WireModel):
+    name: WorkspaceName
+    description: Description | None = None
+
+
+class WorkspacePatch(WireModel):
+    name: WorkspaceName | None = None
+    description: Description | None = None
+
+
+class WorkspaceOut(Timestamped):
+    id: str
+    name: str
+    description: str | None
+    owner_id: str
+    role: Role
+    seq: int
+    created_at: WireTime
+    updated_at: WireTime
+
+
+class MemberIn(WireModel):
+    email: Email
+    role: AssignableRole
+
+
+class MemberPatch(WireModel):
+    role: AssignableRole
+
+
+class MemberOut(Timestamped):
+    user_id: str
+    email: str
+    name: str
+    role: Role
+    joined_at: WireTime
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+class TaskIn(WireModel):
+    title: Title
+    description: Description | None = None
+    status: TaskStatus = "todo"
+    assignee_id: Id | None = None
+    due_date: UtcDateTime | None = None
+    priority: Priority = "medium"
+
+
+class TaskPatch(WireModel):
+    """Only the fields present are changed; an explicit null clears a nullable field."""
+
+    title: Title | None = None
+    description: Description | None = None
+    assignee_id: Id | None = None
+    due_date: UtcDateTime | None = None
+    priority: Priority | None = None
+    base_version: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("title", "priority")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Only an explicit null reaches here (defaults are not validated): these fields cannot be cleared.
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class TaskCompleteIn(WireModel):
+    completed: bool
+
+
+class TaskMoveIn(WireModel):
+    status: TaskStatus
+    before_id: Id | None = None
+    after_id: Id | None = None
+    base_version: Annotated[int, Field(ge=1)] | None = None
+
+
+class TaskOut(Timestamped):
+    id: str
+    workspace_id: str
+    title: str
+    description: str | None
+    status: str
+    position: str
+    completed: bool
+    completed_at: WireTime | None
+    assignee_id: str | None
+    due_date: WireTime | None
+    priority: str
+    created_by: str
+    created_at: WireTime
+    updated_at: WireTime
+    version: int
+
+
+class Items(WireModel):
+    items: list[Any]
+
+
+class EventsPage(WireModel):
+    events: list[dict[str, Any]]
+    latest_seq: int
+    has_more: bool

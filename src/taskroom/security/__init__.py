@@ -1,0 +1,1 @@
+"""Passwords and access tokens."""

@@ -1,0 +1,76 @@
+"""JWT access tokens (PROTOCOL §2): `sub`, `exp`, `iat`, `jti`, `iss`, `aud`, one algorithm only."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from ..settings import Settings
+
+
+class TokenError(Exception):
+    """The token cannot be used; `expired` tells the two cases apart for the WebSocket close."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    user_id: str
+    expires_at: float
+    token_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    expires_at: float
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self._key = settings.signing_key
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._ttl = settings.jwt_ttl_seconds
+
+    def issue(self, user_id: str, *, ttl_seconds: int | None = None) -> IssuedToken:
+        ttl = self._ttl if ttl_seconds is None else ttl_seconds
+        now = int(time.time())
+        claims = {
+            "sub": user_id,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        token = jwt.encode(claims, self._key, algorithm=self._algorithm)
+        return IssuedToken(token=token, expires_in=ttl, expires_at=float(now + ttl))
+
+    def verify(self, token: str) -> Claims:
+        """Accept only our algorithm, issuer and audience; `none` and foreign algorithms fail."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self._algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["sub", "exp", "iat", "jti", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("token expired", expired=True) from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"invalid token: {exc}") from exc
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise TokenError("invalid token: bad subject")
+        return Claims(user_id=subject, expires_at=float(claims["exp"]), token_id=str(claims["jti"]))

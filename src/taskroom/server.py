@@ -1,0 +1,64 @@
+"""Running one node under uvicorn, with the WebSocket settings of PROTOCOL §1 applied."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class NodeServer(uvicorn.Server):
+    """uvicorn's server, but a shutdown first closes every WebSocket with 1001 (going away).
+
+    uvicorn itself would close them with 1012; clients are told to reconnect elsewhere and resume.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.loaded_app
+        hub = _find_hub(app)
+        if hub is not None:
+            await hub.close_all()
+        await super().shutdown(sockets)
+
+
+def _find_hub(app: Any) -> Any:
+    # loaded_app is wrapped in uvicorn's middlewares; walk down to ours.
+    while app is not None:
+        state = getattr(app, "state", None)
+        services = getattr(state, "services", None) if state is not None else None
+        if services is not None:
+            return getattr(services, "realtime", None)
+        app = getattr(app, "app", None)
+    return None
+
+
+def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -> uvicorn.Config:
+    ping_interval = settings.ws_ping_interval / 1000
+    # A peer that answers no ping within what is left of WS_CONNECTION_TIMEOUT is dropped.
+    ping_timeout = max(0.5, (settings.ws_connection_timeout - settings.ws_ping_interval) / 1000)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "ws": "websockets-sansio",
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_ping_interval": ping_interval,
+        "ws_ping_timeout": ping_timeout,
+        # Compression is per connection: it would re-encode every fanned-out frame once per reader.
+        "ws_per_message_deflate": False,
+        "log_level": settings.log_level,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }
+    options.update(overrides)
+    return uvicorn.Config(create_app(settings), **options)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    NodeServer(uvicorn_config(settings, host, port)).run()

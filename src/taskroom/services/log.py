@@ -1,0 +1,162 @@
+"""The workspace event log: the source of truth for what every client must eventually receive."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import Event, Workspace
+from ..errors import Gone, NotFound
+from ..realtime.protocol import encode_server_frame
+from ..timeutil import format_timestamp, utcnow
+from .publisher import CommittedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    envelopes: list[str]
+    latest_seq: int
+    has_more: bool
+
+
+class WorkspaceLog:
+    """Appends happen inside the caller's transaction, so an event exists exactly when its change does.
+
+    `seq` is taken by incrementing `workspaces.seq` in place: the row lock that update takes is
+    held until commit, so writers of one workspace queue behind each other and seq order is
+    commit order — no two events share a seq and no committed seq is ever skipped.
+    """
+
+    async def append(
+        self,
+        session: AsyncSession,
+        workspace_id: str,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        subject_user_id: str | None = None,
+        at: datetime | None = None,
+        seq: int | None = None,
+    ) -> CommittedEvent:
+        """Append one event; pass `seq` when it was already taken with `next_seq` (to put it in the data)."""
+        if seq is None:
+            seq = await self.next_seq(session, workspace_id)
+        now = at or utcnow()
+        event_id = str(uuid.uuid4())
+        envelope = encode_server_frame(
+            event_type, data, seq=seq, event_id=event_id, timestamp=format_timestamp(now)
+        )
+        session.add(
+            Event(
+                workspace_id=workspace_id,
+                seq=seq,
+                event_id=event_id,
+                type=event_type,
+                envelope=envelope,
+                created_at=now,
+            )
+        )
+        return CommittedEvent(workspace_id, seq, event_id, event_type, envelope, subject_user_id)
+
+    async def lock(self, session: AsyncSession, workspace_id: str) -> int:
+        """Take the workspace's write lock without using a seq; returns the latest seq.
+
+        On PostgreSQL a row lock; on SQLite every write transaction already holds the database
+        lock from BEGIN IMMEDIATE, so the FOR UPDATE is left out by the dialect.
+        """
+        seq = await session.scalar(
+            select(Workspace.seq).where(Workspace.id == workspace_id).with_for_update()
+        )
+        if seq is None:
+            raise NotFound("workspace not found")
+        return int(seq)
+
+    async def next_seq(self, session: AsyncSession, workspace_id: str) -> int:
+        result = await session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace_id)
+            .values(seq=Workspace.seq + 1)
+            .returning(Workspace.seq)
+        )
+        seq = result.scalar_one_or_none()
+        if seq is None:
+            raise NotFound("workspace not found")
+        return int(seq)
+
+    async def read(self, session: AsyncSession, workspace_id: str, since: int, limit: int) -> LogPage:
+        """Events with seq > since, oldest first; GONE when some of them were already pruned."""
+        row = (
+            await session.execute(
+                select(Workspace.seq, Workspace.log_floor).where(Workspace.id == workspace_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound("workspace not found")
+        latest, floor = int(row.seq), int(row.log_floor)
+        if since < floor:
+            raise Gone(f"events up to seq {floor} are no longer retained; reload the workspace")
+        envelopes = list(
+            (
+                await session.execute(
+                    select(Event.envelope)
+                    .where(Event.workspace_id == workspace_id, Event.seq > since)
+                    .order_by(Event.seq)
+                    .limit(limit)
+                )
+            ).scalars()
+        )
+        last = since + len(envelopes)
+        return LogPage(envelopes=envelopes, latest_seq=latest, has_more=last < latest)
+
+    async def read_range(
+        self, session: AsyncSession, workspace_id: str, after: int, upto: int
+    ) -> list[tuple[int, str]]:
+        """(seq, envelope) for after < seq <= upto, for filling a gap in live delivery."""
+        rows = await session.execute(
+            select(Event.seq, Event.envelope)
+            .where(Event.workspace_id == workspace_id, Event.seq > after, Event.seq <= upto)
+            .order_by(Event.seq)
+        )
+        return [(int(seq), envelope) for seq, envelope in rows]
+
+    async def latest_seqs(self, session: AsyncSession, workspace_ids: Sequence[str]) -> dict[str, int]:
+        if not workspace_ids:
+            return {}
+        rows = await session.execute(
+            select(Workspace.id, Workspace.seq).where(Workspace.id.in_(list(workspace_ids)))
+        )
+        return {wid: int(seq) for wid, seq in rows}
+
+    async def prune(self, session: AsyncSession, retention: timedelta) -> int:
+        """Drop events older than the retention and raise each workspace's floor to match."""
+        cutoff = utcnow() - retention
+        floors = (
+            await session.execute(
+                select(Event.workspace_id, func.max(Event.seq))
+                .where(Event.created_at < cutoff)
+                .group_by(Event.workspace_id)
+            )
+        ).all()
+        removed = 0
+        for workspace_id, floor in floors:
+            await session.execute(
+                update(Workspace)
+                .where(Workspace.id == workspace_id, Workspace.log_floor < floor)
+                .values(log_floor=floor)
+            )
+            result = await session.execute(
+                delete(Event).where(Event.workspace_id == workspace_id, Event.seq <= floor)
+            )
+            removed += int(getattr(result, "rowcount", 0) or 0)
+        return removed
+
+
+def decode_envelopes(envelopes: Sequence[str]) -> list[dict[str, Any]]:
+    return [json.loads(envelope) for envelope in envelopes]

@@ -1,0 +1,343 @@
+"""Tasks: create, edit with field-level merges, complete, move between and within columns, delete."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import Member, Task
+from ..errors import Conflict, InvalidField, NotFound
+from ..schemas import TASK_STATUSES, Role, TaskCompleteIn, TaskIn, TaskMoveIn, TaskPatch
+from ..timeutil import ensure_utc, utcnow
+from .access import require_role
+from .database import Database
+from .idempotency import IdempotencyKey
+from .log import WorkspaceLog
+from .positions import key_between
+from .views import task_view
+from .writes import Reply, WriteOutcome, WriteRunner
+
+# Wire name -> column, for the fields a PATCH may change.
+_EDITABLE = {
+    "title": "title",
+    "description": "description",
+    "assigneeId": "assignee_id",
+    "dueDate": "due_date",
+    "priority": "priority",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilters:
+    status: str | None = None
+    completed: bool | None = None
+    assignee_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskService:
+    db: Database
+    log: WorkspaceLog
+    writes: WriteRunner
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def list(self, user_id: str, workspace_id: str, filters: TaskFilters) -> list[dict[str, Any]]:
+        async with self.db.transaction() as session:
+            await require_role(session, workspace_id, user_id, Role.VIEWER)
+            query = select(Task).where(Task.workspace_id == workspace_id)
+            if filters.status is not None:
+                query = query.where(Task.status == filters.status)
+            if filters.completed is not None:
+                query = query.where(Task.completed == filters.completed)
+            if filters.assignee_id is not None:
+                query = query.where(Task.assignee_id == filters.assignee_id)
+            tasks = (await session.scalars(query.order_by(Task.position, Task.id))).all()
+            column = {status: rank for rank, status in enumerate(TASK_STATUSES)}
+            return [task_view(t) for t in sorted(tasks, key=lambda t: column[t.status])]
+
+    async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
+        async with self.db.transaction() as session:
+            task = await _visible_task(session, task_id, user_id, Role.VIEWER)
+            return task_view(task)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def create(
+        self, actor_id: str, workspace_id: str, data: TaskIn, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            await require_role(session, workspace_id, actor_id, Role.MEMBER)
+            if data.assignee_id is not None:
+                await _require_assignee(session, workspace_id, data.assignee_id)
+            # Under the workspace lock concurrent creates never compute the same order key.
+            await self.log.lock(session, workspace_id)
+            now = utcnow()
+            last = await _last_position(session, workspace_id, data.status, exclude=None)
+            task = Task(
+                id=str(uuid.uuid4()),
+                workspace_id=workspace_id,
+                title=data.title,
+                description=data.description,
+                status=data.status,
+                position=key_between(last, None),
+                completed=data.status == "done",
+                completed_at=now if data.status == "done" else None,
+                assignee_id=data.assignee_id,
+                due_date=data.due_date,
+                priority=data.priority,
+                created_by=actor_id,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                field_versions={},
+            )
+            session.add(task)
+            await session.flush()
+            view = task_view(task)
+            event = await self.log.append(
+                session,
+                workspace_id,
+                "TASK_CREATED",
+                {"workspaceId": workspace_id, "task": view, "actorId": actor_id},
+            )
+            return WriteOutcome(201, view, [event])
+
+        return await self.writes.run(work, key)
+
+    async def update(
+        self, actor_id: str, task_id: str, data: TaskPatch, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            task = await self._writable_task(session, task_id, actor_id)
+            wanted = {
+                wire: getattr(data, column)
+                for wire, column in _EDITABLE.items()
+                if column in data.model_fields_set
+            }
+            changes = {
+                wire: value
+                for wire, value in wanted.items()
+                if not _same(getattr(task, _EDITABLE[wire]), value)
+            }
+            _check_conflicts(task, changes, data.base_version)
+            if "assigneeId" in changes and changes["assigneeId"] is not None:
+                await _require_assignee(session, task.workspace_id, changes["assigneeId"])
+            if not changes:
+                return WriteOutcome(200, task_view(task))
+            for wire, value in changes.items():
+                setattr(task, _EDITABLE[wire], value)
+            _bump(task, changes)
+            view = task_view(task)
+            event = await self.log.append(
+                session,
+                task.workspace_id,
+                "TASK_UPDATED",
+                {
+                    "workspaceId": task.workspace_id,
+                    "task": view,
+                    "changes": list(changes),
+                    "actorId": actor_id,
+                },
+            )
+            return WriteOutcome(200, view, [event])
+
+        return await self.writes.run(work, key)
+
+    async def complete(
+        self, actor_id: str, task_id: str, data: TaskCompleteIn, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            task = await self._writable_task(session, task_id, actor_id)
+            if task.completed == data.completed:
+                return WriteOutcome(200, task_view(task))
+            task.completed = data.completed
+            task.completed_at = utcnow() if data.completed else None
+            _bump(task, {"completed": data.completed})
+            view = task_view(task)
+            event = await self.log.append(
+                session,
+                task.workspace_id,
+                "TASK_COMPLETED",
+                {"workspaceId": task.workspace_id, "task": view, "actorId": actor_id},
+            )
+            return WriteOutcome(200, view, [event])
+
+        return await self.writes.run(work, key)
+
+    async def move(
+        self, actor_id: str, task_id: str, data: TaskMoveIn, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            task = await self._writable_task(session, task_id, actor_id)
+            # Column and order are changed together by a move, so they conflict together.
+            _check_conflicts(task, {"status": data.status, "position": None}, data.base_version)
+            before = await _neighbour(session, task, data.before_id, data.status, "beforeId")
+            after = await _neighbour(session, task, data.after_id, data.status, "afterId")
+            if before is not None and after is not None and not before.position < after.position:
+                raise InvalidField("afterId", "must come after beforeId in the column")
+            if before is None and after is None:
+                low, high = (
+                    await _last_position(session, task.workspace_id, data.status, exclude=task.id),
+                    None,
+                )
+            elif after is None:
+                assert before is not None
+                low, high = before.position, await _next_position(session, before, exclude=task.id)
+            elif before is None:
+                low, high = await _previous_position(session, after, exclude=task.id), after.position
+            else:
+                low, high = before.position, after.position
+            origin = {"status": task.status, "position": task.position}
+            task.status = data.status
+            task.position = key_between(low, high)
+            _bump(task, {"status": data.status, "position": task.position})
+            view = task_view(task)
+            event = await self.log.append(
+                session,
+                task.workspace_id,
+                "TASK_MOVED",
+                {
+                    "workspaceId": task.workspace_id,
+                    "task": view,
+                    "from": origin,
+                    "to": {"status": task.status, "position": task.position},
+                    "actorId": actor_id,
+                },
+            )
+            return WriteOutcome(200, view, [event])
+
+        return await self.writes.run(work, key)
+
+    async def delete(self, actor_id: str, task_id: str, key: IdempotencyKey | None = None) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            task = await self._writable_task(session, task_id, actor_id)
+            workspace_id = task.workspace_id
+            await session.delete(task)
+            event = await self.log.append(
+                session,
+                workspace_id,
+                "TASK_DELETED",
+                {"workspaceId": workspace_id, "taskId": task_id, "actorId": actor_id},
+            )
+            return WriteOutcome(204, None, [event])
+
+        return await self.writes.run(work, key)
+
+    async def _writable_task(self, session: AsyncSession, task_id: str, actor_id: str) -> Task:
+        """The task, re-read under its workspace's write lock.
+
+        Every write of a workspace takes that one lock first (the row `seq` lives on), so writers
+        never deadlock on lock order and each sees the others' committed changes: concurrent moves
+        into one gap get different keys, and merges compare against the latest version.
+        """
+        task = await _visible_task(session, task_id, actor_id, Role.MEMBER)
+        await self.log.lock(session, task.workspace_id)
+        fresh = await session.scalar(
+            select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+        )
+        if fresh is None:
+            raise NotFound("task not found")
+        return fresh
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    if isinstance(current, datetime) and isinstance(wanted, datetime):
+        return ensure_utc(current) == ensure_utc(wanted)
+    return bool(current == wanted)
+
+
+def _bump(task: Task, changed: dict[str, Any]) -> None:
+    task.version += 1
+    # A new dict, so the JSON column is seen as changed.
+    task.field_versions = {**task.field_versions, **dict.fromkeys(changed, task.version)}
+    task.updated_at = utcnow()
+
+
+def _check_conflicts(task: Task, changes: dict[str, Any], base_version: int | None) -> None:
+    """Merge rule: a field someone else changed after `base_version` may not be overwritten blindly."""
+    if base_version is None:
+        return
+    clashing = [name for name in changes if int(task.field_versions.get(name, 0)) > base_version]
+    if clashing:
+        raise Conflict(
+            f"changed by someone else since version {base_version}: {', '.join(clashing)}",
+            fields=clashing,
+            current=task_view(task),
+        )
+
+
+async def _visible_task(session: AsyncSession, task_id: str, user_id: str, minimum: Role) -> Task:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task not found")
+    try:
+        await require_role(session, task.workspace_id, user_id, minimum)
+    except NotFound:
+        raise NotFound("task not found") from None
+    return task
+
+
+async def _require_assignee(session: AsyncSession, workspace_id: str, user_id: str) -> None:
+    if await session.get(Member, (workspace_id, user_id)) is None:
+        raise InvalidField("assigneeId", "must be a member of this workspace")
+
+
+async def _neighbour(
+    session: AsyncSession, task: Task, neighbour_id: str | None, status: str, field: str
+) -> Task | None:
+    if neighbour_id is None:
+        return None
+    if neighbour_id == task.id:
+        raise InvalidField(field, "a task cannot be its own neighbour")
+    neighbour = await session.get(Task, neighbour_id)
+    if neighbour is None or neighbour.workspace_id != task.workspace_id:
+        raise InvalidField(field, "no such task in this workspace")
+    if neighbour.status != status:
+        raise InvalidField(field, f"that task is not in the {status} column")
+    return neighbour
+
+
+async def _last_position(
+    session: AsyncSession, workspace_id: str, status: str, exclude: str | None
+) -> str | None:
+    query = select(Task.position).where(Task.workspace_id == workspace_id, Task.status == status)
+    if exclude is not None:
+        query = query.where(Task.id != exclude)
+    return await session.scalar(query.order_by(Task.position.desc()).limit(1))
+
+
+async def _next_position(session: AsyncSession, before: Task, exclude: str) -> str | None:
+    return await session.scalar(
+        select(Task.position)
+        .where(
+            Task.workspace_id == before.workspace_id,
+            Task.status == before.status,
+            Task.position > before.position,
+            Task.id != exclude,
+        )
+        .order_by(Task.position)
+        .limit(1)
+    )
+
+
+async def _previous_position(session: AsyncSession, after: Task, exclude: str) -> str | None:
+    return await session.scalar(
+        select(Task.position)
+        .where(
+            Task.workspace_id == after.workspace_id,
+            Task.status == after.status,
+            Task.position < after.position,
+            Task.id != exclude,
+        )
+        .order_by(Task.position.desc())
+        .limit(1)
+    )

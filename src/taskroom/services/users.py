@@ -1,0 +1,86 @@
+"""Registration, login and the current user."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..db.models import User
+from ..errors import AlreadyExists, InvalidCredentials, NotFound, TooManyRequests
+from ..schemas import LoginIn, RegisterIn
+from ..security.login_throttle import LoginThrottle
+from ..security.passwords import PasswordService
+from ..security.tokens import TokenService
+from ..timeutil import utcnow
+from .database import Database
+from .views import user_view
+
+
+@dataclass(frozen=True, slots=True)
+class UserService:
+    db: Database
+    passwords: PasswordService
+    tokens: TokenService
+    throttle: LoginThrottle
+
+    async def register(self, data: RegisterIn) -> dict[str, Any]:
+        password_hash = await self.passwords.hash(data.password)
+        user = User(
+            id=str(uuid.uuid4()),
+            email=data.email,
+            name=data.name,
+            password_hash=password_hash,
+            created_at=utcnow(),
+        )
+        try:
+            async with self.db.transaction() as session:
+                if await session.scalar(select(User.id).where(User.email == data.email)) is not None:
+                    raise AlreadyExists("an account with this email already exists")
+                session.add(user)
+        except IntegrityError as exc:  # a concurrent registration of the same email
+            raise AlreadyExists("an account with this email already exists") from exc
+        return self._auth_answer(user)
+
+    async def login(self, data: LoginIn, client: str) -> dict[str, Any]:
+        keys = (f"email:{data.email}", f"client:{client}")
+        if self.throttle.blocked(*keys):
+            raise TooManyRequests("too many failed logins; try again later")
+        async with self.db.transaction() as session:
+            user = await session.scalar(select(User).where(User.email == data.email))
+        if (
+            not await self.passwords.verify(user.password_hash if user else None, data.password)
+            or user is None
+        ):
+            self.throttle.failed(*keys)
+            raise InvalidCredentials("wrong email or password")
+        self.throttle.succeeded(keys[0])
+        return self._auth_answer(user)
+
+    async def get(self, user_id: str) -> User:
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+    async def create(self, email: str, password: str, name: str) -> User:
+        """For the `taskroom user create` command."""
+        data = RegisterIn(email=email, password=password, name=name)
+        await self.register(data)
+        async with self.db.transaction() as session:
+            user = await session.scalar(select(User).where(User.email == data.email))
+        assert user is not None
+        return user
+
+    def _auth_answer(self, user: User) -> dict[str, Any]:
+        issued = self.tokens.issue(user.id)
+        return {
+            "user": user_view(user),
+            "accessToken": issued.token,
+            "tokenType": "bearer",
+            "expiresIn": issued.expires_in,
+        }

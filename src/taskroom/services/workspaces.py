@@ -1,0 +1,243 @@
+"""Workspaces and their members. Every change appends its event in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import Member, User, Workspace
+from ..errors import AlreadyExists, Forbidden, NotFound
+from ..realtime.protocol import encode_server_frame
+from ..schemas import MemberIn, MemberPatch, Role, WorkspaceIn, WorkspacePatch
+from ..timeutil import utcnow
+from .access import require_role
+from .database import Database
+from .idempotency import IdempotencyKey
+from .log import WorkspaceLog
+from .views import member_view, workspace_view
+from .writes import Reply, UserNotice, WriteOutcome, WriteRunner
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceService:
+    db: Database
+    log: WorkspaceLog
+    writes: WriteRunner
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def list_for(self, user_id: str) -> list[dict[str, Any]]:
+        async with self.db.transaction() as session:
+            rows = await session.execute(
+                select(Workspace, Member.role)
+                .join(Member, Member.workspace_id == Workspace.id)
+                .where(Member.user_id == user_id)
+                .order_by(Workspace.created_at, Workspace.id)
+            )
+            return [workspace_view(ws, role) for ws, role in rows]
+
+    async def get(self, user_id: str, workspace_id: str) -> dict[str, Any]:
+        async with self.db.transaction() as session:
+            member = await require_role(session, workspace_id, user_id, Role.VIEWER)
+            workspace = await _workspace(session, workspace_id)
+            return workspace_view(workspace, member.role)
+
+    async def members(self, user_id: str, workspace_id: str) -> list[dict[str, Any]]:
+        async with self.db.transaction() as session:
+            await require_role(session, workspace_id, user_id, Role.VIEWER)
+            return await member_views(session, workspace_id)
+
+    async def memberships(self, user_id: str) -> list[str]:
+        """Ids of the workspaces this user belongs to (what a WebSocket joins by default)."""
+        async with self.db.transaction() as session:
+            rows = await session.scalars(select(Member.workspace_id).where(Member.user_id == user_id))
+            return list(rows)
+
+    async def is_member(self, user_id: str, workspace_id: str) -> bool:
+        async with self.db.transaction() as session:
+            return await session.get(Member, (workspace_id, user_id)) is not None
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def create(self, actor_id: str, data: WorkspaceIn, key: IdempotencyKey | None = None) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            now = utcnow()
+            workspace = Workspace(
+                id=str(uuid.uuid4()),
+                name=data.name,
+                description=data.description,
+                owner_id=actor_id,
+                seq=0,
+                log_floor=0,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(workspace)
+            await session.flush()  # no ORM relationships: the parent row must exist first
+            session.add(
+                Member(workspace_id=workspace.id, user_id=actor_id, role=Role.OWNER.value, joined_at=now)
+            )
+            await session.flush()
+            view = workspace_view(workspace, Role.OWNER.value)
+            # Not a log event: it concerns only the creator, whose connections then join the room.
+            notice = encode_server_frame("WORKSPACE_CREATED", {"workspace": view, "actorId": actor_id})
+            return WriteOutcome(201, view, notices=[UserNotice(actor_id, notice, workspace.id)])
+
+        return await self.writes.run(work, key)
+
+    async def update(
+        self, actor_id: str, workspace_id: str, data: WorkspacePatch, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            member = await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            workspace = await _workspace(session, workspace_id)
+            changes = {
+                name: getattr(data, name)
+                for name in data.model_fields_set & {"name", "description"}
+                if getattr(data, name) != getattr(workspace, name)
+            }
+            if "name" in changes and changes["name"] is None:
+                changes.pop("name")  # a name cannot be cleared; null means "leave as is"
+            if not changes:
+                return WriteOutcome(200, workspace_view(workspace, member.role))
+            for name, value in changes.items():
+                setattr(workspace, name, value)
+            workspace.updated_at = utcnow()
+            seq = await self.log.next_seq(session, workspace_id)
+            await session.refresh(workspace, ["seq"])
+            event = await self.log.append(
+                session,
+                workspace_id,
+                "WORKSPACE_UPDATED",
+                {
+                    "workspaceId": workspace_id,
+                    "workspace": workspace_view(workspace, None),
+                    "actorId": actor_id,
+                },
+                seq=seq,
+            )
+            return WriteOutcome(200, workspace_view(workspace, member.role), [event])
+
+        return await self.writes.run(work, key)
+
+    async def delete(self, actor_id: str, workspace_id: str, key: IdempotencyKey | None = None) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            await require_role(session, workspace_id, actor_id, Role.OWNER)
+            # The event takes the next seq and is published after commit; its log row goes with
+            # the workspace (a client resuming later finds the workspace in `denied`).
+            event = await self.log.append(
+                session, workspace_id, "WORKSPACE_DELETED", {"workspaceId": workspace_id, "actorId": actor_id}
+            )
+            await session.execute(delete(Workspace).where(Workspace.id == workspace_id))
+            return WriteOutcome(204, None, [event])
+
+        return await self.writes.run(work, key)
+
+    async def add_member(
+        self, actor_id: str, workspace_id: str, data: MemberIn, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            user = await session.scalar(select(User).where(User.email == data.email))
+            if user is None:
+                raise NotFound("no user with this email")
+            if await session.get(Member, (workspace_id, user.id)) is not None:
+                raise AlreadyExists("already a member of this workspace")
+            member = Member(workspace_id=workspace_id, user_id=user.id, role=data.role, joined_at=utcnow())
+            session.add(member)
+            await session.flush()
+            view = member_view(member, user)
+            event = await self.log.append(
+                session,
+                workspace_id,
+                "WORKSPACE_MEMBER_ADDED",
+                {"workspaceId": workspace_id, "member": view, "actorId": actor_id},
+                subject_user_id=user.id,
+            )
+            return WriteOutcome(201, view, [event])
+
+        return await self.writes.run(work, key)
+
+    async def change_role(
+        self,
+        actor_id: str,
+        workspace_id: str,
+        user_id: str,
+        data: MemberPatch,
+        key: IdempotencyKey | None = None,
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            member, user = await _member(session, workspace_id, user_id)
+            if member.role == Role.OWNER:
+                raise Forbidden("the owner's role cannot be changed")
+            if member.role == data.role:
+                return WriteOutcome(200, member_view(member, user))
+            member.role = data.role
+            view = member_view(member, user)
+            event = await self.log.append(
+                session,
+                workspace_id,
+                "WORKSPACE_MEMBER_UPDATED",
+                {"workspaceId": workspace_id, "member": view, "actorId": actor_id},
+                subject_user_id=user_id,
+            )
+            return WriteOutcome(200, view, [event])
+
+        return await self.writes.run(work, key)
+
+    async def remove_member(
+        self, actor_id: str, workspace_id: str, user_id: str, key: IdempotencyKey | None = None
+    ) -> Reply:
+        async def work(session: AsyncSession) -> WriteOutcome:
+            # Anyone may leave; removing someone else takes an admin.
+            minimum = Role.VIEWER if user_id == actor_id else Role.ADMIN
+            await require_role(session, workspace_id, actor_id, minimum)
+            member, _user = await _member(session, workspace_id, user_id)
+            if member.role == Role.OWNER:
+                raise Forbidden("the owner cannot leave or be removed; delete the workspace instead")
+            await session.delete(member)
+            event = await self.log.append(
+                session,
+                workspace_id,
+                "WORKSPACE_MEMBER_REMOVED",
+                {"workspaceId": workspace_id, "userId": user_id, "actorId": actor_id},
+                subject_user_id=user_id,
+            )
+            return WriteOutcome(204, None, [event])
+
+        return await self.writes.run(work, key)
+
+
+async def _workspace(session: AsyncSession, workspace_id: str) -> Workspace:
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("workspace not found")
+    return workspace
+
+
+async def _member(session: AsyncSession, workspace_id: str, user_id: str) -> tuple[Member, User]:
+    row = (
+        await session.execute(
+            select(Member, User)
+            .join(User, User.id == Member.user_id)
+            .where(Member.workspace_id == workspace_id, Member.user_id == user_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("member not found")
+    return row[0], row[1]
+
+
+async def member_views(session: AsyncSession, workspace_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(Member, User)
+        .join(User, User.id == Member.user_id)
+        .where(Member.workspace_id == workspace_id)
+        .order_by(Member.joined_at, User.email)
+    )
+    return [member_view(member, user) for member, user in rows]

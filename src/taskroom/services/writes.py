@@ -1,0 +1,73 @@
+"""The one path every write takes: transaction, log append, idempotency record, commit, publish."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .database import Database
+from .idempotency import IdempotencyKey, IdempotencyStore, StoredReply
+from .publisher import CommittedEvent, EventPublisher
+
+
+@dataclass(frozen=True, slots=True)
+class UserNotice:
+    user_id: str
+    envelope: str
+    join_workspace_id: str | None = None
+
+
+@dataclass(slots=True)
+class WriteOutcome:
+    status_code: int
+    body: Any = None  # JSON-ready; None for 204
+    events: list[CommittedEvent] = field(default_factory=list)
+    notices: list[UserNotice] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status_code: int
+    body: str  # JSON text, "" for 204
+    replayed: bool = False
+
+
+Work = Callable[[AsyncSession], Awaitable[WriteOutcome]]
+
+
+class WriteRunner:
+    def __init__(self, db: Database, idempotency: IdempotencyStore, publisher: EventPublisher) -> None:
+        self._db = db
+        self._idempotency = idempotency
+        self._publisher = publisher
+
+    async def run(self, work: Work, key: IdempotencyKey | None = None) -> Reply:
+        try:
+            return await self._run_once(work, key)
+        except IntegrityError:
+            if key is None:
+                raise
+            # Most likely a concurrent request with the same key won the insert: replay its answer.
+            return await self._run_once(work, key)
+
+    async def _run_once(self, work: Work, key: IdempotencyKey | None) -> Reply:
+        async with self._db.transaction() as session:
+            if key is not None:
+                prior = await self._idempotency.find(session, key)
+                if prior is not None:
+                    return Reply(prior.status_code, prior.body, replayed=True)
+            outcome = await work(session)
+            body = "" if outcome.body is None else json.dumps(outcome.body, separators=(",", ":"))
+            if key is not None:
+                await self._idempotency.save(session, key, StoredReply(outcome.status_code, body))
+        # Committed. The log already holds the events; publishing is only the fast path.
+        if outcome.events:
+            await self._publisher.publish_committed(outcome.events)
+        for notice in outcome.notices:
+            await self._publisher.notify_user(notice.user_id, notice.envelope, notice.join_workspace_id)
+        return Reply(outcome.status_code, body)

@@ -1,0 +1,82 @@
+"""Runtime settings, read from the environment (names of PROTOCOL.md §1)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+import warnings
+from functools import cached_property
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of one node. Times named `*_interval`, `*_timeout`, `*_retention` are milliseconds."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "sqlite:///./taskroom.db"
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "taskroom"
+    jwt_audience: str = "taskroom"
+    jwt_ttl_seconds: int = Field(3600, gt=0)
+    node_id: str = Field(default_factory=lambda: f"node-{uuid.uuid4().hex[:8]}")
+
+    ws_ping_interval: int = Field(30000, gt=0)
+    ws_connection_timeout: int = Field(60000, gt=0)
+    ws_max_connections: int = Field(10000, gt=0)
+    ws_heartbeat_interval: int = Field(5000, gt=0)
+    ws_enable_presence: bool = True
+    ws_enable_typing: bool = True
+    ws_enable_cursors: bool = True
+    ws_auth_timeout: int = Field(10000, gt=0)
+    ws_max_message_bytes: int = Field(65536, gt=0)
+    ws_max_connections_per_user: int = Field(20, gt=0)
+    ws_rate_limit: float = Field(20.0, gt=0)
+    ws_rate_limit_burst: float = Field(40.0, gt=0)
+    ws_event_retention: int = Field(604_800_000, gt=0)
+    ws_allowed_origins: str | None = None
+    # Bytes queued for one connection before it counts as a slow consumer and is closed 1013.
+    ws_max_buffered_bytes: int = Field(1_048_576, gt=0)
+    # How long an out-of-order event waits for the missing seq before the log is read to fill the gap.
+    ws_gap_fill_delay: int = Field(200, ge=0)
+    # How often a node compares each active room with the log, so an event committed but never
+    # published (its publisher died) still reaches clients.
+    ws_log_poll_interval: int = Field(2000, gt=0)
+
+    login_max_failures: int = Field(5, gt=0)
+    login_failure_window_seconds: int = Field(300, gt=0)
+    # Argon2id cost; the defaults follow argon2-cffi's RFC 9106 "low memory" profile.
+    argon2_time_cost: int = Field(3, gt=0)
+    argon2_memory_kib: int = Field(65536, ge=8)
+    idempotency_ttl_seconds: int = Field(86_400, gt=0)
+    log_level: str = "info"
+
+    @field_validator("jwt_algorithm")
+    @classmethod
+    def _no_none_algorithm(cls, value: str) -> str:
+        if value.lower() == "none":
+            raise ValueError("JWT_ALGORITHM 'none' is never accepted")
+        return value
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT key; without JWT_SECRET a random key per start (tokens die with the process)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        warnings.warn(
+            "JWT_SECRET is not set: using a random signing key; tokens will not survive a restart "
+            "and will not be accepted by other nodes",
+            stacklevel=2,
+        )
+        return secrets.token_urlsafe(48)
+
+    @property
+    def allowed_origins(self) -> frozenset[str] | None:
+        """None means any origin is allowed."""
+        if not self.ws_allowed_origins:
+            return None
+        return frozenset(o.strip().rstrip("/") for o in self.ws_allowed_origins.split(",") if o.strip())

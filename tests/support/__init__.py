@@ -1,0 +1,1 @@
+"""Test harness: real servers on real sockets, real databases."""

@@ -1,0 +1,79 @@
+"""A real node (uvicorn + the app) on a real loopback socket, in a background thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from taskroom.db.migrate import upgrade
+from taskroom.server import NodeServer, uvicorn_config
+from taskroom.settings import Settings
+
+# Cheap password hashing keeps hundreds of registrations fast; production keeps argon2's defaults.
+TEST_SETTINGS: dict[str, Any] = {
+    "jwt_secret": "test-secret-that-is-long-enough-for-hs256-0123456789",
+    "argon2_time_cost": 1,
+    "argon2_memory_kib": 1024,
+    "log_level": "warning",
+}
+
+
+@dataclass
+class RunningServer:
+    settings: Settings
+    port: int
+    server: NodeServer
+    thread: threading.Thread
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
+
+    @property
+    def app_state(self) -> Any:
+        """The running app's state (its services), for tests that inspect the node itself."""
+        return self.server.config.loaded_app.app.state  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_server(database_url: str, **overrides: Any) -> RunningServer:
+    settings = Settings(**{**TEST_SETTINGS, "database_url": database_url, **overrides})
+    upgrade(database_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = NodeServer(uvicorn_config(settings, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"node-{port}")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    return RunningServer(settings, port, server, thread)
+
+
+@contextlib.contextmanager
+def running_server(database_url: str, **overrides: Any) -> Iterator[RunningServer]:
+    node = start_server(database_url, **overrides)
+    try:
+        yield node
+    finally:
+        node.stop()
