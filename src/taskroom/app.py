@@ -19,9 +19,13 @@ from .api import auth, health, tasks, workspaces
 from .container import build_services
 from .errors import ApiError
 from .metrics import NodeMetrics
+from .realtime.broker import MemoryBroker
+from .realtime.endpoint import router as websocket_router
+from .realtime.hub import Hub
+from .realtime.presence import MemoryPresence
 from .services.database import Database
+from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
-from .services.publisher import NullPublisher
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,8 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.database_url)
         log = WorkspaceLog()
         metrics = NodeMetrics()
-        services = build_services(settings, db, log, NullPublisher(), metrics)
+        hub = Hub(settings, WorkspaceFeeds(db, log), MemoryBroker(), MemoryPresence(), metrics)
+        services = build_services(settings, db, log, hub, metrics, realtime=hub)
         app.state.services = services
+        await hub.start()
         maintenance = asyncio.create_task(_maintain(services.prune, settings), name="log-retention")
         try:
             yield
@@ -46,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+            await hub.stop()
             await db.dispose()
 
     app = FastAPI(title="Taskroom", version=__version__, lifespan=lifespan, docs_url="/docs")
@@ -53,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth.router, workspaces.router, tasks.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
+    app.include_router(websocket_router)
     return app
 
 

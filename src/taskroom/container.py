@@ -11,6 +11,7 @@ from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordService
 from .security.tokens import TokenService
 from .services.database import Database
+from .services.feeds import WorkspaceFeeds
 from .services.idempotency import IdempotencyStore
 from .services.log import LogPage, WorkspaceLog
 from .services.publisher import EventPublisher
@@ -36,6 +37,7 @@ class Services:
     workspaces: WorkspaceService
     tasks: TaskService
     metrics: NodeMetrics
+    feeds: WorkspaceFeeds
     realtime: RealtimeStatus | None = None
 
     async def read_log(self, workspace_id: str, since: int, limit: int) -> LogPage:
@@ -51,7 +53,12 @@ class Services:
 
 
 def build_services(
-    settings: Settings, db: Database, log: WorkspaceLog, publisher: EventPublisher, metrics: NodeMetrics
+    settings: Settings,
+    db: Database,
+    log: WorkspaceLog,
+    publisher: EventPublisher,
+    metrics: NodeMetrics,
+    realtime: RealtimeStatus | None = None,
 ) -> Services:
     tokens = TokenService(settings)
     idempotency = IdempotencyStore(timedelta(seconds=settings.idempotency_ttl_seconds))
@@ -68,4 +75,6 @@ def build_services(
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         metrics=metrics,
+        feeds=WorkspaceFeeds(db, log),
+        realtime=realtime,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -32,6 +32,10 @@ class ApiUser:
 
     def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
+
+    def on_own_connection(self) -> ApiUser:
+        """The same user on a client of its own (one per thread in concurrency tests); close it after."""
+        return replace(self, http=httpx.Client(base_url=self.http.base_url, timeout=self.http.timeout))
 
     # Shortcuts that assert success, for arranging a test's scene.
     def create_workspace(self, name: str = "Board", **extra: Any) -> dict[str, Any]:

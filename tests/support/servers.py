@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from taskroom.db.migrate import upgrade
 from taskroom.server import NodeServer, uvicorn_config
@@ -21,6 +22,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "argon2_memory_kib": 1024,
     "log_level": "warning",
 }
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +49,15 @@ class RunningServer:
     def app_state(self) -> Any:
         """The running app's state (its services), for tests that inspect the node itself."""
         return self.server.config.loaded_app.app.state  # type: ignore[union-attr]
+
+    def run_on_loop(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run a coroutine on the node's own event loop and wait for its result.
+
+        The node's database engine and services belong to that loop (asyncpg connections cannot
+        cross loops), so node internals such as `app_state.services.prune()` must run there.
+        """
+        loop = self.server.servers[0].get_loop()
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
 
     def stop(self) -> None:
         self.server.should_exit = True

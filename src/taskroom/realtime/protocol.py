@@ -78,6 +78,8 @@ class MessageType(StrEnum):
     WORKSPACE_DELETED = "WORKSPACE_DELETED"
     WORKSPACE_MEMBER_ADDED = "WORKSPACE_MEMBER_ADDED"
     WORKSPACE_MEMBER_REMOVED = "WORKSPACE_MEMBER_REMOVED"
+    # A project addition beside §3.2: a member's role changed (data {workspaceId, member, actorId}).
+    WORKSPACE_MEMBER_UPDATED = "WORKSPACE_MEMBER_UPDATED"
 
 
 #: The types a client may send; any other ``type`` from a client is UNKNOWN_TYPE.
@@ -104,6 +106,7 @@ EVENT_TYPES: frozenset[MessageType] = frozenset(
         MessageType.WORKSPACE_DELETED,
         MessageType.WORKSPACE_MEMBER_ADDED,
         MessageType.WORKSPACE_MEMBER_REMOVED,
+        MessageType.WORKSPACE_MEMBER_UPDATED,
     }
 )
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Member, User, Workspace
-from ..errors import AlreadyExists, Forbidden, NotFound
+from ..errors import AlreadyExists, Forbidden, NotFound, Unauthorized
 from ..realtime.protocol import encode_server_frame
 from ..schemas import MemberIn, MemberPatch, Role, WorkspaceIn, WorkspacePatch
 from ..timeutil import utcnow
@@ -65,6 +65,10 @@ class WorkspaceService:
 
     async def create(self, actor_id: str, data: WorkspaceIn, key: IdempotencyKey | None = None) -> Reply:
         async def work(session: AsyncSession) -> WriteOutcome:
+            # The only write open to any signed token: a token that outlived its account (a reset
+            # database, same secret) must not reach the owner foreign key as a server error.
+            if await session.get(User, actor_id) is None:
+                raise Unauthorized("the account of this token no longer exists")
             now = utcnow()
             workspace = Workspace(
                 id=str(uuid.uuid4()),

@@ -1,0 +1,421 @@
+"""The hub: this node's rooms and connections, fed by the broker, ordered and gap-filled from the log.
+
+Delivery guarantee: each live connection of a room receives the room's logged events once, in
+seq order. Events reach the room through the broker (the fast path); an event that arrives
+early waits for the missing seqs, which are read from the log after WS_GAP_FILL_DELAY, and a
+periodic check against the log (WS_LOG_POLL_INTERVAL) delivers events that were committed but
+never published — a node that died between commit and publish loses no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from ..metrics import NodeMetrics
+from ..services.feeds import WorkspaceFeeds
+from ..services.publisher import CommittedEvent
+from ..settings import Settings
+from ..timeutil import format_timestamp, utcnow
+from .broker import Broker
+from .codec import EPHEMERAL, EVENT, USER, BrokerMessage, decode_message, encode_message, event_from_envelope
+from .connection import Connection
+from .presence import Presence, PresenceMeta, UserPresence
+from .protocol import CloseCode, MessageType, encode_server_frame
+from .ratelimit import TokenBucket
+from .room import Room
+
+logger = logging.getLogger(__name__)
+
+
+def room_channel(workspace_id: str) -> str:
+    return f"ws:{workspace_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: Settings,
+        feeds: WorkspaceFeeds,
+        broker: Broker,
+        presence: Presence,
+        metrics: NodeMetrics,
+    ) -> None:
+        self.settings = settings
+        self.feeds = feeds
+        self.broker = broker
+        self.presence = presence
+        self.metrics = metrics
+        self.rooms: dict[str, Room] = {}
+        self.connections: dict[str, Connection] = {}
+        self.by_user: dict[str, dict[str, Connection]] = {}
+        self.memberships: dict[str, set[str]] = {}  # connection id -> workspace ids joined
+        self._statuses: dict[str, str] = {}  # connection id -> presence status it chose
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()  # strong references until done
+        self._emptied = asyncio.Event()  # set whenever the last connection goes
+        # One bucket per user across their connections on this node (PROTOCOL §3.5).
+        self._user_buckets: dict[str, TokenBucket] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="hub-consume"),
+            asyncio.create_task(self._poll_log(), name="hub-log-poll"),
+        ]
+
+    async def stop(self) -> None:
+        await self.close_all()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.broker.close()
+
+    async def close_all(self, grace: float = 5.0) -> None:
+        """Close every connection with 1001 (going away) and wait, up to `grace` seconds, for them to go."""
+        if not self.connections:
+            return
+        self._emptied.clear()
+        for connection in list(self.connections.values()):
+            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._emptied.wait(), grace)
+
+    async def broker_healthy(self) -> bool:
+        return await self.broker.healthy()
+
+    # --- connections ----------------------------------------------------------------------------
+
+    def at_capacity(self) -> bool:
+        return len(self.connections) >= self.settings.ws_max_connections
+
+    def register(self, connection: Connection) -> None:
+        self.connections[connection.id] = connection
+        self.memberships[connection.id] = set()
+        self.metrics.connection_opened()
+
+    def user_bucket(self, user_id: str) -> TokenBucket:
+        bucket = self._user_buckets.get(user_id)
+        if bucket is None:
+            bucket = TokenBucket(self.settings.ws_rate_limit, self.settings.ws_rate_limit_burst)
+            self._user_buckets[user_id] = bucket
+        return bucket
+
+    def user_connection_count(self, user_id: str) -> int:
+        return len(self.by_user.get(user_id, {}))
+
+    async def bind_user(self, connection: Connection, user_id: str) -> None:
+        connection.user_id = user_id
+        mine = self.by_user.setdefault(user_id, {})
+        first = not mine
+        mine[connection.id] = connection
+        self.metrics.set_authenticated(1)
+        if first:
+            await self.broker.subscribe(user_channel(user_id))
+
+    async def unregister(self, connection: Connection) -> None:
+        for workspace_id in list(self.memberships.get(connection.id, ())):
+            await self.leave(connection, workspace_id)
+        self.memberships.pop(connection.id, None)
+        self._statuses.pop(connection.id, None)
+        self.connections.pop(connection.id, None)
+        user_id = connection.user_id
+        if user_id is not None:
+            mine = self.by_user.get(user_id, {})
+            mine.pop(connection.id, None)
+            if not mine:
+                self.by_user.pop(user_id, None)
+                self._user_buckets.pop(user_id, None)
+                await self.broker.unsubscribe(user_channel(user_id))
+        self.metrics.connection_closed(was_authenticated=user_id is not None)
+        if not self.connections:
+            self._emptied.set()
+
+    # --- rooms ----------------------------------------------------------------------------------
+
+    async def reserve_room(self, workspace_id: str) -> Room:
+        """The room, created and positioned in the log if new; the caller must then `join_live`,
+        `join_catching_up` or `release` it (a reserved room is never dropped)."""
+        room = self.rooms.get(workspace_id)
+        if room is None:
+            room = Room(workspace_id)
+            self.rooms[workspace_id] = room
+            self.metrics.set_rooms(len(self.rooms))
+            room.reserved += 1
+            try:
+                # Subscribe before reading the position: nothing published in between is missed.
+                await self.broker.subscribe(room_channel(workspace_id))
+                latest = await self.feeds.latest_seq(workspace_id)
+                self._deliver(room, room.sequencer.start(latest or 0))
+                room.ready.set_result(None)
+            except BaseException as exc:
+                room.ready.set_exception(exc)
+                room.reserved -= 1
+                await self._drop_room_if_empty(room)
+                raise
+            return room
+        room.reserved += 1
+        try:
+            await asyncio.shield(room.ready)
+        except BaseException:
+            room.reserved -= 1
+            raise
+        return room
+
+    async def release(self, room: Room) -> None:
+        room.reserved -= 1
+        await self._drop_room_if_empty(room)
+
+    def join_live(self, connection: Connection, room: Room) -> int:
+        """Join at the room's current seq; returns it. Synchronous: no event can slip in between."""
+        room.reserved -= 1
+        room.live[connection.id] = connection
+        self.memberships[connection.id].add(room.workspace_id)
+        return room.seq
+
+    def join_catching_up(self, connection: Connection, room: Room) -> int:
+        """Join but hold live events until `finish_catch_up`; returns the seq the replay must reach."""
+        room.reserved -= 1
+        room.catching_up[connection.id] = []
+        self.memberships[connection.id].add(room.workspace_id)
+        return room.seq
+
+    def finish_catch_up(self, connection: Connection, room: Room, replayed_to: int) -> None:
+        backlog = room.catching_up.pop(connection.id, None)
+        if backlog is None:  # left (or was removed) meanwhile
+            return
+        for seq, frame in backlog:
+            if seq > replayed_to:
+                connection.send(frame)
+        room.live[connection.id] = connection
+
+    async def leave(self, connection: Connection, workspace_id: str) -> None:
+        self.memberships.get(connection.id, set()).discard(workspace_id)
+        room = self.rooms.get(workspace_id)
+        if room is not None:
+            room.remove(connection)
+        change = await self.presence.untrack(workspace_id, connection.id, format_timestamp(utcnow()))
+        if change is not None:
+            await self._announce_presence(workspace_id, change[0], change[1], connection.id)
+        if room is not None:
+            await self._drop_room_if_empty(room)
+
+    def joined(self, connection: Connection, workspace_id: str) -> bool:
+        return workspace_id in self.memberships.get(connection.id, ())
+
+    async def _drop_room_if_empty(self, room: Room) -> None:
+        if room.empty and self.rooms.get(room.workspace_id) is room:
+            del self.rooms[room.workspace_id]
+            self.metrics.set_rooms(len(self.rooms))
+            if room.gap_filler is not None:
+                room.gap_filler.cancel()
+            await self.broker.unsubscribe(room_channel(room.workspace_id))
+
+    # --- presence -------------------------------------------------------------------------------
+
+    async def track_presence(
+        self, connection: Connection, workspace_id: str, status: str | None = None
+    ) -> None:
+        """Record the connection in the room's presence and tell the others if its user's status changed."""
+        assert connection.user_id is not None
+        status = status or self._statuses.get(connection.id, "online")
+        self._statuses[connection.id] = status
+        meta = PresenceMeta(connection.id, connection.user_id, status, format_timestamp(utcnow()))
+        before, after = await self.presence.track(workspace_id, meta)
+        await self._announce_presence(workspace_id, before, after, connection.id)
+
+    async def presence_state(self, workspace_id: str) -> list[UserPresence]:
+        return await self.presence.users(workspace_id)
+
+    async def _announce_presence(
+        self, workspace_id: str, before: UserPresence | None, after: UserPresence, origin: str
+    ) -> None:
+        if before is not None and before.status == after.status:
+            return
+        frame = encode_server_frame(MessageType.USER_PRESENCE, {"workspaceId": workspace_id, **after.wire()})
+        await self.publish_ephemeral(workspace_id, MessageType.USER_PRESENCE, frame, origin)
+
+    # --- publishing (the EventPublisher seam and ephemeral traffic) -----------------------------
+
+    async def publish_committed(self, events: Sequence[CommittedEvent]) -> None:
+        for event in events:
+            message = BrokerMessage(
+                EVENT,
+                event.type,
+                event.envelope,
+                workspace_id=event.workspace_id,
+                seq=event.seq,
+                subject_user_id=event.subject_user_id,
+            )
+            await self._publish(room_channel(event.workspace_id), message)
+
+    async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
+        message = BrokerMessage(
+            USER, "", envelope, subject_user_id=user_id, join_workspace_id=join_workspace_id
+        )
+        await self._publish(user_channel(user_id), message)
+
+    async def publish_ephemeral(
+        self, workspace_id: str, message_type: str, frame: str, origin: str | None
+    ) -> None:
+        message = BrokerMessage(
+            EPHEMERAL, message_type, frame, workspace_id=workspace_id, origin_connection_id=origin
+        )
+        await self._publish(room_channel(workspace_id), message)
+
+    async def _publish(self, channel: str, message: BrokerMessage) -> None:
+        try:
+            await self.broker.publish(channel, encode_message(message))
+        except Exception:  # the log still has logged events; ephemeral ones are best effort
+            logger.exception("broker publish failed on %s", channel)
+
+    # --- receiving ------------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        async for channel, payload in self.broker.messages():
+            try:
+                self._dispatch(channel, decode_message(payload))
+            except Exception:  # one bad message must not stop delivery
+                logger.exception("could not dispatch a message on %s", channel)
+
+    def _dispatch(self, channel: str, message: BrokerMessage) -> None:
+        if message.kind == USER:
+            self._deliver_to_user(message)
+            return
+        room = self.rooms.get(message.workspace_id or "")
+        if room is None:
+            return
+        if message.kind == EPHEMERAL:
+            sent = room.fan_out(None, message.frame, skip=message.origin_connection_id)
+            self.metrics.message_out(message.type, sent)
+            return
+        assert message.seq is not None
+        self._deliver(room, room.sequencer.offer(message.seq, message))
+        if room.sequencer.missing() is not None and room.gap_filler is None:
+            room.gap_filler = asyncio.create_task(self._fill_gap(room), name=f"gap-{room.workspace_id}")
+
+    def _deliver(self, room: Room, ready: list[tuple[int, BrokerMessage]]) -> None:
+        for seq, message in ready:
+            sent = room.fan_out(seq, message.frame)
+            self.metrics.message_out(message.type, sent)
+            if message.published_at:
+                self.metrics.fanout(max(0.0, time.time() - message.published_at))
+            self._apply_membership(room, seq, message)
+
+    def _apply_membership(self, room: Room, seq: int, message: BrokerMessage) -> None:
+        """Membership events act on the room in their place in the order."""
+        if message.type == MessageType.WORKSPACE_MEMBER_ADDED and message.subject_user_id:
+            for connection in list(self.by_user.get(message.subject_user_id, {}).values()):
+                if not room.has(connection):
+                    connection.send(message.frame)
+                    room.live[connection.id] = connection
+                    self.memberships[connection.id].add(room.workspace_id)
+                    self.spawn(self.welcome(connection, room.workspace_id))
+        elif message.type == MessageType.WORKSPACE_MEMBER_REMOVED and message.subject_user_id:
+            for connection in list(self.by_user.get(message.subject_user_id, {}).values()):
+                if room.has(connection):
+                    self.spawn(self.leave(connection, room.workspace_id))
+                    room.remove(connection)  # now, so no later event reaches it
+        elif message.type == MessageType.WORKSPACE_DELETED:
+            for connection_id in list(room.live) + list(room.catching_up):
+                gone = self.connections.get(connection_id)
+                if gone is not None:
+                    room.remove(gone)
+                    self.spawn(self.leave(gone, room.workspace_id))
+
+    def _deliver_to_user(self, message: BrokerMessage) -> None:
+        for connection in list(self.by_user.get(message.subject_user_id or "", {}).values()):
+            connection.send(message.frame)
+            if message.join_workspace_id:
+                self.spawn(self._join_new_room(connection, message.join_workspace_id))
+        self.metrics.message_out(MessageType.WORKSPACE_CREATED)
+
+    async def _join_new_room(self, connection: Connection, workspace_id: str) -> None:
+        if connection.closing or self.joined(connection, workspace_id):
+            return
+        room = await self.reserve_room(workspace_id)
+        self.join_live(connection, room)
+        await self.welcome(connection, workspace_id)
+
+    async def welcome(self, connection: Connection, workspace_id: str) -> None:
+        """Presence for a connection that just joined: track it, then send it the room's state."""
+        await self.track_presence(connection, workspace_id)
+        users = await self.presence_state(workspace_id)
+        connection.send(
+            encode_server_frame(
+                MessageType.PRESENCE_STATE, {"workspaceId": workspace_id, "users": [u.wire() for u in users]}
+            )
+        )
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+    # --- the log as the safety net --------------------------------------------------------------
+
+    async def _fill_gap(self, room: Room) -> None:
+        try:
+            await asyncio.sleep(self.settings.ws_gap_fill_delay / 1000)
+            while (missing := room.sequencer.missing()) is not None:
+                after, upto = missing
+                rows = await self.feeds.read_range(room.workspace_id, after, upto)
+                if rows and rows[0][0] == after + 1:
+                    for seq, envelope in rows:
+                        self._deliver(
+                            room,
+                            room.sequencer.offer(seq, event_from_envelope(room.workspace_id, seq, envelope)),
+                        )
+                else:
+                    logger.warning(
+                        "events %d..%d of %s are gone from the log", after + 1, upto, room.workspace_id
+                    )
+                    self._deliver(room, room.sequencer.skip_to(upto))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("gap fill failed for %s", room.workspace_id)
+        finally:
+            room.gap_filler = None
+
+    async def _poll_log(self) -> None:
+        interval = self.settings.ws_log_poll_interval / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.catch_up_with_log()
+            except Exception:
+                logger.exception("log poll failed")
+
+    async def catch_up_with_log(self) -> None:
+        """Deliver events committed but not (yet) received through the broker."""
+        rooms = [room for room in self.rooms.values() if room.sequencer.started and room.gap_filler is None]
+        if not rooms:
+            return
+        latest = await self.feeds.latest_seqs([room.workspace_id for room in rooms])
+        for room in rooms:
+            head = latest.get(room.workspace_id)
+            if head is None or room.sequencer.last_seq is None or head <= room.sequencer.last_seq:
+                continue
+            for seq, envelope in await self.feeds.read_range(room.workspace_id, room.seq, head):
+                self._deliver(
+                    room, room.sequencer.offer(seq, event_from_envelope(room.workspace_id, seq, envelope))
+                )
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("background hub task failed", exc_info=task.exception())

@@ -1,0 +1,50 @@
+"""One workspace's room on this node: its live connections, those catching up, and its order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .codec import BrokerMessage
+from .connection import Connection
+from .sequencer import RoomSequencer
+
+
+class Room:
+    def __init__(self, workspace_id: str) -> None:
+        self.workspace_id = workspace_id
+        self.sequencer: RoomSequencer[BrokerMessage] = RoomSequencer()
+        self.live: dict[str, Connection] = {}
+        # Connections replaying the log: live events are kept here, by seq, until the replay ends.
+        self.catching_up: dict[str, list[tuple[int, str]]] = {}
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reserved = 0  # joins in progress; the room is not dropped under them
+        self.gap_filler: asyncio.Task[None] | None = None
+
+    @property
+    def seq(self) -> int:
+        assert self.sequencer.last_seq is not None
+        return self.sequencer.last_seq
+
+    @property
+    def empty(self) -> bool:
+        return not self.live and not self.catching_up and self.reserved == 0
+
+    def has(self, connection: Connection) -> bool:
+        return connection.id in self.live or connection.id in self.catching_up
+
+    def fan_out(self, seq: int | None, frame: str, skip: str | None = None) -> int:
+        """Queue the frame on every live connection; logged events are also kept for those
+        catching up. Returns the number of connections written to."""
+        sent = 0
+        for connection_id, connection in self.live.items():
+            if connection_id != skip:
+                connection.send(frame)
+                sent += 1
+        if seq is not None:
+            for backlog in self.catching_up.values():
+                backlog.append((seq, frame))
+        return sent
+
+    def remove(self, connection: Connection) -> bool:
+        removed = self.live.pop(connection.id, None) is not None
+        return self.catching_up.pop(connection.id, None) is not None or removed

@@ -1,0 +1,405 @@
+"""One client's conversation: what each frame does once the protocol core has admitted it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from ..errors import Gone, NotFound
+from ..security.tokens import TokenError, TokenService
+from ..services.feeds import WorkspaceFeeds
+from ..settings import Settings
+from ..timeutil import format_timestamp
+from .connection import Connection
+from .hub import Hub
+from .protocol import (
+    AuthenticateFrame,
+    CloseCode,
+    ConnectionState,
+    CursorPositionFrame,
+    FeatureDisabled,
+    Forbidden,
+    InternalError,
+    LatestWinsThrottle,
+    MessageType,
+    PingFrame,
+    ProtocolError,
+    RateLimited,
+    SyncRequestFrame,
+    TokenExpired,
+    Unauthorized,
+    UserPresenceFrame,
+    UserTypingFrame,
+    encode_error,
+    encode_server_frame,
+    iso_now,
+    parse_client_frame,
+)
+from .ratelimit import AbuseCounter, TokenBucket
+from .room import Room
+
+logger = logging.getLogger(__name__)
+
+TYPING_TTL = 5.0  # seconds a typing indicator lasts without a refresh (PROTOCOL §3.3)
+CURSOR_INTERVAL = 1 / 20  # at most 20 cursor updates a second per connection
+REPLAY_PAGE = 500
+
+
+class ClientSession:
+    def __init__(
+        self, websocket: WebSocket, hub: Hub, tokens: TokenService, feeds: WorkspaceFeeds, settings: Settings
+    ) -> None:
+        self.hub = hub
+        self.tokens = tokens
+        self.feeds = feeds
+        self.settings = settings
+        self.connection = Connection(
+            websocket,
+            uuid.uuid4().hex,
+            settings.ws_max_buffered_bytes,
+            on_slow_consumer=hub.metrics.connection_dropped,
+        )
+        self.state = ConnectionState()
+        self.bucket = TokenBucket(settings.ws_rate_limit, settings.ws_rate_limit_burst)
+        # Rejections in a row before the connection is closed 1008: a client that ignores
+        # RATE_LIMITED for a whole burst is abusing, not bursting.
+        self.abuse = AbuseCounter(int(settings.ws_rate_limit_burst))
+        self.cursor_throttle: LatestWinsThrottle[tuple[str, str]] = LatestWinsThrottle(CURSOR_INTERVAL)
+        self._cursor_flush: asyncio.TimerHandle | None = None
+        self._typing: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._auth_timer: asyncio.TimerHandle | None = None
+        self._expiry_timer: asyncio.TimerHandle | None = None
+        self._handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
+            MessageType.AUTHENTICATE: self._authenticate,
+            MessageType.PING: self._ping,
+            MessageType.SYNC_REQUEST: self._sync,
+            MessageType.USER_PRESENCE: self._presence,
+            MessageType.USER_TYPING: self._typing_frame,
+            MessageType.CURSOR_POSITION: self._cursor,
+        }
+
+    # --- the connection's life ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        connection = self.connection
+        websocket = connection.websocket
+        await websocket.accept()
+        connection.start()
+        if self.hub.at_capacity():
+            self.hub.metrics.connection_opened()
+            connection.close(CloseCode.TRY_AGAIN_LATER, "node at its connection limit")
+            await self._read_until_closed(ignore=True)
+            await connection.stop()
+            self.hub.metrics.connection_closed(was_authenticated=False)
+            return
+        self.hub.register(connection)
+        loop = asyncio.get_running_loop()
+        self._auth_timer = loop.call_later(self.settings.ws_auth_timeout / 1000, self._auth_timed_out)
+        connection.send(
+            encode_server_frame(
+                MessageType.CONNECT,
+                {
+                    "connectionId": connection.id,
+                    "nodeId": self.settings.node_id,
+                    "heartbeatInterval": self.settings.ws_heartbeat_interval,
+                    "authTimeout": self.settings.ws_auth_timeout,
+                },
+            )
+        )
+        try:
+            await self._read_until_closed(ignore=False)
+        finally:
+            await self._cleanup()
+
+    async def _read_until_closed(self, ignore: bool) -> None:
+        websocket = self.connection.websocket
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if ignore or self.connection.closing:
+                continue
+            raw = message.get("text")
+            await self._on_frame(raw if raw is not None else message.get("bytes") or b"")
+
+    async def _cleanup(self) -> None:
+        self.state.close()
+        for timer in (self._auth_timer, self._expiry_timer, self._cursor_flush, *self._typing.values()):
+            if timer is not None:
+                timer.cancel()
+        typing, self._typing = list(self._typing), {}
+        for workspace_id, task_id in typing:
+            with contextlib.suppress(Exception):
+                await self._publish_typing(workspace_id, task_id, False)
+        await self.hub.unregister(self.connection)
+        await self.connection.stop()
+
+    def _auth_timed_out(self) -> None:
+        if self.state.user_id is None:
+            self.connection.close(CloseCode.AUTH_TIMEOUT, "authentication timeout")
+
+    def _token_expired(self) -> None:
+        self.connection.send(encode_error(_token_expired_error()))
+        self.connection.close(CloseCode.UNAUTHORIZED, "token expired")
+
+    # --- one frame ------------------------------------------------------------------------------
+
+    async def _on_frame(self, raw: str | bytes) -> None:
+        if not self._admit_rate():
+            return
+        try:
+            frame = parse_client_frame(raw)
+            self.hub.metrics.message_in(frame.type)
+            self.state.admit(frame)
+            await self._handlers[frame.type](frame)
+        except ProtocolError as err:
+            self.connection.send(encode_error(err))
+            if err.close_code is not None:
+                self.connection.close(err.close_code, err.message)
+        except Exception:
+            logger.exception("failed to handle a frame on %s", self.connection.id)
+            self.connection.send(encode_error(InternalError("internal error")))
+
+    def _admit_rate(self) -> bool:
+        user_bucket = self.hub.user_bucket(self.state.user_id) if self.state.user_id else None
+        if self.bucket.try_acquire() and (user_bucket is None or user_bucket.try_acquire()):
+            self.abuse.accepted()
+            return True
+        self.hub.metrics.frame_rate_limited()
+        if self.abuse.rejected():
+            self.connection.send(encode_error(RateLimited("rate limit exceeded repeatedly; closing")))
+            self.connection.close(CloseCode.POLICY_VIOLATION, "rate limit abuse")
+        else:
+            self.connection.send(encode_error(RateLimited("slow down: message rate limit exceeded")))
+        return False
+
+    def _require_joined(self, workspace_id: str, reply_to: str | None) -> None:
+        if not self.hub.joined(self.connection, workspace_id):
+            raise Forbidden("this connection has not joined that workspace", reply_to=reply_to)
+
+    # --- AUTHENTICATE ---------------------------------------------------------------------------
+
+    async def _authenticate(self, frame: AuthenticateFrame) -> None:
+        try:
+            claims = self.tokens.verify(frame.data.token)
+        except TokenError as exc:
+            raise Unauthorized(f"authentication failed: {exc}", reply_to=frame.id) from exc
+        first = self.state.user_id is None
+        try:
+            self.state.authenticated(claims.user_id, claims.expires_at)
+        except Unauthorized as err:
+            raise Unauthorized(err.message, reply_to=frame.id) from err
+        connection = self.connection
+        if first:
+            if self.hub.user_connection_count(claims.user_id) >= self.settings.ws_max_connections_per_user:
+                connection.close(CloseCode.TRY_AGAIN_LATER, "too many connections for this user")
+                return
+            if self._auth_timer is not None:
+                self._auth_timer.cancel()
+            await self.hub.bind_user(connection, claims.user_id)
+        self._schedule_expiry(claims.expires_at)
+
+        member_of = await self.feeds.memberships(claims.user_id)
+        requested = (
+            list(dict.fromkeys(frame.data.workspace_ids)) if frame.data.workspace_ids is not None else None
+        )
+        targets = sorted(member_of) if requested is None else [w for w in requested if w in member_of]
+        denied = [] if requested is None else [w for w in requested if w not in member_of]
+        resume = frame.data.resume or {}
+
+        new_rooms: list[Room] = []
+        for workspace_id in targets:
+            if not self.hub.joined(connection, workspace_id):
+                new_rooms.append(await self.hub.reserve_room(workspace_id))
+        # From here to the reply nothing awaits: no event can be queued before the reply, and
+        # each room's position is exactly what the reply says.
+        catch_ups: list[tuple[Room, int, int]] = []
+        for room in new_rooms:
+            since = resume.get(room.workspace_id)
+            if since is not None and since < room.seq:
+                catch_ups.append((room, since, self.hub.join_catching_up(connection, room)))
+            else:
+                self.hub.join_live(connection, room)
+        workspaces = [
+            {"id": workspace_id, "seq": self.hub.rooms[workspace_id].seq}
+            for workspace_id in targets
+            if workspace_id in self.hub.rooms
+        ]
+        connection.send(
+            encode_server_frame(
+                MessageType.AUTHENTICATE,
+                {
+                    "success": True,
+                    "userId": claims.user_id,
+                    "expiresAt": format_timestamp(datetime.fromtimestamp(claims.expires_at, UTC)),
+                    "workspaces": workspaces,
+                    "denied": denied,
+                },
+                reply_to=frame.id,
+            )
+        )
+        for room, since, target in catch_ups:
+            await self._replay(room, since, target)
+        # A removal may have committed between reading the memberships and joining: check again.
+        still = await self.feeds.memberships(claims.user_id)
+        for room in new_rooms:
+            if room.workspace_id not in still:
+                await self.hub.leave(connection, room.workspace_id)
+            elif self.hub.joined(connection, room.workspace_id):
+                await self.hub.welcome(connection, room.workspace_id)
+
+    def _schedule_expiry(self, expires_at: float) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        delay = max(0.0, expires_at - time.time())
+        self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
+
+    async def _replay(self, room: Room, since: int, target: int) -> None:
+        """Send the log from `since` up to `target`, then release the live events held meanwhile."""
+        cursor = since
+        try:
+            while cursor < target:
+                page = await self.feeds.read_page(
+                    room.workspace_id, cursor, min(REPLAY_PAGE, target - cursor)
+                )
+                envelopes = page.envelopes[: target - cursor]
+                if not envelopes:
+                    break
+                for envelope in envelopes:
+                    self.connection.send(envelope)
+                cursor += len(envelopes)
+        except Gone:
+            cursor = await self._send_reset(room.workspace_id, None)
+        except NotFound:
+            await self.hub.leave(self.connection, room.workspace_id)
+        finally:
+            self.hub.finish_catch_up(self.connection, room, cursor)
+
+    async def _send_reset(self, workspace_id: str, reply_to: str | None) -> int:
+        assert self.state.user_id is not None
+        snapshot, seq = await self.feeds.snapshot(workspace_id, self.state.user_id)
+        self.connection.send(
+            encode_server_frame(
+                MessageType.SYNC_RESPONSE,
+                {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
+                reply_to=reply_to,
+            )
+        )
+        return seq
+
+    # --- the rest -------------------------------------------------------------------------------
+
+    async def _ping(self, frame: PingFrame) -> None:
+        self.connection.send(
+            encode_server_frame(MessageType.PONG, {"serverTime": iso_now()}, reply_to=frame.id)
+        )
+
+    async def _sync(self, frame: SyncRequestFrame) -> None:
+        data = frame.data
+        self._require_joined(data.workspace_id, frame.id)
+        try:
+            page = await self.feeds.read_page(data.workspace_id, data.since_seq, data.limit)
+        except Gone:
+            await self._send_reset(data.workspace_id, frame.id)
+            return
+        except NotFound as exc:
+            raise Forbidden("this connection has not joined that workspace", reply_to=frame.id) from exc
+        # The stored envelopes are JSON already: splice them in rather than decode and re-encode.
+        body = encode_server_frame(
+            MessageType.SYNC_RESPONSE,
+            {
+                "workspaceId": data.workspace_id,
+                "events": [],
+                "latestSeq": page.latest_seq,
+                "hasMore": page.has_more,
+            },
+            reply_to=frame.id,
+        )
+        self.connection.send(body.replace('"events":[]', '"events":[' + ",".join(page.envelopes) + "]", 1))
+
+    async def _presence(self, frame: UserPresenceFrame) -> None:
+        self._feature(self.settings.ws_enable_presence, "presence", frame.id)
+        self._require_joined(frame.data.workspace_id, frame.id)
+        await self.hub.track_presence(self.connection, frame.data.workspace_id, frame.data.status)
+
+    async def _typing_frame(self, frame: UserTypingFrame) -> None:
+        self._feature(self.settings.ws_enable_typing, "typing indicators", frame.id)
+        data = frame.data
+        self._require_joined(data.workspace_id, frame.id)
+        key = (data.workspace_id, data.task_id)
+        timer = self._typing.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if data.is_typing:
+            self._typing[key] = asyncio.get_running_loop().call_later(TYPING_TTL, self._typing_expired, key)
+        await self._publish_typing(data.workspace_id, data.task_id, data.is_typing)
+
+    def _typing_expired(self, key: tuple[str, str]) -> None:
+        if self._typing.pop(key, None) is not None:
+            self.hub.spawn(self._publish_typing(key[0], key[1], False))
+
+    async def _publish_typing(self, workspace_id: str, task_id: str, is_typing: bool) -> None:
+        assert self.state.user_id is not None
+        frame = encode_server_frame(
+            MessageType.USER_TYPING,
+            {
+                "workspaceId": workspace_id,
+                "taskId": task_id,
+                "userId": self.state.user_id,
+                "isTyping": is_typing,
+            },
+        )
+        await self.hub.publish_ephemeral(workspace_id, MessageType.USER_TYPING, frame, self.connection.id)
+
+    async def _cursor(self, frame: CursorPositionFrame) -> None:
+        self._feature(self.settings.ws_enable_cursors, "cursors", frame.id)
+        data = frame.data
+        self._require_joined(data.workspace_id, frame.id)
+        assert self.state.user_id is not None
+        out = encode_server_frame(
+            MessageType.CURSOR_POSITION,
+            {
+                "workspaceId": data.workspace_id,
+                "taskId": data.task_id,
+                "userId": self.state.user_id,
+                "position": data.position,
+            },
+        )
+        now = time.monotonic()
+        ready = self.cursor_throttle.offer(now, (data.workspace_id, out))
+        if ready is not None:
+            await self.hub.publish_ephemeral(
+                ready[0], MessageType.CURSOR_POSITION, ready[1], self.connection.id
+            )
+        elif self._cursor_flush is None:
+            due = self.cursor_throttle.due_at() or now
+            self._cursor_flush = asyncio.get_running_loop().call_later(
+                max(0.0, due - now), self._flush_cursor
+            )
+
+    def _flush_cursor(self) -> None:
+        self._cursor_flush = None
+        pending = self.cursor_throttle.take_due(time.monotonic())
+        if pending is not None and self.hub.joined(self.connection, pending[0]):
+            self.hub.spawn(
+                self.hub.publish_ephemeral(
+                    pending[0], MessageType.CURSOR_POSITION, pending[1], self.connection.id
+                )
+            )
+
+    @staticmethod
+    def _feature(enabled: bool, name: str, reply_to: str | None) -> None:
+        if not enabled:
+            raise FeatureDisabled(f"{name} are switched off on this server", reply_to=reply_to)
+
+
+def _token_expired_error() -> ProtocolError:
+    return TokenExpired("the token expired; reconnect with a fresh one")

@@ -1,0 +1,68 @@
+"""The reads the real-time layer needs from storage: memberships, log ranges, snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ..db.models import Member, Task, Workspace
+from ..errors import NotFound
+from ..schemas import TASK_STATUSES
+from .database import Database
+from .log import LogPage, WorkspaceLog
+from .views import task_view, workspace_view
+from .workspaces import member_views
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceFeeds:
+    db: Database
+    log: WorkspaceLog
+
+    async def memberships(self, user_id: str) -> set[str]:
+        async with self.db.transaction() as session:
+            return set(await session.scalars(select(Member.workspace_id).where(Member.user_id == user_id)))
+
+    async def latest_seq(self, workspace_id: str) -> int | None:
+        async with self.db.transaction() as session:
+            return (await self.log.latest_seqs(session, [workspace_id])).get(workspace_id)
+
+    async def latest_seqs(self, workspace_ids: Sequence[str]) -> dict[str, int]:
+        async with self.db.transaction() as session:
+            return await self.log.latest_seqs(session, workspace_ids)
+
+    async def read_range(self, workspace_id: str, after: int, upto: int) -> list[tuple[int, str]]:
+        async with self.db.transaction() as session:
+            return await self.log.read_range(session, workspace_id, after, upto)
+
+    async def read_page(self, workspace_id: str, since: int, limit: int) -> LogPage:
+        """Raises Gone past the retention, NotFound for a deleted workspace."""
+        async with self.db.transaction() as session:
+            return await self.log.read(session, workspace_id, since, limit)
+
+    async def snapshot(self, workspace_id: str, user_id: str) -> tuple[dict[str, Any], int]:
+        """The whole workspace as the user sees it, consistent with the returned seq."""
+        async with self.db.transaction() as session:
+            # Under the write lock no change can commit between the reads below.
+            seq = await self.log.lock(session, workspace_id)
+            member = await session.get(Member, (workspace_id, user_id))
+            workspace = await session.get(Workspace, workspace_id)
+            if member is None or workspace is None:
+                raise NotFound("workspace not found")
+            tasks = (
+                await session.scalars(
+                    select(Task).where(Task.workspace_id == workspace_id).order_by(Task.position, Task.id)
+                )
+            ).all()
+            column = {status: rank for rank, status in enumerate(TASK_STATUSES)}
+            return (
+                {
+                    "workspace": workspace_view(workspace, member.role),
+                    "members": await member_views(session, workspace_id),
+                    "tasks": [task_view(t) for t in sorted(tasks, key=lambda t: column[t.status])],
+                },
+                seq,
+            )

@@ -1,0 +1,64 @@
+"""Hand-made access tokens, good and bad, signed with the test nodes' secret."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+import warnings
+from typing import Any
+
+import jwt
+
+from tests.support.servers import TEST_SETTINGS
+
+SECRET: str = TEST_SETTINGS["jwt_secret"]
+
+
+def claims_for(user_id: str, **overrides: Any) -> dict[str, Any]:
+    """The claims the server itself would issue, with `overrides` applied (None removes a claim)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "iss": "taskroom",
+        "aud": "taskroom",
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def signed(claims: dict[str, Any], *, secret: str = SECRET, algorithm: str = "HS256") -> str:
+    with warnings.catch_warnings():
+        # HS512 with the (HS256-sized) test secret: exactly the token a test wants refused.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segment(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    """`alg: none` with an empty signature, the classic forgery."""
+    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
+
+
+def hmac_signed_with_header(claims: dict[str, Any], header_alg: str, *, secret: str = SECRET) -> str:
+    """A token whose header names `header_alg` but that is signed HMAC-SHA256 with the real secret.
+
+    Built by hand because PyJWT refuses to sign RS256 with a shared secret, which is the point:
+    a server must not pick the verification algorithm from the token's own header.
+    """
+    signing_input = f"{_segment({'alg': header_alg, 'typ': 'JWT'})}.{_segment(claims)}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
