@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api
-from tests.support.databases import create_postgres_database, drop_postgres_database, require_postgres, sqlite_url
+from tests.support.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    require_postgres,
+    sqlite_url,
+)
 from tests.support.servers import RunningServer, start_server
 
 BACKENDS = ["sqlite", "postgres"]
@@ -58,7 +63,9 @@ def api(node: RunningServer) -> Iterator[Api]:
 
 
 @pytest.fixture
-def node_factory(database_factory: Callable[[str], str], backend: str) -> Iterator[Callable[..., RunningServer]]:
+def node_factory(
+    database_factory: Callable[[str], str], backend: str
+) -> Iterator[Callable[..., RunningServer]]:
     """A private node with its own settings (small limits, short timeouts) on a fresh database."""
     started: list[RunningServer] = []
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -35,8 +36,18 @@ Priority = Literal["low", "medium", "high", "urgent"]
 AssignableRole = Literal["admin", "member", "viewer"]
 
 
+def _iso_text(value: object) -> object:
+    # Without this a JSON number would pass as a Unix timestamp; the wire promises ISO-8601 text.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO-8601 date-time string")
+    return value
+
+
 def _utc(value: datetime) -> datetime:
-    return ensure_utc(value)
+    # Kept at the wire's precision (milliseconds), so a client echoing a time it was shown
+    # sends the stored value, not a change.
+    value = ensure_utc(value)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
 Email = Annotated[
@@ -51,7 +62,7 @@ WorkspaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_leng
 Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 # Output times: one format on the wire whoever serializes the model (our views or FastAPI).
 WireTime = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
 

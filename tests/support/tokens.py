@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -62,3 +63,32 @@ def hmac_signed_with_header(claims: dict[str, Any], header_alg: str, *, secret: 
     signing_input = f"{_segment({'alg': header_alg, 'typ': 'JWT'})}.{_segment(claims)}"
     signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(signature)}"
+
+
+def expiring_in(user_id: str, seconds: int) -> str:
+    """A valid token of `user_id` that expires `seconds` from now (whole seconds, as JWT `exp` is)."""
+    return signed(claims_for(user_id, exp=int(time.time()) + seconds))
+
+
+def _long_ago() -> dict[str, int]:
+    now = int(time.time())
+    return {"iat": now - 7200, "exp": now - 3600}
+
+
+OTHER_SECRET = "another-secret-that-is-long-enough-0123456789"
+
+# Each maker builds, for a real user id, a token that must be refused.
+BAD_TOKENS: dict[str, Callable[[str], str]] = {
+    "garbage": lambda _uid: "this-is-not-a-jwt",
+    "three-garbage-segments": lambda _uid: "abc.def.ghi",
+    "wrong-signature": lambda uid: signed(claims_for(uid), secret=OTHER_SECRET),
+    "expired": lambda uid: signed(claims_for(uid, **_long_ago())),
+    "alg-none": lambda uid: unsigned(claims_for(uid)),
+    "alg-none-with-signature": lambda uid: unsigned(claims_for(uid)) + "c2lnbmF0dXJl",
+    "foreign-alg-HS512": lambda uid: signed(claims_for(uid), algorithm="HS512"),
+    "foreign-alg-RS256-header": lambda uid: hmac_signed_with_header(claims_for(uid), "RS256"),
+    "wrong-issuer": lambda uid: signed(claims_for(uid, iss="someone-else")),
+    "wrong-audience": lambda uid: signed(claims_for(uid, aud="another-app")),
+    "no-expiry": lambda uid: signed(claims_for(uid, exp=None)),
+    "no-subject": lambda uid: signed(claims_for(uid, sub=None)),
+}

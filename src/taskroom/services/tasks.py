@@ -192,7 +192,10 @@ class TaskService:
             elif before is None:
                 low, high = await _previous_position(session, after, exclude=task.id), after.position
             else:
-                low, high = before.position, after.position
+                # The two may no longer be adjacent (someone moved a task between them since the
+                # client looked): land right below `before`, still above `after`, and never on the
+                # key of a task already in the gap.
+                low, high = before.position, await _next_position(session, before, exclude=task.id)
             origin = {"status": task.status, "position": task.position}
             task.status = data.status
             task.position = key_between(low, high)

@@ -98,6 +98,8 @@ class WorkspaceService:
     ) -> Reply:
         async def work(session: AsyncSession) -> WriteOutcome:
             member = await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            # Under the workspace lock, so a concurrent identical edit is seen and is a no-op.
+            await self.log.lock(session, workspace_id)
             workspace = await _workspace(session, workspace_id)
             changes = {
                 name: getattr(data, name)
@@ -146,6 +148,9 @@ class WorkspaceService:
     ) -> Reply:
         async def work(session: AsyncSession) -> WriteOutcome:
             await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            # Membership changes read the membership under the workspace lock: racing requests
+            # then see each other's result (409, no-op, 404) instead of writing twice.
+            await self.log.lock(session, workspace_id)
             user = await session.scalar(select(User).where(User.email == data.email))
             if user is None:
                 raise NotFound("no user with this email")
@@ -176,6 +181,7 @@ class WorkspaceService:
     ) -> Reply:
         async def work(session: AsyncSession) -> WriteOutcome:
             await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            await self.log.lock(session, workspace_id)
             member, user = await _member(session, workspace_id, user_id)
             if member.role == Role.OWNER:
                 raise Forbidden("the owner's role cannot be changed")
@@ -201,6 +207,7 @@ class WorkspaceService:
             # Anyone may leave; removing someone else takes an admin.
             minimum = Role.VIEWER if user_id == actor_id else Role.ADMIN
             await require_role(session, workspace_id, actor_id, minimum)
+            await self.log.lock(session, workspace_id)
             member, _user = await _member(session, workspace_id, user_id)
             if member.role == Role.OWNER:
                 raise Forbidden("the owner cannot leave or be removed; delete the workspace instead")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..errors import ApiError
 from .database import Database
 from .idempotency import IdempotencyKey, IdempotencyStore, StoredReply
 from .publisher import CommittedEvent, EventPublisher
@@ -54,6 +55,21 @@ class WriteRunner:
                 raise
             # Most likely a concurrent request with the same key won the insert: replay its answer.
             return await self._run_once(work, key)
+        except ApiError:
+            if key is None:
+                raise
+            # A concurrent request with the same key may have committed between our key lookup and
+            # our work, and its effect is what refused ours (the member now exists, the task is
+            # gone): the client must get that first answer, not an error caused by its own retry.
+            replay = await self._replay(key)
+            if replay is None:
+                raise
+            return replay
+
+    async def _replay(self, key: IdempotencyKey) -> Reply | None:
+        async with self._db.transaction() as session:
+            prior = await self._idempotency.find(session, key)
+        return None if prior is None else Reply(prior.status_code, prior.body, replayed=True)
 
     async def _run_once(self, work: Work, key: IdempotencyKey | None) -> Reply:
         async with self._db.transaction() as session:
