@@ -64,7 +64,11 @@ def build_services(
     idempotency = IdempotencyStore(timedelta(seconds=settings.idempotency_ttl_seconds))
     writes = WriteRunner(db, idempotency, publisher)
     passwords = PasswordService(settings.argon2_time_cost, settings.argon2_memory_kib)
-    throttle = LoginThrottle(settings.login_max_failures, settings.login_failure_window_seconds)
+    throttle = LoginThrottle(
+        settings.login_max_failures,
+        settings.login_max_failures_per_client,
+        settings.login_failure_window_seconds,
+    )
     return Services(
         settings=settings,
         db=db,

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
@@ -71,6 +72,13 @@ class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+class RequestModel(WireModel):
+    """A request body: a field the endpoint does not take is an error, not silently dropped
+    (PATCH {"status": …} must say "use /move", not answer 200 and change nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Timestamped(WireModel):
     """An output model; `wire()` is its JSON-ready form, times in the wire's one format."""
 
@@ -81,13 +89,13 @@ class Timestamped(WireModel):
 # --- auth -------------------------------------------------------------------------------------
 
 
-class RegisterIn(WireModel):
+class RegisterIn(RequestModel):
     email: Email
     password: Password
     name: PersonName
 
 
-class LoginIn(WireModel):
+class LoginIn(RequestModel):
     email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -109,12 +117,12 @@ class AuthOut(Timestamped):
 # --- workspaces -------------------------------------------------------------------------------
 
 
-class WorkspaceIn(WireModel):
+class WorkspaceIn(RequestModel):
     name: WorkspaceName
     description: Description | None = None
 
 
-class WorkspacePatch(WireModel):
+class WorkspacePatch(RequestModel):
     name: WorkspaceName | None = None
     description: Description | None = None
 
@@ -130,12 +138,12 @@ class WorkspaceOut(Timestamped):
     updated_at: WireTime
 
 
-class MemberIn(WireModel):
+class MemberIn(RequestModel):
     email: Email
     role: AssignableRole
 
 
-class MemberPatch(WireModel):
+class MemberPatch(RequestModel):
     role: AssignableRole
 
 
@@ -150,7 +158,7 @@ class MemberOut(Timestamped):
 # --- tasks ------------------------------------------------------------------------------------
 
 
-class TaskIn(WireModel):
+class TaskIn(RequestModel):
     title: Title
     description: Description | None = None
     status: TaskStatus = "todo"
@@ -159,7 +167,7 @@ class TaskIn(WireModel):
     priority: Priority = "medium"
 
 
-class TaskPatch(WireModel):
+class TaskPatch(RequestModel):
     """Only the fields present are changed; an explicit null clears a nullable field."""
 
     title: Title | None = None
@@ -178,11 +186,11 @@ class TaskPatch(WireModel):
         return value
 
 
-class TaskCompleteIn(WireModel):
-    completed: bool
+class TaskCompleteIn(RequestModel):
+    completed: StrictBool  # "yes" or 1 is a client bug, not a completion
 
 
-class TaskMoveIn(WireModel):
+class TaskMoveIn(RequestModel):
     status: TaskStatus
     before_id: Id | None = None
     after_id: Id | None = None

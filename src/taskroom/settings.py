@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     ws_log_poll_interval: int = Field(2000, gt=0)
 
     login_max_failures: int = Field(5, gt=0)
+    # Larger: honest users behind one proxy or NAT share an address.
+    login_max_failures_per_client: int = Field(50, gt=0)
     login_failure_window_seconds: int = Field(300, gt=0)
     # Argon2id cost; the defaults follow argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(3, gt=0)

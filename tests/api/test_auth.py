@@ -191,3 +191,29 @@ def test_login_with_a_bad_body_answers_422(private_http: Callable[..., httpx.Cli
     response = http.post("/auth/login", json={"email": "nope", "password": ""})
     assert response.status_code == 422
     assert {entry["field"] for entry in response.json()["error"]["fields"]} == {"email", "password"}
+
+
+def test_one_address_failing_on_many_emails_is_throttled_at_its_own_limit(
+    private_http: Callable[..., httpx.Client],
+) -> None:
+    http = private_http(login_max_failures=3, login_max_failures_per_client=4)
+    victim = fresh_email()
+    register(http, victim)
+    for _ in range(4):
+        assert login(http, fresh_email(), password="guess").status_code == 401
+    response = login(http, victim)
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "RATE_LIMITED"
+
+
+def test_failures_on_one_email_do_not_lock_out_other_accounts_from_the_same_address(
+    private_http: Callable[..., httpx.Client],
+) -> None:
+    http = private_http(login_max_failures=3)
+    attacked, other = fresh_email(), fresh_email()
+    register(http, attacked)
+    register(http, other)
+    for _ in range(3):
+        assert login(http, attacked, password="guess").status_code == 401
+    assert login(http, attacked).status_code == 429
+    assert login(http, other).status_code == 200

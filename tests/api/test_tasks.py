@@ -310,7 +310,9 @@ def test_move_with_a_bad_body_answers_422_naming_the_fields_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"completed": None}, {"completed": [True]}], ids=["missing", "null", "list"]
+    "body",
+    [{}, {"completed": None}, {"completed": [True]}, {"completed": "yes"}, {"completed": 1}],
+    ids=["missing", "null", "list", "string", "number"],
 )
 def test_complete_with_a_bad_body_answers_422_and_changes_nothing(api: Api, body: dict[str, Any]) -> None:
     owner, wid = board(api)
@@ -330,3 +332,25 @@ def test_a_due_date_is_kept_at_the_wire_precision_so_echoing_it_back_is_no_chang
     echoed = owner.patch(f"/tasks/{task['id']}", json={"dueDate": task["dueDate"]})
     assert echoed.json() == task
     assert [e["type"] for e in events_of(owner, wid)] == ["TASK_CREATED"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("", {"status": "done"}, "status"),
+        ("", {"title": "New", "position": "a0"}, "position"),
+        ("/move", {"status": "done", "title": "New"}, "title"),
+    ],
+    ids=["patch-status", "patch-position", "move-title"],
+)
+def test_a_field_the_endpoint_does_not_take_answers_422_and_changes_nothing(
+    api: Api, path: str, body: dict[str, Any], field: str
+) -> None:
+    owner, wid = board(api)
+    task = owner.create_task(wid)
+    before = workspace_state(owner, wid)
+    method = owner.patch if path == "" else owner.post
+    response = method(f"/tasks/{task['id']}{path}", json=body)
+    assert response.status_code == 422
+    assert [entry["field"] for entry in response.json()["error"]["fields"]] == [field]
+    assert workspace_state(owner, wid) == before

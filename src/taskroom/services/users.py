@@ -46,8 +46,7 @@ class UserService:
         return self._auth_answer(user)
 
     async def login(self, data: LoginIn, client: str) -> dict[str, Any]:
-        keys = (f"email:{data.email}", f"client:{client}")
-        if self.throttle.blocked(*keys):
+        if self.throttle.blocked(data.email, client):
             raise TooManyRequests("too many failed logins; try again later")
         async with self.db.transaction() as session:
             user = await session.scalar(select(User).where(User.email == data.email))
@@ -55,9 +54,9 @@ class UserService:
             not await self.passwords.verify(user.password_hash if user else None, data.password)
             or user is None
         ):
-            self.throttle.failed(*keys)
+            self.throttle.failed(data.email, client)
             raise InvalidCredentials("wrong email or password")
-        self.throttle.succeeded(keys[0])
+        self.throttle.succeeded(data.email)
         return self._auth_answer(user)
 
     async def get(self, user_id: str) -> User:
