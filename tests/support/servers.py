@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,6 +58,14 @@ class RunningServer:
         """
         loop = self.server.servers[0].get_loop()
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+    def call(self, coro_fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 30) -> T:
+        """`run_on_loop` for a coroutine function: the coroutine is created for, and runs on, the node's loop."""
+
+        async def on_loop() -> T:
+            return await coro_fn()
+
+        return self.run_on_loop(on_loop(), timeout)
 
     def stop(self) -> None:
         self.server.should_exit = True

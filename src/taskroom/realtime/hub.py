@@ -126,19 +126,21 @@ class Hub:
             await self.broker.subscribe(user_channel(user_id))
 
     async def unregister(self, connection: Connection) -> None:
-        for workspace_id in list(self.memberships.get(connection.id, ())):
-            await self.leave(connection, workspace_id)
+        user_id = connection.user_id
+        # Out of its user's connections first, so that no membership event (WORKSPACE_CREATED,
+        # WORKSPACE_MEMBER_ADDED) can join it to a room while it is leaving the others.
+        mine = self.by_user.get(user_id, {}) if user_id is not None else {}
+        mine.pop(connection.id, None)
+        while joined := self.memberships.get(connection.id):
+            for workspace_id in list(joined):
+                await self.leave(connection, workspace_id)
         self.memberships.pop(connection.id, None)
         self._statuses.pop(connection.id, None)
         self.connections.pop(connection.id, None)
-        user_id = connection.user_id
-        if user_id is not None:
-            mine = self.by_user.get(user_id, {})
-            mine.pop(connection.id, None)
-            if not mine:
-                self.by_user.pop(user_id, None)
-                self._user_buckets.pop(user_id, None)
-                await self.broker.unsubscribe(user_channel(user_id))
+        if user_id is not None and not mine and self.by_user.get(user_id) is mine:
+            self.by_user.pop(user_id, None)
+            self._user_buckets.pop(user_id, None)
+            await self.broker.unsubscribe(user_channel(user_id))
         self.metrics.connection_closed(was_authenticated=user_id is not None)
         if not self.connections:
             self._emptied.set()
@@ -260,6 +262,21 @@ class Hub:
                 subject_user_id=event.subject_user_id,
             )
             await self._publish(room_channel(event.workspace_id), message)
+            if event.type == MessageType.WORKSPACE_MEMBER_ADDED and event.subject_user_id:
+                # The added user's nodes may have no room for this workspace (so no subscription to
+                # its channel): tell them on the user's own channel, with the seq to join from.
+                await self._publish(
+                    user_channel(event.subject_user_id),
+                    BrokerMessage(
+                        USER,
+                        event.type,
+                        event.envelope,
+                        workspace_id=event.workspace_id,
+                        seq=event.seq,
+                        subject_user_id=event.subject_user_id,
+                        join_workspace_id=event.workspace_id,
+                    ),
+                )
 
     async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
         message = BrokerMessage(
@@ -303,6 +320,9 @@ class Hub:
             return
         assert message.seq is not None
         self._deliver(room, room.sequencer.offer(message.seq, message))
+        self._fill_gap_if_any(room)
+
+    def _fill_gap_if_any(self, room: Room) -> None:
         if room.sequencer.missing() is not None and room.gap_filler is None:
             room.gap_filler = asyncio.create_task(self._fill_gap(room), name=f"gap-{room.workspace_id}")
 
@@ -336,22 +356,64 @@ class Hub:
                     self.spawn(self.leave(gone, room.workspace_id))
 
     def _deliver_to_user(self, message: BrokerMessage) -> None:
-        for connection in list(self.by_user.get(message.subject_user_id or "", {}).values()):
+        connections = list(self.by_user.get(message.subject_user_id or "", {}).values())
+        if message.seq is not None and message.join_workspace_id:  # WORKSPACE_MEMBER_ADDED
+            for connection in connections:
+                self.spawn(self._join_added(connection, message.join_workspace_id, message.seq))
+            return
+        for connection in connections:
             connection.send(message.frame)
             if message.join_workspace_id:
                 self.spawn(self._join_new_room(connection, message.join_workspace_id))
         self.metrics.message_out(MessageType.WORKSPACE_CREATED)
 
+    def _gone(self, connection: Connection) -> bool:
+        """Closing, or leaving the node (no longer among its user's connections)."""
+        return connection.closing or connection.id not in self.by_user.get(connection.user_id or "", {})
+
     async def _join_new_room(self, connection: Connection, workspace_id: str) -> None:
-        if connection.closing or self.joined(connection, workspace_id):
+        if self._gone(connection) or self.joined(connection, workspace_id):
             return
         room = await self.reserve_room(workspace_id)
+        if self._gone(connection) or self.joined(connection, workspace_id):  # changed while reserving
+            await self.release(room)
+            return
         self.join_live(connection, room)
         await self.welcome(connection, workspace_id)
 
+    async def _join_added(self, connection: Connection, workspace_id: str, added_seq: int) -> None:
+        """Join a connection of a user added at `added_seq`: the log from that event on, then live.
+
+        A room that has not reached `added_seq` yet joins the connection itself when it gets there
+        (`_apply_membership`); one that is past it (or new) missed it, so the log is replayed.
+        """
+        if self._gone(connection) or self.joined(connection, workspace_id):
+            return
+        room = await self.reserve_room(workspace_id)
+        if self._gone(connection) or room.has(connection) or room.seq < added_seq:
+            await self.release(room)
+            return
+        target = self.join_catching_up(connection, room)
+        cursor = added_seq - 1
+        try:
+            for seq, envelope in await self.feeds.read_range(workspace_id, cursor, target):
+                if seq != cursor + 1:
+                    break
+                connection.send(envelope)
+                cursor = seq
+        finally:
+            self.finish_catch_up(connection, room, cursor)
+        if self.joined(connection, workspace_id):
+            await self.welcome(connection, workspace_id)
+
     async def welcome(self, connection: Connection, workspace_id: str) -> None:
         """Presence for a connection that just joined: track it, then send it the room's state."""
+        if not self.joined(connection, workspace_id):
+            return
         await self.track_presence(connection, workspace_id)
+        if not self.joined(connection, workspace_id):  # left while being tracked: leave no ghost
+            await self.leave(connection, workspace_id)
+            return
         users = await self.presence_state(workspace_id)
         connection.send(
             encode_server_frame(
@@ -414,6 +476,8 @@ class Hub:
                 self._deliver(
                     room, room.sequencer.offer(seq, event_from_envelope(room.workspace_id, seq, envelope))
                 )
+            # Rows already pruned leave a gap that only the gap filler gives up on.
+            self._fill_gap_if_any(room)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

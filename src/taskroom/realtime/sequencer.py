@@ -37,7 +37,10 @@ class RoomSequencer(Generic[T]):
         """What may go out now, in order (possibly empty: held, or a duplicate)."""
         if self.last_seq is not None and seq <= self.last_seq:
             return []
-        if len(self._held) < self._max_held or seq in self._held:
+        # The next seq in order is always taken, bound or not: it releases at least itself, so a
+        # full buffer can never stall delivery (or the gap fill that offers the missing seqs).
+        next_in_order = self.last_seq is not None and seq == self.last_seq + 1
+        if len(self._held) < self._max_held or seq in self._held or next_in_order:
             self._held[seq] = item
         return self._release() if self.last_seq is not None else []
 

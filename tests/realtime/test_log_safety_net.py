@@ -1,0 +1,107 @@
+"""The log is the source of truth: events the broker lost, or handed over out of order, still arrive in order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from taskroom.services.publisher import CommittedEvent
+from tests.realtime.clients import joined, logged, seqs
+from tests.support.api import Api, ApiUser
+from tests.support.observe import events_of
+from tests.support.servers import RunningServer
+
+# Long enough that only the path under test (broker + gap fill) can deliver within a test.
+NO_LOG_POLL = 600_000
+
+
+def commit_without_publishing(
+    node: RunningServer, workspace_id: str, actor: ApiUser, count: int
+) -> list[CommittedEvent]:
+    """Append events to the log in one committed transaction, as a node that died before publishing would."""
+
+    async def append() -> list[CommittedEvent]:
+        services = node.app_state.services
+        async with services.db.transaction() as session:
+            return [
+                await services.log.append(
+                    session,
+                    workspace_id,
+                    "TASK_DELETED",
+                    {"workspaceId": workspace_id, "taskId": str(uuid.uuid4()), "actorId": actor.id},
+                )
+                for _ in range(count)
+            ]
+
+    return node.call(append)
+
+
+def publish(node: RunningServer, *events: CommittedEvent) -> None:
+    node.call(lambda: node.app_state.services.realtime.publish_committed(list(events)))
+
+
+def test_an_event_committed_but_never_published_still_reaches_live_clients(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    private = node_factory(ws_log_poll_interval=200)
+    api = Api(private.api)
+    try:
+        alice, bob = api.register("Alice"), api.register("Bob")
+        workspace_id = alice.create_workspace()["id"]
+        alice.add_member(workspace_id, bob)  # seq 1
+        with joined(private, alice, expect=1) as first, joined(private, bob, expect=1) as second:
+            (lost,) = commit_without_publishing(private, workspace_id, alice, 1)
+            assert lost.seq == 2
+            # Nothing follows it on the broker, so only the node's own look at the log can find it.
+            for client in (first, second):
+                assert client.recv_events(1, timeout=5.0) == events_of(alice, workspace_id, since=1)
+            alice.create_task(workspace_id, "Published as usual")  # seq 3
+            for client in (first, second):
+                assert seqs(client.recv_events(1)) == [3]
+                assert seqs(logged(client.received)) == [2, 3]
+                assert logged(client.quiet()) == []
+    finally:
+        api.close()
+
+
+def test_events_published_out_of_order_are_delivered_in_order(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    private = node_factory(ws_log_poll_interval=NO_LOG_POLL)
+    api = Api(private.api)
+    try:
+        alice = api.register("Alice")
+        workspace_id = alice.create_workspace()["id"]
+        with joined(private, alice, expect=1) as ws:
+            first, second, third = commit_without_publishing(private, workspace_id, alice, 3)
+            publish(private, third)
+            publish(private, second)
+            publish(private, first)
+            publish(private, second)  # a duplicate is dropped
+            received = ws.recv_events(3)
+            assert seqs(received) == [1, 2, 3]
+            assert received == events_of(alice, workspace_id)
+            assert [e["eventId"] for e in received] == [first.event_id, second.event_id, third.event_id]
+            assert logged(ws.quiet()) == []
+    finally:
+        api.close()
+
+
+def test_a_gap_the_broker_never_fills_is_read_from_the_log(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    private = node_factory(ws_log_poll_interval=NO_LOG_POLL)
+    api = Api(private.api)
+    try:
+        alice = api.register("Alice")
+        workspace_id = alice.create_workspace()["id"]
+        with joined(private, alice, expect=1) as ws:
+            events = commit_without_publishing(private, workspace_id, alice, 3)
+            publish(private, events[2])  # seqs 1 and 2 are never published
+            received = ws.recv_events(3)
+            assert received == events_of(alice, workspace_id)
+            alice.create_task(workspace_id, "Next")
+            assert seqs(ws.recv_events(1)) == [4]
+            assert logged(ws.quiet()) == []
+    finally:
+        api.close()
