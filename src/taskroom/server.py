@@ -21,6 +21,11 @@ class NodeServer(uvicorn.Server):
     """
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Stop accepting first, as uvicorn would: a client told to go away must not get back in here.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
         app = self.config.loaded_app
         hub = _find_hub(app)
         if hub is not None:

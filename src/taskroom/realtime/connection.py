@@ -20,13 +20,20 @@ from .protocol import CloseCode
 
 logger = logging.getLogger(__name__)
 
+# RFC 6455 §5.5: a close frame's reason fits in 123 bytes of UTF-8; a longer one cannot be sent at all.
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def _close_reason(reason: str) -> str:
+    return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
 
 class _Close:
     __slots__ = ("code", "reason")
 
     def __init__(self, code: int, reason: str) -> None:
         self.code = code
-        self.reason = reason
+        self.reason = _close_reason(reason)
 
 
 class Connection:
@@ -45,6 +52,7 @@ class Connection:
         self._buffered = 0
         self._limit = max_buffered_bytes
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever the queue shrinks or the connection closes
         self._on_slow_consumer = on_slow_consumer
         self._sender: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -71,6 +79,7 @@ class Connection:
         self.closing = True
         self._queue.append(_Close(code, reason))
         self._wake.set()
+        self._room.set()
 
     def abort(self, code: int, reason: str = "") -> None:
         """Close now, dropping whatever is still queued."""
@@ -79,14 +88,27 @@ class Connection:
         self.closing = True
         self._queue.clear()
         self._buffered = 0
+        self._room.set()
         if self._sender is not None:
             # Safe: uvicorn's send is cancelled while waiting for the socket to drain, before writing.
             self._sender.cancel()
         self._closer = asyncio.create_task(self._close_now(code, reason), name=f"ws-close-{self.id}")
 
+    async def wait_for_room(self, size: int) -> None:
+        """Wait until a frame of `size` bytes fits in half the bound, or the queue is empty.
+
+        For a long series of frames sent at once (a resume's replay): it then goes at the reader's
+        pace instead of passing the bound, which would close a reader that does nothing wrong.
+        Returns at once when the connection is closing (what is sent then is dropped).
+        """
+        while not self.closing and self._buffered and self._buffered + size > self._limit // 2:
+            self._room.clear()
+            await self._room.wait()
+
     async def stop(self) -> None:
         """The socket is gone: stop sending."""
         self.closing = True
+        self._room.set()
         for task in (self._sender, self._closer):
             if task is not None and not task.done():
                 task.cancel()
@@ -106,15 +128,17 @@ class Connection:
                         await self.websocket.close(item.code, item.reason)
                         return
                     self._buffered -= len(item)
+                    self._room.set()
                     await send(item)
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-send; the reader sees the disconnect
             logger.debug("send failed on %s", self.id, exc_info=True)
             self.closing = True
+            self._room.set()
 
     async def _close_now(self, code: int, reason: str) -> None:
         # Waits for the socket to accept the close frame: a stalled reader gets it when it reads
         # again; a dead one is dropped by the keepalive timeout, which ends this wait too.
         with contextlib.suppress(Exception):
-            await self.websocket.close(code, reason)
+            await self.websocket.close(code, _close_reason(reason))

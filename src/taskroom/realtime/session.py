@@ -103,7 +103,8 @@ class ClientSession:
         self.hub.register(connection)
         loop = asyncio.get_running_loop()
         self._auth_timer = loop.call_later(self.settings.ws_auth_timeout / 1000, self._auth_timed_out)
-        connection.send(
+        self._send(
+            MessageType.CONNECT,
             encode_server_frame(
                 MessageType.CONNECT,
                 {
@@ -112,7 +113,7 @@ class ClientSession:
                     "heartbeatInterval": self.settings.ws_heartbeat_interval,
                     "authTimeout": self.settings.ws_auth_timeout,
                 },
-            )
+            ),
         )
         try:
             await self._read_until_closed(ignore=False)
@@ -147,7 +148,7 @@ class ClientSession:
             self.connection.close(CloseCode.AUTH_TIMEOUT, "authentication timeout")
 
     def _token_expired(self) -> None:
-        self.connection.send(encode_error(_token_expired_error()))
+        self._send(MessageType.ERROR, encode_error(_token_expired_error()))
         self.connection.close(CloseCode.UNAUTHORIZED, "token expired")
 
     # --- one frame ------------------------------------------------------------------------------
@@ -161,12 +162,12 @@ class ClientSession:
             self.state.admit(frame)
             await self._handlers[frame.type](frame)
         except ProtocolError as err:
-            self.connection.send(encode_error(err))
+            self._send(MessageType.ERROR, encode_error(err))
             if err.close_code is not None:
                 self.connection.close(err.close_code, err.message)
         except Exception:
             logger.exception("failed to handle a frame on %s", self.connection.id)
-            self.connection.send(encode_error(InternalError("internal error")))
+            self._send(MessageType.ERROR, encode_error(InternalError("internal error")))
 
     def _admit_rate(self) -> bool:
         user_bucket = self.hub.user_bucket(self.state.user_id) if self.state.user_id else None
@@ -175,11 +176,18 @@ class ClientSession:
             return True
         self.hub.metrics.frame_rate_limited()
         if self.abuse.rejected():
-            self.connection.send(encode_error(RateLimited("rate limit exceeded repeatedly; closing")))
+            self._send(
+                MessageType.ERROR, encode_error(RateLimited("rate limit exceeded repeatedly; closing"))
+            )
             self.connection.close(CloseCode.POLICY_VIOLATION, "rate limit abuse")
         else:
-            self.connection.send(encode_error(RateLimited("slow down: message rate limit exceeded")))
+            self._send(MessageType.ERROR, encode_error(RateLimited("slow down: message rate limit exceeded")))
         return False
+
+    def _send(self, message_type: MessageType, frame: str) -> None:
+        """Queue a frame this session answers with, counted in the node's messages out."""
+        self.connection.send(frame)
+        self.hub.metrics.message_out(message_type)
 
     def _require_joined(self, workspace_id: str, reply_to: str | None) -> None:
         if not self.hub.joined(self.connection, workspace_id):
@@ -216,9 +224,14 @@ class ClientSession:
         resume = frame.data.resume or {}
 
         new_rooms: list[Room] = []
-        for workspace_id in targets:
-            if not self.hub.joined(connection, workspace_id):
-                new_rooms.append(await self.hub.reserve_room(workspace_id))
+        try:
+            for workspace_id in targets:
+                if not self.hub.joined(connection, workspace_id):
+                    new_rooms.append(await self.hub.reserve_room(workspace_id))
+        except BaseException:
+            for room in new_rooms:  # reserved rooms must not stay pinned
+                await self.hub.release(room)
+            raise
         # From here to the reply nothing awaits: no event can be queued before the reply, and
         # each room's position is exactly what the reply says.
         catch_ups: list[tuple[Room, int, int]] = []
@@ -233,7 +246,8 @@ class ClientSession:
             for workspace_id in targets
             if workspace_id in self.hub.rooms
         ]
-        connection.send(
+        self._send(
+            MessageType.AUTHENTICATE,
             encode_server_frame(
                 MessageType.AUTHENTICATE,
                 {
@@ -244,7 +258,7 @@ class ClientSession:
                     "denied": denied,
                 },
                 reply_to=frame.id,
-            )
+            ),
         )
         for room, since, target in catch_ups:
             await self._replay(room, since, target)
@@ -274,8 +288,12 @@ class ClientSession:
                 if not envelopes:
                     break
                 for envelope in envelopes:
+                    # At the reader's pace: a backlog bigger than the buffer bound must not close it.
+                    await self.connection.wait_for_room(len(envelope))
                     self.connection.send(envelope)
                 cursor += len(envelopes)
+                if self.connection.closing:
+                    break
         except Gone:
             cursor = await self._send_reset(room.workspace_id, None)
         except NotFound:
@@ -286,20 +304,22 @@ class ClientSession:
     async def _send_reset(self, workspace_id: str, reply_to: str | None) -> int:
         assert self.state.user_id is not None
         snapshot, seq = await self.feeds.snapshot(workspace_id, self.state.user_id)
-        self.connection.send(
+        self._send(
+            MessageType.SYNC_RESPONSE,
             encode_server_frame(
                 MessageType.SYNC_RESPONSE,
                 {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
                 reply_to=reply_to,
-            )
+            ),
         )
         return seq
 
     # --- the rest -------------------------------------------------------------------------------
 
     async def _ping(self, frame: PingFrame) -> None:
-        self.connection.send(
-            encode_server_frame(MessageType.PONG, {"serverTime": iso_now()}, reply_to=frame.id)
+        self._send(
+            MessageType.PONG,
+            encode_server_frame(MessageType.PONG, {"serverTime": iso_now()}, reply_to=frame.id),
         )
 
     async def _sync(self, frame: SyncRequestFrame) -> None:
@@ -312,6 +332,16 @@ class ClientSession:
             return
         except NotFound as exc:
             raise Forbidden("this connection has not joined that workspace", reply_to=frame.id) from exc
+        # One frame over the outbound bound would close the connection as a slow consumer: a page
+        # stops at half of it (at least one event) and says hasMore.
+        budget = self.settings.ws_max_buffered_bytes // 2
+        envelopes: list[str] = []
+        size = 0
+        for envelope in page.envelopes:
+            if envelopes and size + len(envelope) > budget:
+                break
+            envelopes.append(envelope)
+            size += len(envelope) + 1
         # The stored envelopes are JSON already: splice them in rather than decode and re-encode.
         body = encode_server_frame(
             MessageType.SYNC_RESPONSE,
@@ -319,11 +349,13 @@ class ClientSession:
                 "workspaceId": data.workspace_id,
                 "events": [],
                 "latestSeq": page.latest_seq,
-                "hasMore": page.has_more,
+                "hasMore": page.has_more or len(envelopes) < len(page.envelopes),
             },
             reply_to=frame.id,
         )
-        self.connection.send(body.replace('"events":[]', '"events":[' + ",".join(page.envelopes) + "]", 1))
+        body = body.replace('"events":[]', '"events":[' + ",".join(envelopes) + "]", 1)
+        await self.connection.wait_for_room(len(body))
+        self._send(MessageType.SYNC_RESPONSE, body)
 
     async def _presence(self, frame: UserPresenceFrame) -> None:
         self._feature(self.settings.ws_enable_presence, "presence", frame.id)
@@ -387,7 +419,15 @@ class ClientSession:
 
     def _flush_cursor(self) -> None:
         self._cursor_flush = None
-        pending = self.cursor_throttle.take_due(time.monotonic())
+        now = time.monotonic()
+        pending = self.cursor_throttle.take_due(now)
+        due = self.cursor_throttle.due_at()
+        if pending is None and due is not None:
+            # A cursor went out directly since this timer was set: the held one waits its own turn.
+            self._cursor_flush = asyncio.get_running_loop().call_later(
+                max(0.0, due - now), self._flush_cursor
+            )
+            return
         if pending is not None and self.hub.joined(self.connection, pending[0]):
             self.hub.spawn(
                 self.hub.publish_ephemeral(
