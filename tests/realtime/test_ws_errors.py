@@ -177,7 +177,8 @@ def test_a_switched_off_feature_answers_feature_disabled_and_only_for_its_type(
     workspace = alice.create_workspace()
     with WsClient(private.ws_url) as ws:
         ws.authenticate(alice.token)
-        ws.recv_type("PRESENCE_STATE")
+        if setting != "ws_enable_presence":
+            ws.recv_type("PRESENCE_STATE")
         for frame_type, data in TO_A_WORKSPACE.items():
             ws.send(frame_type, data(workspace["id"]), id=frame_type)
         ws.send("PING", id="end")  # answered last: every answer before it has arrived by then
@@ -194,6 +195,8 @@ def test_a_switched_off_feature_answers_feature_disabled_and_only_for_its_type(
         ), answers
         assert answers["SYNC_REQUEST"]["type"] == "SYNC_RESPONSE"
         assert answers["end"]["type"] == "PONG"
+        if setting == "ws_enable_presence":  # no presence at all, not even the server's own
+            assert not [f for f in ws.received if f["type"] in {"PRESENCE_STATE", "USER_PRESENCE"}]
 
 
 def test_invalid_message_and_frame_ids_travel_back_verbatim(ws: WsClient) -> None:

@@ -60,12 +60,20 @@ class Connection:
     def start(self) -> None:
         self._sender = asyncio.create_task(self._drain(), name=f"ws-send-{self.id}")
 
-    def send(self, frame: str) -> None:
-        """Queue a frame; never waits. A no-op once the connection is closing."""
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def send(self, frame: str, *, oversize_ok: bool = False) -> None:
+        """Queue a frame; never waits. A no-op once the connection is closing.
+
+        `oversize_ok` lets one frame larger than the bound through (a reset snapshot cannot be
+        split); the caller waits for an empty queue first with `wait_for_room`.
+        """
         if self.closing:
             return
         self._buffered += len(frame)
-        if self._buffered > self._limit:
+        if self._buffered > self._limit and not (oversize_ok and self._buffered == len(frame)):
             self._on_slow_consumer()
             self.abort(CloseCode.TRY_AGAIN_LATER, "slow consumer: resume from your last seq")
             return

@@ -27,7 +27,7 @@ from .connection import Connection
 from .presence import Presence, PresenceMeta, UserPresence
 from .protocol import CloseCode, MessageType, encode_server_frame
 from .ratelimit import TokenBucket
-from .room import Room
+from .room import Backlog, Room
 
 logger = logging.getLogger(__name__)
 
@@ -190,18 +190,28 @@ class Hub:
     def join_catching_up(self, connection: Connection, room: Room) -> int:
         """Join but hold live events until `finish_catch_up`; returns the seq the replay must reach."""
         room.reserved -= 1
-        room.catching_up[connection.id] = []
+        room.catching_up[connection.id] = Backlog(connection)
         self.memberships[connection.id].add(room.workspace_id)
         return room.seq
 
-    def finish_catch_up(self, connection: Connection, room: Room, replayed_to: int) -> None:
-        backlog = room.catching_up.pop(connection.id, None)
-        if backlog is None:  # left (or was removed) meanwhile
-            return
-        for seq, frame in backlog:
-            if seq > replayed_to:
-                connection.send(frame)
-        room.live[connection.id] = connection
+    async def finish_catch_up(self, connection: Connection, room: Room, replayed_to: int) -> None:
+        """Release the live events held during a replay, at the reader's pace, then go live.
+
+        Events keep arriving in the backlog while it drains; the connection turns live only when
+        the backlog is empty, with no await in between, so nothing is skipped or sent twice.
+        """
+        while (backlog := room.catching_up.get(connection.id)) is not None:
+            if not backlog.events:
+                del room.catching_up[connection.id]
+                room.live[connection.id] = connection
+                return
+            seq, frame = backlog.next()
+            if seq <= replayed_to:
+                continue
+            await connection.wait_for_room(len(frame))
+            if room.catching_up.get(connection.id) is not backlog:  # removed while waiting
+                return
+            connection.send(frame)
 
     async def leave(self, connection: Connection, workspace_id: str) -> None:
         self.memberships.get(connection.id, set()).discard(workspace_id)
@@ -340,6 +350,7 @@ class Hub:
             for connection in list(self.by_user.get(message.subject_user_id, {}).values()):
                 if not room.has(connection):
                     connection.send(message.frame)
+                    self.metrics.message_out(message.type)
                     room.live[connection.id] = connection
                     self.memberships[connection.id].add(room.workspace_id)
                     self.spawn(self.welcome(connection, room.workspace_id))
@@ -365,7 +376,7 @@ class Hub:
             connection.send(message.frame)
             if message.join_workspace_id:
                 self.spawn(self._join_new_room(connection, message.join_workspace_id))
-        self.metrics.message_out(MessageType.WORKSPACE_CREATED)
+        self.metrics.message_out(MessageType.WORKSPACE_CREATED, len(connections))
 
     def _gone(self, connection: Connection) -> bool:
         """Closing, or leaving the node (no longer among its user's connections)."""
@@ -402,13 +413,15 @@ class Hub:
                 connection.send(envelope)
                 cursor = seq
         finally:
-            self.finish_catch_up(connection, room, cursor)
+            await self.finish_catch_up(connection, room, cursor)
         if self.joined(connection, workspace_id):
             await self.welcome(connection, workspace_id)
 
     async def welcome(self, connection: Connection, workspace_id: str) -> None:
-        """Presence for a connection that just joined: track it, then send it the room's state."""
-        if not self.joined(connection, workspace_id):
+        """Presence for a connection that just joined: track it, then send it the room's state.
+
+        With WS_ENABLE_PRESENCE off there is no presence at all: nothing tracked, nothing sent."""
+        if not self.settings.ws_enable_presence or not self.joined(connection, workspace_id):
             return
         await self.track_presence(connection, workspace_id)
         if not self.joined(connection, workspace_id):  # left while being tracked: leave no ghost
@@ -420,6 +433,7 @@ class Hub:
                 MessageType.PRESENCE_STATE, {"workspaceId": workspace_id, "users": [u.wire() for u in users]}
             )
         )
+        self.metrics.message_out(MessageType.PRESENCE_STATE)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

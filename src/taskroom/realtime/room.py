@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from .codec import BrokerMessage
 from .connection import Connection
 from .sequencer import RoomSequencer
+
+
+class Backlog:
+    """Live events held for one connection while it replays the log.
+
+    Bounded like the connection's outbound buffer: a connection that cannot keep up with its
+    own replay is closed 1013 and resumes from where it got to.
+    """
+
+    __slots__ = ("connection", "events", "size")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.events: deque[tuple[int, str]] = deque()
+        self.size = 0
+
+    def hold(self, seq: int, frame: str) -> None:
+        self.events.append((seq, frame))
+        self.size += len(frame)
+        if self.size > self.connection.limit:
+            self.events.clear()
+            self.size = 0
+            self.connection.abort(1013, "slow consumer: resume from your last seq")
+
+    def next(self) -> tuple[int, str]:
+        seq, frame = self.events.popleft()
+        self.size -= len(frame)
+        return seq, frame
 
 
 class Room:
@@ -15,7 +44,7 @@ class Room:
         self.sequencer: RoomSequencer[BrokerMessage] = RoomSequencer()
         self.live: dict[str, Connection] = {}
         # Connections replaying the log: live events are kept here, by seq, until the replay ends.
-        self.catching_up: dict[str, list[tuple[int, str]]] = {}
+        self.catching_up: dict[str, Backlog] = {}
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.reserved = 0  # joins in progress; the room is not dropped under them
         self.gap_filler: asyncio.Task[None] | None = None
@@ -41,8 +70,8 @@ class Room:
                 connection.send(frame)
                 sent += 1
         if seq is not None:
-            for backlog in self.catching_up.values():
-                backlog.append((seq, frame))
+            for backlog in list(self.catching_up.values()):
+                backlog.hold(seq, frame)
         return sent
 
     def remove(self, connection: Connection) -> bool:

@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 TYPING_TTL = 5.0  # seconds a typing indicator lasts without a refresh (PROTOCOL §3.3)
 CURSOR_INTERVAL = 1 / 20  # at most 20 cursor updates a second per connection
+CURSOR_COST = 0.25  # rate-limit tokens per cursor frame: 80 a second fit in the default 20/s
 REPLAY_PAGE = 500
 
 
@@ -154,10 +155,17 @@ class ClientSession:
     # --- one frame ------------------------------------------------------------------------------
 
     async def _on_frame(self, raw: str | bytes) -> None:
-        if not self._admit_rate():
-            return
         try:
             frame = parse_client_frame(raw)
+        except ProtocolError as err:
+            if self._admit_rate(1.0):
+                self._send(MessageType.ERROR, encode_error(err))
+            return
+        # Cursor updates are thinned to 20/s anyway; counting each at full price would have a
+        # client moving its pointer at 60 fps rate-limited, then closed.
+        if not self._admit_rate(CURSOR_COST if frame.type == MessageType.CURSOR_POSITION else 1.0):
+            return
+        try:
             self.hub.metrics.message_in(frame.type)
             self.state.admit(frame)
             await self._handlers[frame.type](frame)
@@ -169,9 +177,9 @@ class ClientSession:
             logger.exception("failed to handle a frame on %s", self.connection.id)
             self._send(MessageType.ERROR, encode_error(InternalError("internal error")))
 
-    def _admit_rate(self) -> bool:
+    def _admit_rate(self, cost: float) -> bool:
         user_bucket = self.hub.user_bucket(self.state.user_id) if self.state.user_id else None
-        if self.bucket.try_acquire() and (user_bucket is None or user_bucket.try_acquire()):
+        if self.bucket.try_acquire(cost) and (user_bucket is None or user_bucket.try_acquire(cost)):
             self.abuse.accepted()
             return True
         self.hub.metrics.frame_rate_limited()
@@ -299,19 +307,20 @@ class ClientSession:
         except NotFound:
             await self.hub.leave(self.connection, room.workspace_id)
         finally:
-            self.hub.finish_catch_up(self.connection, room, cursor)
+            await self.hub.finish_catch_up(self.connection, room, cursor)
 
     async def _send_reset(self, workspace_id: str, reply_to: str | None) -> int:
         assert self.state.user_id is not None
         snapshot, seq = await self.feeds.snapshot(workspace_id, self.state.user_id)
-        self._send(
+        frame = encode_server_frame(
             MessageType.SYNC_RESPONSE,
-            encode_server_frame(
-                MessageType.SYNC_RESPONSE,
-                {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
-                reply_to=reply_to,
-            ),
+            {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
+            reply_to=reply_to,
         )
+        # A snapshot is one frame however big the workspace: send it alone on an empty queue.
+        await self.connection.wait_for_room(len(frame))
+        self.connection.send(frame, oversize_ok=True)
+        self.hub.metrics.message_out(MessageType.SYNC_RESPONSE)
         return seq
 
     # --- the rest -------------------------------------------------------------------------------
@@ -405,7 +414,8 @@ class ClientSession:
                 "position": data.position,
             },
         )
-        now = time.monotonic()
+        # The loop's clock, the one its timers run on: a timer may fire a hair early by another clock.
+        now = asyncio.get_running_loop().time()
         ready = self.cursor_throttle.offer(now, (data.workspace_id, out))
         if ready is not None:
             await self.hub.publish_ephemeral(
@@ -419,7 +429,7 @@ class ClientSession:
 
     def _flush_cursor(self) -> None:
         self._cursor_flush = None
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         pending = self.cursor_throttle.take_due(now)
         due = self.cursor_throttle.due_at()
         if pending is None and due is not None:
