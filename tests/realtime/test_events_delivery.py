@@ -149,3 +149,19 @@ def test_workspace_created_reaches_only_the_creators_connections_which_join_it(
             assert (event["type"], event["seq"], event["data"]["task"]) == ("TASK_CREATED", 1, task)
         assert of_type(other.quiet(), "WORKSPACE_CREATED") == []
         assert about(other.received, created["id"]) == []
+
+
+def test_tasks_created_right_after_a_new_workspace_reach_the_creators_connection(
+    node: RunningServer, api: Api
+) -> None:
+    """The connection joins the new room after the notice, perhaps after the first events were
+    already fanned out there: it gets them from the log, once and in order."""
+    alice = api.register("Alice")
+    with joined(node, alice) as tab:
+        created = alice.create_workspace("Fast")
+        tasks = [alice.create_task(created["id"], f"T{i}") for i in range(5)]
+        events = tab.recv_events(5)
+        assert [(e["seq"], e["data"]["task"]["id"]) for e in events] == [
+            (i + 1, task["id"]) for i, task in enumerate(tasks)
+        ]
+        assert logged(tab.quiet()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from taskroom.schemas import MemberIn
 from taskroom.services.publisher import CommittedEvent
 from tests.realtime.clients import joined, logged, seqs
 from tests.support.api import Api, ApiUser
@@ -102,6 +103,49 @@ def test_a_gap_the_broker_never_fills_is_read_from_the_log(
             assert received == events_of(alice, workspace_id)
             alice.create_task(workspace_id, "Next")
             assert seqs(ws.recv_events(1)) == [4]
+            assert logged(ws.quiet()) == []
+    finally:
+        api.close()
+
+
+def test_a_member_removed_and_added_back_in_one_delivery_keeps_receiving(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    """Both membership events reach the room together (the log, not the broker, delivers them):
+    the connection leaves and comes back at their places in the order, and stays in the room."""
+    private = node_factory(ws_log_poll_interval=NO_LOG_POLL)
+    api = Api(private.api)
+    try:
+        alice, bob = api.register("Alice"), api.register("Bob")
+        workspace_id = alice.create_workspace()["id"]
+        alice.add_member(workspace_id, bob)  # seq 1
+        with joined(private, bob, expect=1) as ws:
+
+            async def remove_and_add_back_unpublished() -> None:
+                services = private.app_state.services
+                hub = services.realtime
+
+                async def lost(events: object) -> None:
+                    return None
+
+                hub.publish_committed = lost  # as if the broker dropped both
+                try:
+                    await services.workspaces.remove_member(alice.id, workspace_id, bob.id)  # seq 2
+                    await services.workspaces.add_member(
+                        alice.id, workspace_id, MemberIn(email=bob.email, role="member")
+                    )  # seq 3
+                finally:
+                    del hub.publish_committed
+                await hub.catch_up_with_log()
+
+            private.call(remove_and_add_back_unpublished)
+            alice.create_task(workspace_id, "After the round trip")  # seq 4
+            events = ws.recv_events(3)
+            assert [(e["seq"], e["type"]) for e in events] == [
+                (2, "WORKSPACE_MEMBER_REMOVED"),
+                (3, "WORKSPACE_MEMBER_ADDED"),
+                (4, "TASK_CREATED"),
+            ]
             assert logged(ws.quiet()) == []
     finally:
         api.close()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from ..errors import Gone
 from ..metrics import NodeMetrics
 from ..services.feeds import WorkspaceFeeds
 from ..services.publisher import CommittedEvent
@@ -28,6 +29,8 @@ from .presence import Presence, PresenceMeta, UserPresence
 from .protocol import CloseCode, MessageType, encode_server_frame
 from .ratelimit import TokenBucket
 from .room import Backlog, Room
+
+REPLAY_PAGE = 500
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +79,12 @@ class Hub:
 
     async def stop(self) -> None:
         await self.close_all()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._background]
+        tasks += [room.gap_filler for room in self.rooms.values() if room.gap_filler is not None]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.broker.close()
 
@@ -148,8 +153,8 @@ class Hub:
     # --- rooms ----------------------------------------------------------------------------------
 
     async def reserve_room(self, workspace_id: str) -> Room:
-        """The room, created and positioned in the log if new; the caller must then `join_live`,
-        `join_catching_up` or `release` it (a reserved room is never dropped)."""
+        """The room, created and positioned in the log if new; the caller must then `admit` a
+        connection to it or `release` it (a reserved room is never dropped)."""
         room = self.rooms.get(workspace_id)
         if room is None:
             room = Room(workspace_id)
@@ -163,9 +168,13 @@ class Hub:
                 self._deliver(room, room.sequencer.start(latest or 0))
                 room.ready.set_result(None)
             except BaseException as exc:
+                # A room that failed to start must not stay behind: the next join tries afresh.
                 room.ready.set_exception(exc)
-                room.reserved -= 1
-                await self._drop_room_if_empty(room)
+                room.ready.exception()  # retrieved: waiters get it through their own await
+                if self.rooms.get(workspace_id) is room:
+                    del self.rooms[workspace_id]
+                    self.metrics.set_rooms(len(self.rooms))
+                    await self.broker.unsubscribe(room_channel(workspace_id))
                 raise
             return room
         room.reserved += 1
@@ -180,36 +189,105 @@ class Hub:
         room.reserved -= 1
         await self._drop_room_if_empty(room)
 
-    def join_live(self, connection: Connection, room: Room) -> int:
-        """Join at the room's current seq; returns it. Synchronous: no event can slip in between."""
+    def admit(self, connection: Connection, room: Room, after: int | None) -> int | None:
+        """Join a reserved room, synchronously (no event can slip in between); returns the room's
+        seq at that moment, or None when refused.
+
+        `after=None` joins live. Otherwise the connection holds live events in a backlog until
+        `catch_up` has sent the log after `after`. Refused: a connection already in the room, or
+        whose user the room has seen removed (a join that raced the removal). A refused room
+        stays reserved: the caller releases it.
+        """
+        user_id = connection.user_id
+        if room.has(connection) or self.joined(connection, room.workspace_id) or user_id in room.removed:
+            return None
         room.reserved -= 1
-        room.live[connection.id] = connection
+        if after is None:
+            room.live[connection.id] = connection
+        else:
+            room.catching_up[connection.id] = Backlog(connection)
         self.memberships[connection.id].add(room.workspace_id)
         return room.seq
 
-    def join_catching_up(self, connection: Connection, room: Room) -> int:
-        """Join but hold live events until `finish_catch_up`; returns the seq the replay must reach."""
-        room.reserved -= 1
-        room.catching_up[connection.id] = Backlog(connection)
-        self.memberships[connection.id].add(room.workspace_id)
-        return room.seq
+    async def catch_up(self, connection: Connection, room: Room, after: int, target: int) -> None:
+        """Send the log after `after` up to `target` at the reader's pace, then the held live events.
+
+        Past the retention a `reset` snapshot replaces the events. Anything else that goes wrong
+        (a hole in the log, a database error) closes the connection with 1013 rather than letting
+        it go live over a gap: the client resumes again from what it got.
+        """
+        cursor = after
+        try:
+            while cursor < target:
+                rows = await self.feeds.replay(room.workspace_id, cursor, target, REPLAY_PAGE)
+                if not rows or rows[0][0] != cursor + 1:
+                    raise LookupError(f"the log of {room.workspace_id} has a hole after seq {cursor}")
+                for seq, envelope in rows:
+                    if seq != cursor + 1:
+                        raise LookupError(f"the log of {room.workspace_id} has a hole after seq {cursor}")
+                    await connection.wait_for_room(len(envelope))
+                    connection.send(envelope)
+                    cursor = seq
+                if connection.closing:
+                    return
+        except Gone:
+            try:
+                cursor = await self.send_reset(connection, room.workspace_id, None)
+            except Exception:
+                logger.exception("reset snapshot failed for %s", room.workspace_id)
+                connection.close(CloseCode.TRY_AGAIN_LATER, "could not load the workspace; resume again")
+                return
+        except Exception:
+            logger.exception("replay failed for %s on %s", room.workspace_id, connection.id)
+            connection.close(CloseCode.TRY_AGAIN_LATER, "could not replay the log; resume again")
+            return
+        await self.finish_catch_up(connection, room, max(cursor, after))
+
+    async def send_reset(self, connection: Connection, workspace_id: str, reply_to: str | None) -> int:
+        """Send the whole workspace as a `reset` SYNC_RESPONSE; returns the seq it is exact at."""
+        assert connection.user_id is not None
+        snapshot, seq = await self.feeds.snapshot(workspace_id, connection.user_id)
+        frame = encode_server_frame(
+            MessageType.SYNC_RESPONSE,
+            {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
+            reply_to=reply_to,
+        )
+        # A snapshot is one frame however big the workspace: send it alone on an empty queue.
+        await connection.wait_for_room(len(frame))
+        connection.send(frame, oversize_ok=True)
+        self.metrics.message_out(MessageType.SYNC_RESPONSE)
+        return seq
 
     async def finish_catch_up(self, connection: Connection, room: Room, replayed_to: int) -> None:
         """Release the live events held during a replay, at the reader's pace, then go live.
 
-        Events keep arriving in the backlog while it drains; the connection turns live only when
-        the backlog is empty, with no await in between, so nothing is skipped or sent twice.
+        Events after `replayed_to` are sent; those at or below it the client already has. The
+        connection turns live only once the backlog is empty and the room has reached
+        `replayed_to` (a snapshot or a resume point can be ahead of this node's room), with no
+        await in between, so nothing is skipped or sent twice. A backlog closed by the user's
+        removal (or the workspace's deletion) ends with that event instead of going live.
         """
         while (backlog := room.catching_up.get(connection.id)) is not None:
             if not backlog.events:
-                del room.catching_up[connection.id]
-                room.live[connection.id] = connection
-                return
+                if backlog.closed:
+                    del room.catching_up[connection.id]
+                    await self._after_leave(connection, room.workspace_id)
+                    return
+                if room.seq >= replayed_to:
+                    del room.catching_up[connection.id]
+                    room.live[connection.id] = connection
+                    return
+                if connection.closing:
+                    return
+                backlog.arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(backlog.arrived.wait(), 1.0)
+                continue
             seq, frame = backlog.next()
             if seq <= replayed_to:
                 continue
             await connection.wait_for_room(len(frame))
-            if room.catching_up.get(connection.id) is not backlog:  # removed while waiting
+            if room.catching_up.get(connection.id) is not backlog:  # left while waiting
                 return
             connection.send(frame)
 
@@ -218,9 +296,18 @@ class Hub:
         room = self.rooms.get(workspace_id)
         if room is not None:
             room.remove(connection)
-        change = await self.presence.untrack(workspace_id, connection.id, format_timestamp(utcnow()))
-        if change is not None:
-            await self._announce_presence(workspace_id, change[0], change[1], connection.id)
+        await self._after_leave(connection, workspace_id)
+
+    async def _after_leave(self, connection: Connection, workspace_id: str) -> None:
+        """What follows a connection's removal from a room: its presence, and the room if empty.
+
+        Touches neither the room's connections nor the memberships, which the removal changed at
+        its place in the order (the user may even be back already)."""
+        if not self.joined(connection, workspace_id):
+            change = await self.presence.untrack(workspace_id, connection.id, format_timestamp(utcnow()))
+            if change is not None:
+                await self._announce_presence(workspace_id, change[0], change[1], connection.id)
+        room = self.rooms.get(workspace_id)
         if room is not None:
             await self._drop_room_if_empty(room)
 
@@ -345,77 +432,76 @@ class Hub:
             self._apply_membership(room, seq, message)
 
     def _apply_membership(self, room: Room, seq: int, message: BrokerMessage) -> None:
-        """Membership events act on the room in their place in the order."""
+        """Membership events act on the room at their place in the order, synchronously: the
+        next event fanned out already sees the room as it is after this one."""
+        workspace_id = room.workspace_id
         if message.type == MessageType.WORKSPACE_MEMBER_ADDED and message.subject_user_id:
+            room.removed.discard(message.subject_user_id)
             for connection in list(self.by_user.get(message.subject_user_id, {}).values()):
-                if not room.has(connection):
+                if not room.has(connection) and not self.joined(connection, workspace_id):
                     connection.send(message.frame)
                     self.metrics.message_out(message.type)
                     room.live[connection.id] = connection
-                    self.memberships[connection.id].add(room.workspace_id)
-                    self.spawn(self.welcome(connection, room.workspace_id))
+                    self.memberships[connection.id].add(workspace_id)
+                    self.spawn(self.welcome(connection, workspace_id))
         elif message.type == MessageType.WORKSPACE_MEMBER_REMOVED and message.subject_user_id:
+            room.removed.add(message.subject_user_id)
             for connection in list(self.by_user.get(message.subject_user_id, {}).values()):
-                if room.has(connection):
-                    self.spawn(self.leave(connection, room.workspace_id))
-                    room.remove(connection)  # now, so no later event reaches it
+                self._remove_at(room, connection)
         elif message.type == MessageType.WORKSPACE_DELETED:
-            for connection_id in list(room.live) + list(room.catching_up):
+            for connection_id in [*room.live, *room.catching_up]:
                 gone = self.connections.get(connection_id)
                 if gone is not None:
-                    room.remove(gone)
-                    self.spawn(self.leave(gone, room.workspace_id))
+                    self._remove_at(room, gone)
+
+    def _remove_at(self, room: Room, connection: Connection) -> None:
+        """Take a connection out of the room now: a live one at once; one catching up after its
+        backlog, which already ends with the event that removed it."""
+        if not room.has(connection):
+            return
+        self.memberships.get(connection.id, set()).discard(room.workspace_id)
+        backlog = room.catching_up.get(connection.id)
+        if backlog is not None:
+            backlog.close()
+            return
+        del room.live[connection.id]
+        self.spawn(self._after_leave(connection, room.workspace_id))
 
     def _deliver_to_user(self, message: BrokerMessage) -> None:
         connections = list(self.by_user.get(message.subject_user_id or "", {}).values())
-        if message.seq is not None and message.join_workspace_id:  # WORKSPACE_MEMBER_ADDED
+        if message.join_workspace_id is None:
             for connection in connections:
-                self.spawn(self._join_added(connection, message.join_workspace_id, message.seq))
+                connection.send(message.frame)
+            self.metrics.message_out(message.type, len(connections))
             return
-        for connection in connections:
+        if message.seq is not None:  # WORKSPACE_MEMBER_ADDED: the room's own copy carries the frame
+            for connection in connections:
+                self.spawn(self._join_from(connection, message.join_workspace_id, message.seq - 1))
+            return
+        for connection in connections:  # WORKSPACE_CREATED
             connection.send(message.frame)
-            if message.join_workspace_id:
-                self.spawn(self._join_new_room(connection, message.join_workspace_id))
+            self.spawn(self._join_from(connection, message.join_workspace_id, 0))
         self.metrics.message_out(MessageType.WORKSPACE_CREATED, len(connections))
 
     def _gone(self, connection: Connection) -> bool:
         """Closing, or leaving the node (no longer among its user's connections)."""
         return connection.closing or connection.id not in self.by_user.get(connection.user_id or "", {})
 
-    async def _join_new_room(self, connection: Connection, workspace_id: str) -> None:
-        if self._gone(connection) or self.joined(connection, workspace_id):
-            return
-        room = await self.reserve_room(workspace_id)
-        if self._gone(connection) or self.joined(connection, workspace_id):  # changed while reserving
-            await self.release(room)
-            return
-        self.join_live(connection, room)
-        await self.welcome(connection, workspace_id)
+    async def _join_from(self, connection: Connection, workspace_id: str, after: int) -> None:
+        """Join a connection to a workspace it just became part of, with the log after `after`.
 
-    async def _join_added(self, connection: Connection, workspace_id: str, added_seq: int) -> None:
-        """Join a connection of a user added at `added_seq`: the log from that event on, then live.
-
-        A room that has not reached `added_seq` yet joins the connection itself when it gets there
-        (`_apply_membership`); one that is past it (or new) missed it, so the log is replayed.
+        For a new workspace (after 0) and for an added member (after the seq before the addition):
+        the room may be new on this node, or past that seq already, so the log fills the start.
         """
         if self._gone(connection) or self.joined(connection, workspace_id):
             return
         room = await self.reserve_room(workspace_id)
-        if self._gone(connection) or room.has(connection) or room.seq < added_seq:
+        target = None if self._gone(connection) else self.admit(connection, room, after)
+        if target is None:
             await self.release(room)
             return
-        target = self.join_catching_up(connection, room)
-        cursor = added_seq - 1
-        try:
-            for seq, envelope in await self.feeds.read_range(workspace_id, cursor, target):
-                if seq != cursor + 1:
-                    break
-                connection.send(envelope)
-                cursor = seq
-        finally:
-            await self.finish_catch_up(connection, room, cursor)
-        if self.joined(connection, workspace_id):
-            await self.welcome(connection, workspace_id)
+        await self.catch_up(connection, room, after, target)
+        await self.welcome(connection, workspace_id)
 
     async def welcome(self, connection: Connection, workspace_id: str) -> None:
         """Presence for a connection that just joined: track it, then send it the room's state.
@@ -484,9 +570,12 @@ class Hub:
         latest = await self.feeds.latest_seqs([room.workspace_id for room in rooms])
         for room in rooms:
             head = latest.get(room.workspace_id)
-            if head is None or room.sequencer.last_seq is None or head <= room.sequencer.last_seq:
+            if self.rooms.get(room.workspace_id) is not room or head is None or head <= room.seq:
                 continue
-            for seq, envelope in await self.feeds.read_range(room.workspace_id, room.seq, head):
+            rows = await self.feeds.read_range(room.workspace_id, room.seq, head)
+            if self.rooms.get(room.workspace_id) is not room:  # dropped meanwhile
+                continue
+            for seq, envelope in rows:
                 self._deliver(
                     room, room.sequencer.offer(seq, event_from_envelope(room.workspace_id, seq, envelope))
                 )

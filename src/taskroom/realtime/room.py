@@ -17,15 +17,24 @@ class Backlog:
     own replay is closed 1013 and resumes from where it got to.
     """
 
-    __slots__ = ("connection", "events", "size")
+    __slots__ = ("arrived", "closed", "connection", "events", "size")
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.events: deque[tuple[int, str]] = deque()
         self.size = 0
+        self.closed = False  # ends with the event that removed the connection: hold no more
+        self.arrived = asyncio.Event()
+
+    def close(self) -> None:
+        self.closed = True
+        self.arrived.set()
 
     def hold(self, seq: int, frame: str) -> None:
+        if self.closed:
+            return
         self.events.append((seq, frame))
+        self.arrived.set()
         self.size += len(frame)
         if self.size > self.connection.limit:
             self.events.clear()
@@ -47,6 +56,9 @@ class Room:
         self.catching_up: dict[str, Backlog] = {}
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.reserved = 0  # joins in progress; the room is not dropped under them
+        # Users this room has seen removed (and not added back): a join that raced the removal
+        # is refused instead of receiving what follows.
+        self.removed: set[str] = set()
         self.gap_filler: asyncio.Task[None] | None = None
 
     @property

@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 TYPING_TTL = 5.0  # seconds a typing indicator lasts without a refresh (PROTOCOL §3.3)
 CURSOR_INTERVAL = 1 / 20  # at most 20 cursor updates a second per connection
 CURSOR_COST = 0.25  # rate-limit tokens per cursor frame: 80 a second fit in the default 20/s
-REPLAY_PAGE = 500
 
 
 class ClientSession:
@@ -223,37 +222,38 @@ class ClientSession:
             await self.hub.bind_user(connection, claims.user_id)
         self._schedule_expiry(claims.expires_at)
 
-        member_of = await self.feeds.memberships(claims.user_id)
+        candidates = await self.feeds.memberships(claims.user_id)
         requested = (
             list(dict.fromkeys(frame.data.workspace_ids)) if frame.data.workspace_ids is not None else None
         )
-        targets = sorted(member_of) if requested is None else [w for w in requested if w in member_of]
-        denied = [] if requested is None else [w for w in requested if w not in member_of]
+        wanted = sorted(candidates) if requested is None else [w for w in requested if w in candidates]
         resume = frame.data.resume or {}
 
-        new_rooms: list[Room] = []
+        reserved: list[Room] = []
         try:
-            for workspace_id in targets:
+            for workspace_id in wanted:
                 if not self.hub.joined(connection, workspace_id):
-                    new_rooms.append(await self.hub.reserve_room(workspace_id))
+                    reserved.append(await self.hub.reserve_room(workspace_id))
+            # Read again now that the rooms are subscribed: a removal committed before this read is
+            # seen here, one committed after it reaches the room in order (and `admit` or the room
+            # itself then keeps this connection out).
+            members_of = await self.feeds.memberships(claims.user_id)
         except BaseException:
-            for room in new_rooms:  # reserved rooms must not stay pinned
+            for room in reserved:  # reserved rooms must not stay pinned
                 await self.hub.release(room)
             raise
-        # From here to the reply nothing awaits: no event can be queued before the reply, and
-        # each room's position is exactly what the reply says.
+        # From here to the reply nothing awaits: each room's position is exactly what the reply says.
         catch_ups: list[tuple[Room, int, int]] = []
-        for room in new_rooms:
+        refused: list[Room] = []
+        for room in reserved:
             since = resume.get(room.workspace_id)
-            if since is not None and since < room.seq:
-                catch_ups.append((room, since, self.hub.join_catching_up(connection, room)))
-            else:
-                self.hub.join_live(connection, room)
-        workspaces = [
-            {"id": workspace_id, "seq": self.hub.rooms[workspace_id].seq}
-            for workspace_id in targets
-            if workspace_id in self.hub.rooms
-        ]
+            target = self.hub.admit(connection, room, since) if room.workspace_id in members_of else None
+            if target is None:
+                refused.append(room)
+            elif since is not None:
+                catch_ups.append((room, since, target))
+        joined = [w for w in wanted if self.hub.joined(connection, w)]
+        denied = [] if requested is None else [w for w in requested if w not in joined]
         self._send(
             MessageType.AUTHENTICATE,
             encode_server_frame(
@@ -262,66 +262,24 @@ class ClientSession:
                     "success": True,
                     "userId": claims.user_id,
                     "expiresAt": format_timestamp(datetime.fromtimestamp(claims.expires_at, UTC)),
-                    "workspaces": workspaces,
+                    "workspaces": [{"id": w, "seq": self.hub.rooms[w].seq} for w in joined],
                     "denied": denied,
                 },
                 reply_to=frame.id,
             ),
         )
+        for room in refused:
+            await self.hub.release(room)
         for room, since, target in catch_ups:
-            await self._replay(room, since, target)
-        # A removal may have committed between reading the memberships and joining: check again.
-        still = await self.feeds.memberships(claims.user_id)
-        for room in new_rooms:
-            if room.workspace_id not in still:
-                await self.hub.leave(connection, room.workspace_id)
-            elif self.hub.joined(connection, room.workspace_id):
-                await self.hub.welcome(connection, room.workspace_id)
+            await self.hub.catch_up(connection, room, since, target)
+        for room in reserved:
+            await self.hub.welcome(connection, room.workspace_id)
 
     def _schedule_expiry(self, expires_at: float) -> None:
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
         delay = max(0.0, expires_at - time.time())
         self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
-
-    async def _replay(self, room: Room, since: int, target: int) -> None:
-        """Send the log from `since` up to `target`, then release the live events held meanwhile."""
-        cursor = since
-        try:
-            while cursor < target:
-                page = await self.feeds.read_page(
-                    room.workspace_id, cursor, min(REPLAY_PAGE, target - cursor)
-                )
-                envelopes = page.envelopes[: target - cursor]
-                if not envelopes:
-                    break
-                for envelope in envelopes:
-                    # At the reader's pace: a backlog bigger than the buffer bound must not close it.
-                    await self.connection.wait_for_room(len(envelope))
-                    self.connection.send(envelope)
-                cursor += len(envelopes)
-                if self.connection.closing:
-                    break
-        except Gone:
-            cursor = await self._send_reset(room.workspace_id, None)
-        except NotFound:
-            await self.hub.leave(self.connection, room.workspace_id)
-        finally:
-            await self.hub.finish_catch_up(self.connection, room, cursor)
-
-    async def _send_reset(self, workspace_id: str, reply_to: str | None) -> int:
-        assert self.state.user_id is not None
-        snapshot, seq = await self.feeds.snapshot(workspace_id, self.state.user_id)
-        frame = encode_server_frame(
-            MessageType.SYNC_RESPONSE,
-            {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
-            reply_to=reply_to,
-        )
-        # A snapshot is one frame however big the workspace: send it alone on an empty queue.
-        await self.connection.wait_for_room(len(frame))
-        self.connection.send(frame, oversize_ok=True)
-        self.hub.metrics.message_out(MessageType.SYNC_RESPONSE)
-        return seq
 
     # --- the rest -------------------------------------------------------------------------------
 
@@ -337,7 +295,7 @@ class ClientSession:
         try:
             page = await self.feeds.read_page(data.workspace_id, data.since_seq, data.limit)
         except Gone:
-            await self._send_reset(data.workspace_id, frame.id)
+            await self.hub.send_reset(self.connection, data.workspace_id, frame.id)
             return
         except NotFound as exc:
             raise Forbidden("this connection has not joined that workspace", reply_to=frame.id) from exc

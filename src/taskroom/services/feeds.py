@@ -38,6 +38,11 @@ class WorkspaceFeeds:
         async with self.db.transaction() as session:
             return await self.log.read_range(session, workspace_id, after, upto)
 
+    async def replay(self, workspace_id: str, after: int, upto: int, limit: int) -> list[tuple[int, str]]:
+        """Raises Gone past the retention, NotFound for a deleted workspace."""
+        async with self.db.transaction() as session:
+            return await self.log.replay(session, workspace_id, after, upto, limit)
+
     async def read_page(self, workspace_id: str, since: int, limit: int) -> LogPage:
         """Raises Gone past the retention, NotFound for a deleted workspace."""
         async with self.db.transaction() as session:

@@ -126,6 +126,23 @@ class WorkspaceLog:
         )
         return [(int(seq), envelope) for seq, envelope in rows]
 
+    async def replay(
+        self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(seq, envelope) for after < seq <= upto, at most `limit`; GONE when some were pruned."""
+        floor = await session.scalar(select(Workspace.log_floor).where(Workspace.id == workspace_id))
+        if floor is None:
+            raise NotFound("workspace not found")
+        if after < floor:
+            raise Gone(f"events up to seq {floor} are no longer retained; reload the workspace")
+        rows = await session.execute(
+            select(Event.seq, Event.envelope)
+            .where(Event.workspace_id == workspace_id, Event.seq > after, Event.seq <= upto)
+            .order_by(Event.seq)
+            .limit(limit)
+        )
+        return [(int(seq), envelope) for seq, envelope in rows]
+
     async def latest_seqs(self, session: AsyncSession, workspace_ids: Sequence[str]) -> dict[str, int]:
         if not workspace_ids:
             return {}
