@@ -321,6 +321,10 @@ class Hub:
             if room.gap_filler is not None:
                 room.gap_filler.cancel()
             await self.broker.unsubscribe(room_channel(room.workspace_id))
+            if room.workspace_id in self.rooms:
+                # A new room for the workspace subscribed while this unsubscribe was in flight (a
+                # broker whose calls really wait): subscribe again; the log covers the moment between.
+                await self.broker.subscribe(room_channel(room.workspace_id))
 
     # --- presence -------------------------------------------------------------------------------
 
