@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 
 from tests.support.api import Api, ApiUser
-from tests.support.tokens import claims_for, hmac_signed_with_header, signed, unsigned
-
-# Each maker builds, for a real user id, a token that must be refused.
-BAD_TOKENS: dict[str, Callable[[str], str]] = {
-    "garbage": lambda _uid: "this-is-not-a-jwt",
-    "three-garbage-segments": lambda _uid: "abc.def.ghi",
-    "wrong-signature": lambda uid: signed(
-        claims_for(uid), secret="another-secret-that-is-long-enough-0123456789"
-    ),
-    "expired": lambda uid: signed(claims_for(uid, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)),
-    "alg-none": lambda uid: unsigned(claims_for(uid)),
-    "alg-none-with-signature": lambda uid: unsigned(claims_for(uid)) + "c2lnbmF0dXJl",
-    "foreign-alg-HS512": lambda uid: signed(claims_for(uid), algorithm="HS512"),
-    "foreign-alg-RS256-header": lambda uid: hmac_signed_with_header(claims_for(uid), "RS256"),
-    "wrong-issuer": lambda uid: signed(claims_for(uid, iss="someone-else")),
-    "wrong-audience": lambda uid: signed(claims_for(uid, aud="another-app")),
-    "no-expiry": lambda uid: signed(claims_for(uid, exp=None)),
-    "no-issuer": lambda uid: signed(claims_for(uid, iss=None)),
-    "no-audience": lambda uid: signed(claims_for(uid, aud=None)),
-    "no-token-id": lambda uid: signed(claims_for(uid, jti=None)),
-    "no-subject": lambda uid: signed(claims_for(uid, sub=None)),
-    "empty-subject": lambda uid: signed(claims_for(uid, sub="")),
-}
+from tests.support.tokens import BAD_TOKENS, claims_for, signed
 
 # A read, a write and the identity endpoint: the check is the same dependency for every route.
 ENDPOINTS = [("GET", "/auth/me"), ("GET", "/workspaces"), ("POST", "/workspaces")]

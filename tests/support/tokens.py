@@ -90,5 +90,9 @@ BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "wrong-issuer": lambda uid: signed(claims_for(uid, iss="someone-else")),
     "wrong-audience": lambda uid: signed(claims_for(uid, aud="another-app")),
     "no-expiry": lambda uid: signed(claims_for(uid, exp=None)),
+    "no-issuer": lambda uid: signed(claims_for(uid, iss=None)),
+    "no-audience": lambda uid: signed(claims_for(uid, aud=None)),
+    "no-token-id": lambda uid: signed(claims_for(uid, jti=None)),
     "no-subject": lambda uid: signed(claims_for(uid, sub=None)),
+    "empty-subject": lambda uid: signed(claims_for(uid, sub="")),
 }
