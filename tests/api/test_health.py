@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from tests.support.api import Api
-from tests.support.servers import RunningServer
+from tests.support.databases import drop_postgres_database
+from tests.support.servers import RunningServer, running_server
 
 
 def test_health_reports_ok_with_its_checks_and_needs_no_token(node: RunningServer) -> None:
@@ -51,3 +54,17 @@ def test_unknown_api_path_answers_404_in_the_error_envelope(api: Api) -> None:
     response = api.http.get("/no/such/path")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_health_answers_503_degraded_when_the_database_goes_away(
+    database_factory: Callable[[str], str],
+) -> None:
+    url = database_factory("postgres")
+    with running_server(url) as server:
+        assert httpx.get(f"{server.base_url}/api/v1/ws/health").status_code == 200
+        drop_postgres_database(url)  # terminates the node's connections and removes the database
+        response = httpx.get(f"{server.base_url}/api/v1/ws/health", timeout=30)
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "degraded"
+        assert body["checks"] == {"database": "down", "broker": "ok"}
