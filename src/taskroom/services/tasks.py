@@ -181,21 +181,20 @@ class TaskService:
             after = await _neighbour(session, task, data.after_id, data.status, "afterId")
             if before is not None and after is not None and not before.position < after.position:
                 raise InvalidField("afterId", "must come after beforeId in the column")
-            if before is None and after is None:
+            low: str | None
+            high: str | None
+            if before is not None:
+                # Right below `before`. With `after` named too, that is still above it, and when the
+                # two are no longer adjacent (a task landed between them since the client looked)
+                # the new key still never equals the key of a task already in the gap.
+                low, high = before.position, await _next_position(session, before, exclude=task.id)
+            elif after is not None:
+                low, high = await _previous_position(session, after, exclude=task.id), after.position
+            else:
                 low, high = (
                     await _last_position(session, task.workspace_id, data.status, exclude=task.id),
                     None,
                 )
-            elif after is None:
-                assert before is not None
-                low, high = before.position, await _next_position(session, before, exclude=task.id)
-            elif before is None:
-                low, high = await _previous_position(session, after, exclude=task.id), after.position
-            else:
-                # The two may no longer be adjacent (someone moved a task between them since the
-                # client looked): land right below `before`, still above `after`, and never on the
-                # key of a task already in the gap.
-                low, high = before.position, await _next_position(session, before, exclude=task.id)
             origin = {"status": task.status, "position": task.position}
             task.status = data.status
             task.position = key_between(low, high)
