@@ -38,6 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.redis_url:
+            logger.warning(
+                "REDIS_URL is set but this version fans out in-process only: other nodes' events "
+                "arrive through the log poll (every %d ms) and presence is per node",
+                settings.ws_log_poll_interval,
+            )
         db = Database(settings.database_url)
         log = WorkspaceLog()
         metrics = NodeMetrics()

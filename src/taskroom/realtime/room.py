@@ -7,6 +7,7 @@ from collections import deque
 
 from .codec import BrokerMessage
 from .connection import Connection
+from .protocol import CloseCode
 from .sequencer import RoomSequencer
 
 
@@ -39,7 +40,7 @@ class Backlog:
         if self.size > self.connection.limit:
             self.events.clear()
             self.size = 0
-            self.connection.abort(1013, "slow consumer: resume from your last seq")
+            self.connection.abort(CloseCode.TRY_AGAIN_LATER, "slow consumer: resume from your last seq")
 
     def next(self) -> tuple[int, str]:
         seq, frame = self.events.popleft()
