@@ -217,3 +217,20 @@ def test_a_client_resumes_on_a_restarted_node_and_loses_nothing(
     finally:
         api.close()
         second.stop()
+
+
+def test_resume_from_a_seq_the_log_never_had_gives_a_reset_snapshot_then_live_events(
+    node: RunningServer, api: Api
+) -> None:
+    alice = api.register("Alice")
+    workspace_id = alice.create_workspace()["id"]
+    alice.create_task(workspace_id, "One")
+    alice.create_task(workspace_id, "Two")
+    with WsClient(node.ws_url) as ws:
+        ws.authenticate(alice.token, resume={workspace_id: 1000})
+        reset = ws.recv_type("SYNC_RESPONSE")["data"]
+        assert reset["reset"] is True
+        assert reset["latestSeq"] == 2
+        assert [t["title"] for t in reset["snapshot"]["tasks"]] == ["One", "Two"]
+        alice.create_task(workspace_id, "Three")
+        assert seqs(ws.recv_events(1)) == [3]

@@ -218,6 +218,10 @@ class Hub:
         """
         cursor = after
         try:
+            if after > target and after > (await self.feeds.latest_seq(room.workspace_id) or 0):
+                # The client claims events this log never had (a restored database, another
+                # deployment): its state cannot be patched, so it starts again from a snapshot.
+                cursor = after = await self.send_reset(connection, room.workspace_id, None)
             while cursor < target:
                 rows = await self.feeds.replay(room.workspace_id, cursor, target, REPLAY_PAGE)
                 if not rows or rows[0][0] != cursor + 1:
