@@ -13,7 +13,7 @@ from .security.tokens import TokenService
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.idempotency import IdempotencyStore
-from .services.log import LogPage, WorkspaceLog
+from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
 from .services.tasks import TaskService
 from .services.users import UserService
@@ -39,10 +39,6 @@ class Services:
     metrics: NodeMetrics
     feeds: WorkspaceFeeds
     realtime: RealtimeStatus | None = None
-
-    async def read_log(self, workspace_id: str, since: int, limit: int) -> LogPage:
-        async with self.db.transaction() as session:
-            return await self.log.read(session, workspace_id, since, limit)
 
     async def prune(self) -> int:
         """Drop log rows past WS_EVENT_RETENTION and expired idempotency records."""

@@ -4,7 +4,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from ..errors import NotFound
 from ..schemas import (
     EventsPage,
     Items,
@@ -86,9 +85,7 @@ async def workspace_events(
     since: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
-    if not await services.workspaces.is_member(user_id, workspace_id):
-        raise NotFound("workspace not found")
-    page = await services.read_log(workspace_id, since, limit)
+    page = await services.workspaces.events(user_id, workspace_id, since, limit)
     return {
         "events": decode_envelopes(page.envelopes),
         "latestSeq": page.latest_seq,

@@ -343,9 +343,6 @@ class Hub:
         before, after = await self.presence.track(workspace_id, meta)
         await self._announce_presence(workspace_id, before, after, connection.id)
 
-    async def presence_state(self, workspace_id: str) -> list[UserPresence]:
-        return await self.presence.users(workspace_id)
-
     async def _announce_presence(
         self, workspace_id: str, before: UserPresence | None, after: UserPresence, origin: str
     ) -> None:
@@ -521,7 +518,7 @@ class Hub:
         if not self.joined(connection, workspace_id):  # left while being tracked: leave no ghost
             await self.leave(connection, workspace_id)
             return
-        users = await self.presence_state(workspace_id)
+        users = await self.presence.users(workspace_id)
         connection.send(
             encode_server_frame(
                 MessageType.PRESENCE_STATE, {"workspaceId": workspace_id, "users": [u.wire() for u in users]}

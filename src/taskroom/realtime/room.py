@@ -82,7 +82,7 @@ class Room:
             if connection_id != skip:
                 connection.send(frame)
                 sent += 1
-        if seq is not None:
+        if seq is not None and self.catching_up:
             for backlog in list(self.catching_up.values()):
                 backlog.hold(seq, frame)
         return sent

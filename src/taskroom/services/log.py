@@ -92,49 +92,24 @@ class WorkspaceLog:
 
     async def read(self, session: AsyncSession, workspace_id: str, since: int, limit: int) -> LogPage:
         """Events with seq > since, oldest first; GONE when some of them were already pruned."""
-        row = (
-            await session.execute(
-                select(Workspace.seq, Workspace.log_floor).where(Workspace.id == workspace_id)
-            )
-        ).one_or_none()
-        if row is None:
-            raise NotFound("workspace not found")
-        latest, floor = int(row.seq), int(row.log_floor)
-        if since < floor:
-            raise Gone(f"events up to seq {floor} are no longer retained; reload the workspace")
-        envelopes = list(
-            (
-                await session.execute(
-                    select(Event.envelope)
-                    .where(Event.workspace_id == workspace_id, Event.seq > since)
-                    .order_by(Event.seq)
-                    .limit(limit)
-                )
-            ).scalars()
+        latest = await self._readable_from(session, workspace_id, since)
+        rows = await self.read_range(session, workspace_id, since, latest, limit)
+        last = rows[-1][0] if rows else since
+        return LogPage(
+            envelopes=[envelope for _, envelope in rows], latest_seq=latest, has_more=last < latest
         )
-        last = since + len(envelopes)
-        return LogPage(envelopes=envelopes, latest_seq=latest, has_more=last < latest)
-
-    async def read_range(
-        self, session: AsyncSession, workspace_id: str, after: int, upto: int
-    ) -> list[tuple[int, str]]:
-        """(seq, envelope) for after < seq <= upto, for filling a gap in live delivery."""
-        rows = await session.execute(
-            select(Event.seq, Event.envelope)
-            .where(Event.workspace_id == workspace_id, Event.seq > after, Event.seq <= upto)
-            .order_by(Event.seq)
-        )
-        return [(int(seq), envelope) for seq, envelope in rows]
 
     async def replay(
         self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int
     ) -> list[tuple[int, str]]:
         """(seq, envelope) for after < seq <= upto, at most `limit`; GONE when some were pruned."""
-        floor = await session.scalar(select(Workspace.log_floor).where(Workspace.id == workspace_id))
-        if floor is None:
-            raise NotFound("workspace not found")
-        if after < floor:
-            raise Gone(f"events up to seq {floor} are no longer retained; reload the workspace")
+        await self._readable_from(session, workspace_id, after)
+        return await self.read_range(session, workspace_id, after, upto, limit)
+
+    async def read_range(
+        self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int | None = None
+    ) -> list[tuple[int, str]]:
+        """(seq, envelope) for after < seq <= upto, oldest first (no retention check: gap filling)."""
         rows = await session.execute(
             select(Event.seq, Event.envelope)
             .where(Event.workspace_id == workspace_id, Event.seq > after, Event.seq <= upto)
@@ -142,6 +117,19 @@ class WorkspaceLog:
             .limit(limit)
         )
         return [(int(seq), envelope) for seq, envelope in rows]
+
+    async def _readable_from(self, session: AsyncSession, workspace_id: str, since: int) -> int:
+        """The workspace's latest seq, if events after `since` are all still retained; else GONE."""
+        row = (
+            await session.execute(
+                select(Workspace.seq, Workspace.log_floor).where(Workspace.id == workspace_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound("workspace not found")
+        if since < row.log_floor:
+            raise Gone(f"events up to seq {row.log_floor} are no longer retained; reload the workspace")
+        return int(row.seq)
 
     async def latest_seqs(self, session: AsyncSession, workspace_ids: Sequence[str]) -> dict[str, int]:
         if not workspace_ids:

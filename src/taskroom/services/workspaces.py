@@ -17,7 +17,7 @@ from ..timeutil import utcnow
 from .access import require_role
 from .database import Database
 from .idempotency import IdempotencyKey
-from .log import WorkspaceLog
+from .log import LogPage, WorkspaceLog
 from .views import member_view, workspace_view
 from .writes import Reply, UserNotice, WriteOutcome, WriteRunner
 
@@ -51,15 +51,10 @@ class WorkspaceService:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
             return await member_views(session, workspace_id)
 
-    async def memberships(self, user_id: str) -> list[str]:
-        """Ids of the workspaces this user belongs to (what a WebSocket joins by default)."""
+    async def events(self, user_id: str, workspace_id: str, since: int, limit: int) -> LogPage:
         async with self.db.transaction() as session:
-            rows = await session.scalars(select(Member.workspace_id).where(Member.user_id == user_id))
-            return list(rows)
-
-    async def is_member(self, user_id: str, workspace_id: str) -> bool:
-        async with self.db.transaction() as session:
-            return await session.get(Member, (workspace_id, user_id)) is not None
+            await require_role(session, workspace_id, user_id, Role.VIEWER)
+            return await self.log.read(session, workspace_id, since, limit)
 
     # --- writes --------------------------------------------------------------------------------
 
