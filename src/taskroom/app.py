@@ -16,16 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import auth, health, tasks, workspaces
-from .container import build_services
 from .errors import ApiError
-from .metrics import NodeMetrics
-from .realtime.broker import MemoryBroker
-from .realtime.endpoint import router as websocket_router
-from .realtime.hub import Hub
-from .realtime.presence import MemoryPresence
-from .services.database import Database
-from .services.feeds import WorkspaceFeeds
-from .services.log import WorkspaceLog
+from .node import build_node
+from .realtime.transport import SESSIONS_STATE_KEY
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,36 +30,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if settings.redis_url:
             logger.warning(
                 "REDIS_URL is set but this version fans out in-process only: other nodes' events "
                 "arrive through the log poll (every %d ms) and presence is per node",
                 settings.ws_log_poll_interval,
             )
-        db = Database(settings.database_url)
-        log = WorkspaceLog()
-        metrics = NodeMetrics()
-        hub = Hub(settings, WorkspaceFeeds(db, log), MemoryBroker(), MemoryPresence(), metrics)
-        services = build_services(settings, db, log, hub, metrics, realtime=hub)
-        app.state.services = services
-        await hub.start()
-        maintenance = asyncio.create_task(_maintain(services.prune, settings), name="log-retention")
+        node = build_node(settings)
+        app.state.node = node
+        app.state.services = node.services
+        await node.start()
+        maintenance = asyncio.create_task(_maintain(node.services.prune, settings), name="log-retention")
         try:
-            yield
+            # The lifespan state reaches the WebSocket protocol, which opens sessions on the socket.
+            yield {SESSIONS_STATE_KEY: node.sessions}
         finally:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
-            await hub.stop()
-            await db.dispose()
+            await node.stop()
 
     app = FastAPI(title="Taskroom", version=__version__, lifespan=lifespan, docs_url="/docs")
     _install_error_handlers(app)
     for router in (auth.router, workspaces.router, tasks.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
-    app.include_router(websocket_router)
+    # WS /api/v1/ws is served by the WebSocket protocol itself (realtime/transport.py), not a route.
     return app
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import uvicorn
 
 from .app import create_app
+from .node import Node
+from .realtime.transport import RealtimeWebSocketProtocol
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,20 +28,19 @@ class NodeServer(uvicorn.Server):
             server.close()
         for sock in sockets or []:
             sock.close()
-        app = self.config.loaded_app
-        hub = _find_hub(app)
-        if hub is not None:
-            await hub.close_all()
+        node = _find_node(self.config.loaded_app)
+        if node is not None:
+            await node.hub.close_all()
         await super().shutdown(sockets)
 
 
-def _find_hub(app: Any) -> Any:
+def _find_node(app: Any) -> Node | None:
     # loaded_app is wrapped in uvicorn's middlewares; walk down to ours.
     while app is not None:
         state = getattr(app, "state", None)
-        services = getattr(state, "services", None) if state is not None else None
-        if services is not None:
-            return getattr(services, "realtime", None)
+        node = getattr(state, "node", None) if state is not None else None
+        if isinstance(node, Node):
+            return node
         app = getattr(app, "app", None)
     return None
 
@@ -51,7 +52,8 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "ws": "websockets-sansio",
+        # WS /api/v1/ws straight on the socket; every other path through the ASGI app.
+        "ws": RealtimeWebSocketProtocol,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": ping_interval,
         "ws_ping_timeout": ping_timeout,

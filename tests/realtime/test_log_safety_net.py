@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from taskroom.schemas import MemberIn
 from taskroom.services.publisher import CommittedEvent
+from taskroom.wire import MessageType
 from tests.realtime.clients import joined, logged, seqs
 from tests.support.api import Api, ApiUser
 from tests.support.observe import events_of
@@ -28,7 +29,7 @@ def commit_without_publishing(
                 await services.log.append(
                     session,
                     workspace_id,
-                    "TASK_DELETED",
+                    MessageType.TASK_DELETED,
                     {"workspaceId": workspace_id, "taskId": str(uuid.uuid4()), "actorId": actor.id},
                 )
                 for _ in range(count)
@@ -38,7 +39,7 @@ def commit_without_publishing(
 
 
 def publish(node: RunningServer, *events: CommittedEvent) -> None:
-    node.call(lambda: node.app_state.services.realtime.publish_committed(list(events)))
+    node.call(lambda: node.app_state.node.hub.publisher.publish_committed(list(events)))
 
 
 def test_an_event_committed_but_never_published_still_reaches_live_clients(
@@ -123,20 +124,20 @@ def test_a_member_removed_and_added_back_in_one_delivery_keeps_receiving(
 
             async def remove_and_add_back_unpublished() -> None:
                 services = private.app_state.services
-                hub = services.realtime
+                hub = private.app_state.node.hub
 
                 async def lost(events: object) -> None:
                     return None
 
-                hub.publish_committed = lost  # as if the broker dropped both
+                hub.publisher.publish_committed = lost  # as if the broker dropped both
                 try:
                     await services.workspaces.remove_member(alice.id, workspace_id, bob.id)  # seq 2
                     await services.workspaces.add_member(
                         alice.id, workspace_id, MemberIn(email=bob.email, role="member")
                     )  # seq 3
                 finally:
-                    del hub.publish_committed
-                await hub.catch_up_with_log()
+                    del hub.publisher.publish_committed
+                await hub.safety_net.catch_up_with_log()
 
             private.call(remove_and_add_back_unpublished)
             alice.create_task(workspace_id, "After the round trip")  # seq 4

@@ -131,10 +131,10 @@ def test_a_deleted_workspaces_room_is_dropped_while_its_clients_stay_connected(
         alice = api.register("Alice")
         workspace_id = alice.create_workspace()["id"]
         with joined(private, alice, expect=1) as owner:
-            assert list(private.app_state.services.realtime.rooms) == [workspace_id]
+            assert list(private.app_state.node.hub.rooms) == [workspace_id]
             assert alice.delete(f"/workspaces/{workspace_id}").status_code == 204
             owner.recv_events(1)
-            eventually(lambda: not private.app_state.services.realtime.rooms)
+            eventually(lambda: not private.app_state.node.hub.rooms)
             assert api.http.get("/ws/metrics").json()["rooms"] == 0
     finally:
         api.close()
@@ -154,9 +154,10 @@ def test_rooms_and_connections_are_cleaned_up_when_everybody_leaves(
             for user, count in ((alice, 2), (alice, 2), (bob, 1)):
                 stack.enter_context(joined(private, user, expect=count))
             assert api.http.get("/ws/metrics").json()["rooms"] == 2
-        hub = private.app_state.services.realtime
-        eventually(lambda: not hub.connections)
-        assert (hub.rooms, hub.by_user, hub.memberships) == ({}, {}, {})
+        hub = private.app_state.node.hub
+        eventually(lambda: not hub.registry.connections)
+        assert hub.rooms == {}
+        assert hub.registry.connections_of(alice.id) == hub.registry.connections_of(bob.id) == []
         metrics = api.http.get("/ws/metrics").json()
         assert metrics["rooms"] == 0
         assert metrics["connections"]["current"] == 0

@@ -63,6 +63,23 @@ def test_a_frame_that_is_not_a_json_object_with_a_type_is_an_invalid_message(
     assert_still_open(ws)
 
 
+@pytest.mark.parametrize("command", ["PING", "AUTHENTICATE"])
+def test_a_binary_frame_is_not_a_command_even_when_it_holds_one(
+    node: RunningServer, alice: ApiUser, command: str
+) -> None:
+    with WsClient(node.ws_url) as ws:
+        ws.recv_type("CONNECT")
+        data = {"token": alice.token} if command == "AUTHENTICATE" else {}
+        ws.send_raw(json.dumps({"type": command, "data": data, "id": "b1"}).encode())
+        error = error_for(ws)
+        assert error["data"]["code"] == "INVALID_MESSAGE"
+        assert [f["type"] for f in ws.quiet()] == []  # no PONG, no AUTHENTICATE answer
+        ws.send("PING", id="text")  # still open, and still not authenticated
+        assert ws.recv_type("PONG")["replyTo"] == "text"
+        ws.send("SYNC_REQUEST", {"workspaceId": "w", "sinceSeq": 0}, id="s")
+        assert ws.recv_type("ERROR")["data"]["code"] == "NOT_AUTHENTICATED"
+
+
 # Frames of known types with a missing field or a field of the wrong type (checked before anything else).
 BAD_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "sync without workspaceId": ("SYNC_REQUEST", lambda w: {"sinceSeq": 0}),

@@ -42,10 +42,10 @@ from taskroom.realtime.protocol import (
     UserTypingFrame,
     encode_error,
     encode_server_frame,
-    format_timestamp,
     iso_now,
     parse_client_frame,
 )
+from taskroom.timeutil import format_timestamp
 
 # One valid `data` per client type; every test that needs "a valid frame of type X" starts here.
 VALID_DATA: dict[MessageType, dict[str, Any]] = {

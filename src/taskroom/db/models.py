@@ -113,6 +113,8 @@ class Event(Base):
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     type: Mapped[str] = mapped_column(String(40))
     envelope: Mapped[str] = mapped_column(Text)
+    # The member a membership event is about, so the real-time layer routes log rows without parsing JSON.
+    subject_user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_workspace_events_created_at", "created_at"),)

@@ -1,7 +1,7 @@
 """What travels on the broker: a one-line JSON header, a newline, then the client frame as is.
 
 The frame is encoded once, where the change is committed; nodes read only the small header
-to route it, and write the frame's text to every local recipient unchanged. (Compact JSON
+to route it, frame the text once and write those bytes to every local recipient unchanged. (Compact JSON
 never contains a raw newline, so the first newline always ends the header.)
 """
 
@@ -21,7 +21,7 @@ USER = "user"  # to one user's own connections (WORKSPACE_CREATED)
 class BrokerMessage:
     kind: str
     type: str
-    frame: str
+    frame: bytes  # the client frame's UTF-8 JSON text
     workspace_id: str | None = None
     seq: int | None = None
     subject_user_id: str | None = None
@@ -41,7 +41,7 @@ def encode_message(message: BrokerMessage) -> bytes:
         "j": message.join_workspace_id,
         "p": message.published_at or time.time(),
     }
-    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + message.frame.encode()
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + message.frame
 
 
 def decode_message(payload: bytes) -> BrokerMessage:
@@ -50,22 +50,11 @@ def decode_message(payload: bytes) -> BrokerMessage:
     return BrokerMessage(
         kind=header["k"],
         type=header["t"],
-        frame=frame.decode(),
+        frame=frame,
         workspace_id=header.get("w"),
         seq=header.get("s"),
         subject_user_id=header.get("u"),
         origin_connection_id=header.get("o"),
         join_workspace_id=header.get("j"),
         published_at=float(header.get("p") or 0.0),
-    )
-
-
-def event_from_envelope(workspace_id: str, seq: int, envelope: str) -> BrokerMessage:
-    """Rebuild the routing facts of a logged event (for events read back from the log)."""
-    parsed = json.loads(envelope)
-    data = parsed.get("data") or {}
-    member = data.get("member") or {}
-    subject = data.get("userId") or member.get("userId")
-    return BrokerMessage(
-        EVENT, parsed["type"], envelope, workspace_id, seq, subject, published_at=time.time()
     )

@@ -1,152 +1,204 @@
-"""One WebSocket's outbound side: a bounded buffer and the task that drains it.
+"""One WebSocket's outbound side: frames appended in memory, written once per loop turn.
 
-Writers (the hub's fan-out) never wait: `send` appends the already-encoded frame and returns.
-A reader that falls so far behind that the buffer passes WS_MAX_BUFFERED_BYTES is a slow
-consumer: its buffer is dropped and it is closed with 1013; it loses nothing, because it
+The hot path of a fan-out is `send`: it appends an already-framed `bytes` (built once for every
+recipient, see `frames.text_frame`) to the connection's pending list and returns. A `Flusher`,
+scheduled once per event-loop turn, then hands each touched connection's pending frames to its
+transport in one write: ten events fanned out in one turn cost each connection one syscall,
+not ten, and no task or event is woken per frame.
+
+A reader that falls so far behind that what waits for it passes WS_MAX_BUFFERED_BYTES is a slow
+consumer: what is pending is dropped and it is closed with 1013; it loses nothing, because it
 resumes from the last seq it saw (the log has every event).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
-from starlette.websockets import WebSocket
-
+from .frames import text_frame
 from .protocol import CloseCode
-
-logger = logging.getLogger(__name__)
 
 # RFC 6455 §5.5: a close frame's reason fits in 123 bytes of UTF-8; a longer one cannot be sent at all.
 MAX_CLOSE_REASON_BYTES = 123
+# How often a paced sender looks again at a socket that drains below its high-water mark but
+# not yet far enough for the next frame (no transport callback marks that moment).
+_ROOM_POLL_SECONDS = 0.005
 
 
-def _close_reason(reason: str) -> str:
+def close_reason(reason: str) -> str:
     return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
 
-class _Close:
-    __slots__ = ("code", "reason")
+class Link(Protocol):
+    """What a connection needs of its socket (the transport protocol implements it)."""
 
-    def __init__(self, code: int, reason: str) -> None:
-        self.code = code
-        self.reason = _close_reason(reason)
+    def write(self, data: bytes) -> None: ...
+
+    def buffered(self) -> int:
+        """Bytes handed to the socket but not yet taken by the kernel."""
+        ...
+
+    def send_close(self, code: int, reason: str) -> None: ...
+
+    async def wait_writable(self) -> None:
+        """Return once the socket is below its high-water mark (at once if it is)."""
+        ...
+
+
+class ReadableLink(Link, Protocol):
+    """A link whose reading can be paused: a session slows a client that sends too fast."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class Flusher:
+    """Writes every connection touched in this loop turn, once each, at the end of the turn."""
+
+    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def mark(self, connection: Connection) -> None:
+        self._dirty.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.flush()
 
 
 class Connection:
+    """A connection's identity and outbound buffer; never waits in `send`.
+
+    `rooms` is the set of workspaces this connection is in; only `Room` transitions change it.
+    """
+
+    __slots__ = (
+        "_backlogged",
+        "_flusher",
+        "_limit",
+        "_link",
+        "_on_slow_consumer",
+        "_pending",
+        "_queued",
+        "closing",
+        "id",
+        "rooms",
+        "user_id",
+    )
+
     def __init__(
         self,
-        websocket: WebSocket,
+        link: Link,
         connection_id: str,
         max_buffered_bytes: int,
+        flusher: Flusher,
         on_slow_consumer: Callable[[], None] = lambda: None,
     ) -> None:
-        self.websocket = websocket
+        self._link = link
         self.id = connection_id
         self.user_id: str | None = None
+        self.rooms: set[str] = set()
         self.closing = False
-        self._queue: deque[str | _Close] = deque()
-        self._buffered = 0
+        self._pending: list[bytes] | None = None
+        self._queued = 0  # bytes in _pending
+        self._backlogged = 0  # the socket's unsent bytes at the last flush
         self._limit = max_buffered_bytes
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()  # set whenever the queue shrinks or the connection closes
+        self._flusher = flusher
         self._on_slow_consumer = on_slow_consumer
-        self._sender: asyncio.Task[None] | None = None
-        self._closer: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._sender = asyncio.create_task(self._drain(), name=f"ws-send-{self.id}")
 
     @property
     def limit(self) -> int:
         return self._limit
 
-    def send(self, frame: str, *, oversize_ok: bool = False) -> None:
-        """Queue a frame; never waits. A no-op once the connection is closing.
+    def send(self, frame: bytes, *, oversize_ok: bool = False) -> None:
+        """Queue one complete WebSocket frame; a no-op once the connection is closing.
 
         `oversize_ok` lets one frame larger than the bound through (a reset snapshot cannot be
-        split); the caller waits for an empty queue first with `wait_for_room`.
+        split); the caller waits for an empty socket first with `wait_for_room`.
         """
         if self.closing:
             return
-        self._buffered += len(frame)
-        if self._buffered > self._limit and not (oversize_ok and self._buffered == len(frame)):
-            self._on_slow_consumer()
-            self.abort(CloseCode.TRY_AGAIN_LATER, "slow consumer: resume from your last seq")
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = []
+            self._flusher.mark(self)
+        pending.append(frame)
+        self._queued += len(frame)
+        if self._queued + self._backlogged > self._limit:
+            self._backlogged = self._link.buffered()  # measured at the last flush: look again
+            over = self._queued + self._backlogged > self._limit
+            if over and not (oversize_ok and self._queued == len(frame) and not self._backlogged):
+                self._slow()
+
+    def send_text(self, text: str, *, oversize_ok: bool = False) -> None:
+        self.send(text_frame(text.encode()), oversize_ok=oversize_ok)
+
+    def flush(self) -> None:
+        """Hand what is pending to the socket in one write."""
+        pending = self._pending
+        if pending is None:
             return
-        self._queue.append(frame)
-        self._wake.set()
+        self._pending = None
+        self._queued = 0
+        if self.closing:
+            return
+        self._link.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        self._backlogged = self._link.buffered()
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued (an ERROR then its close, in that order)."""
         if self.closing:
             return
+        self.flush()
         self.closing = True
-        self._queue.append(_Close(code, reason))
-        self._wake.set()
-        self._room.set()
+        self._link.send_close(code, close_reason(reason))
 
     def abort(self, code: int, reason: str = "") -> None:
-        """Close now, dropping whatever is still queued."""
-        if self._closer is not None:
+        """Close now, dropping whatever is still pending here."""
+        if self.closing:
             return
+        self._pending = None
+        self._queued = 0
         self.closing = True
-        self._queue.clear()
-        self._buffered = 0
-        self._room.set()
-        if self._sender is not None:
-            # Safe: uvicorn's send is cancelled while waiting for the socket to drain, before writing.
-            self._sender.cancel()
-        self._closer = asyncio.create_task(self._close_now(code, reason), name=f"ws-close-{self.id}")
+        self._link.send_close(code, close_reason(reason))
+
+    def lost(self) -> None:
+        """The socket is gone: drop everything and send nothing more."""
+        self.closing = True
+        self._pending = None
+        self._queued = 0
 
     async def wait_for_room(self, size: int) -> None:
-        """Wait until a frame of `size` bytes fits in half the bound, or the queue is empty.
+        """Wait until a frame of `size` bytes fits in half the bound, or the socket has drained.
 
         For a long series of frames sent at once (a resume's replay): it then goes at the reader's
         pace instead of passing the bound, which would close a reader that does nothing wrong.
         Returns at once when the connection is closing (what is sent then is dropped).
         """
-        while not self.closing and self._buffered and self._buffered + size > self._limit // 2:
-            self._room.clear()
-            await self._room.wait()
+        self.flush()
+        while not self.closing:
+            buffered = self._link.buffered()
+            self._backlogged = buffered
+            if not buffered or buffered + size <= self._limit // 2:
+                return
+            await self._link.wait_writable()
+            if self._link.buffered() == buffered:
+                await asyncio.sleep(_ROOM_POLL_SECONDS)
 
-    async def stop(self) -> None:
-        """The socket is gone: stop sending."""
-        self.closing = True
-        self._room.set()
-        for task in (self._sender, self._closer):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
-    async def _drain(self) -> None:
-        send = self.websocket.send_text
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._queue:
-                    item = self._queue.popleft()
-                    if isinstance(item, _Close):
-                        self._queue.clear()
-                        await self.websocket.close(item.code, item.reason)
-                        return
-                    self._buffered -= len(item)
-                    self._room.set()
-                    await send(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the peer went away mid-send; the reader sees the disconnect
-            logger.debug("send failed on %s", self.id, exc_info=True)
-            self.closing = True
-            self._room.set()
-
-    async def _close_now(self, code: int, reason: str) -> None:
-        # Waits for the socket to accept the close frame: a stalled reader gets it when it reads
-        # again; a dead one is dropped by the keepalive timeout, which ends this wait too.
-        with contextlib.suppress(Exception):
-            await self.websocket.close(code, _close_reason(reason))
+    def _slow(self) -> None:
+        self._on_slow_consumer()
+        self.abort(CloseCode.TRY_AGAIN_LATER, "slow consumer: resume from your last seq")

@@ -1,4 +1,10 @@
-"""One client's conversation: what each frame does once the protocol core has admitted it."""
+"""One client's conversation: what each frame does once the protocol core has admitted it.
+
+The socket hands frames over as they arrive (`on_text`, `on_binary`, `on_disconnect`); they are
+handled one at a time, in order, by a task that exists only while frames are waiting, so an idle
+connection costs no task. A client that sends faster than its frames are handled has its socket
+read paused (TCP slows it) rather than its frames queued without bound.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,17 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-
-from starlette.websockets import WebSocket
 
 from ..errors import Gone, NotFound
 from ..security.tokens import TokenError, TokenService
 from ..services.feeds import WorkspaceFeeds
 from ..settings import Settings
 from ..timeutil import format_timestamp
-from .connection import Connection
+from .connection import Connection, ReadableLink
 from .hub import Hub
 from .protocol import (
     AuthenticateFrame,
@@ -28,6 +33,7 @@ from .protocol import (
     FeatureDisabled,
     Forbidden,
     InternalError,
+    InvalidMessage,
     LatestWinsThrottle,
     MessageType,
     PingFrame,
@@ -44,7 +50,6 @@ from .protocol import (
     parse_client_frame,
 )
 from .ratelimit import AbuseCounter, TokenBucket
-from .room import Room
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +58,50 @@ CURSOR_INTERVAL = 1 / 20  # at most 20 cursor updates a second per connection
 CURSOR_COST = 0.25  # rate-limit tokens per cursor frame: 80 a second fit in the default 20/s
 
 
+# Frames a session may have waiting before the socket stops being read: a client that sends
+# faster than its frames are handled is slowed by TCP, not by memory.
+MAX_WAITING_FRAMES = 32
+_BINARY = object()  # stands in the inbox for a binary frame, which is answered, never parsed
+
+
+class SessionFactory:
+    """Opens a session for each upgraded socket of `WS /api/v1/ws` (see `transport.py`)."""
+
+    def __init__(self, hub: Hub, tokens: TokenService, feeds: WorkspaceFeeds, settings: Settings) -> None:
+        self.hub = hub
+        self.tokens = tokens
+        self.feeds = feeds
+        self.settings = settings
+        self._allowed = settings.allowed_origins
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        return self._allowed is None or (origin is not None and origin.rstrip("/") in self._allowed)
+
+    def open(self, link: ReadableLink) -> ClientSession:
+        session = ClientSession(link, self.hub, self.tokens, self.feeds, self.settings)
+        session.start()
+        return session
+
+
 class ClientSession:
     def __init__(
-        self, websocket: WebSocket, hub: Hub, tokens: TokenService, feeds: WorkspaceFeeds, settings: Settings
+        self,
+        link: ReadableLink,
+        hub: Hub,
+        tokens: TokenService,
+        feeds: WorkspaceFeeds,
+        settings: Settings,
     ) -> None:
         self.hub = hub
         self.tokens = tokens
         self.feeds = feeds
         self.settings = settings
+        self.link = link
         self.connection = Connection(
-            websocket,
+            link,
             uuid.uuid4().hex,
             settings.ws_max_buffered_bytes,
+            hub.flusher,
             on_slow_consumer=hub.metrics.connection_dropped,
         )
         self.state = ConnectionState()
@@ -77,6 +114,10 @@ class ClientSession:
         self._typing: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._auth_timer: asyncio.TimerHandle | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
+        self._inbox: deque[bytes | object] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._registered = False
+        self._disconnected = False
         self._handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
             MessageType.AUTHENTICATE: self._authenticate,
             MessageType.PING: self._ping,
@@ -88,19 +129,15 @@ class ClientSession:
 
     # --- the connection's life ------------------------------------------------------------------
 
-    async def run(self) -> None:
+    def start(self) -> None:
+        """The socket is upgraded: greet it (or turn it away when the node is full)."""
         connection = self.connection
-        websocket = connection.websocket
-        await websocket.accept()
-        connection.start()
-        if self.hub.at_capacity():
+        if self.hub.registry.at_capacity():
             self.hub.metrics.connection_opened()
             connection.close(CloseCode.TRY_AGAIN_LATER, "node at its connection limit")
-            await self._read_until_closed(ignore=True)
-            await connection.stop()
-            self.hub.metrics.connection_closed(was_authenticated=False)
             return
-        self.hub.register(connection)
+        self.hub.registry.add(connection)
+        self._registered = True
         loop = asyncio.get_running_loop()
         self._auth_timer = loop.call_later(self.settings.ws_auth_timeout / 1000, self._auth_timed_out)
         self._send(
@@ -115,21 +152,45 @@ class ClientSession:
                 },
             ),
         )
-        try:
-            await self._read_until_closed(ignore=False)
-        finally:
-            await self._cleanup()
 
-    async def _read_until_closed(self, ignore: bool) -> None:
-        websocket = self.connection.websocket
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if ignore or self.connection.closing:
-                continue
-            raw = message.get("text")
-            await self._on_frame(raw if raw is not None else message.get("bytes") or b"")
+    def on_text(self, data: bytes) -> None:
+        self._receive(data)
+
+    def on_binary(self, data: bytes) -> None:
+        self._receive(_BINARY)
+
+    def on_disconnect(self) -> None:
+        self._disconnected = True
+        self.connection.lost()
+        self._inbox.clear()
+        if not self._registered:
+            self.hub.metrics.connection_closed(was_authenticated=False)
+        elif self._worker is None:  # else the worker tidies up once its frame is handled
+            self.hub.spawn(self._cleanup())
+
+    def _receive(self, item: bytes | object) -> None:
+        if self.connection.closing or not self._registered:
+            return
+        self._inbox.append(item)
+        if len(self._inbox) >= MAX_WAITING_FRAMES:
+            self.link.pause_reading()
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(
+                self._work(), name=f"ws-{self.connection.id}"
+            )
+
+    async def _work(self) -> None:
+        try:
+            while self._inbox:
+                item = self._inbox.popleft()
+                if len(self._inbox) < MAX_WAITING_FRAMES // 2:
+                    self.link.resume_reading()
+                if not self.connection.closing:
+                    await self._on_frame(item)
+        finally:
+            self._worker = None
+            if self._disconnected:
+                await self._cleanup()
 
     async def _cleanup(self) -> None:
         self.state.close()
@@ -141,7 +202,6 @@ class ClientSession:
             with contextlib.suppress(Exception):
                 await self._publish_typing(workspace_id, task_id, False)
         await self.hub.unregister(self.connection)
-        await self.connection.stop()
 
     def _auth_timed_out(self) -> None:
         if self.state.user_id is None:
@@ -153,8 +213,10 @@ class ClientSession:
 
     # --- one frame ------------------------------------------------------------------------------
 
-    async def _on_frame(self, raw: str | bytes) -> None:
+    async def _on_frame(self, raw: bytes | object) -> None:
         try:
+            if not isinstance(raw, bytes):
+                raise InvalidMessage("binary frames are not commands: send JSON text frames")
             frame = parse_client_frame(raw)
         except ProtocolError as err:
             if self._admit_rate(1.0):
@@ -177,7 +239,7 @@ class ClientSession:
             self._send(MessageType.ERROR, encode_error(InternalError("internal error")))
 
     def _admit_rate(self, cost: float) -> bool:
-        user_bucket = self.hub.user_bucket(self.state.user_id) if self.state.user_id else None
+        user_bucket = self.hub.registry.user_bucket(self.state.user_id) if self.state.user_id else None
         if self.bucket.try_acquire(cost) and (user_bucket is None or user_bucket.try_acquire(cost)):
             self.abuse.accepted()
             return True
@@ -193,7 +255,7 @@ class ClientSession:
 
     def _send(self, message_type: MessageType, frame: str) -> None:
         """Queue a frame this session answers with, counted in the node's messages out."""
-        self.connection.send(frame)
+        self.connection.send_text(frame)
         self.hub.metrics.message_out(message_type)
 
     def _require_joined(self, workspace_id: str, reply_to: str | None) -> None:
@@ -207,6 +269,11 @@ class ClientSession:
             claims = self.tokens.verify(frame.data.token)
         except TokenError as exc:
             raise Unauthorized(f"authentication failed: {exc}", reply_to=frame.id) from exc
+        checked_at = self.hub.epoch
+        # None when the account is gone: a correctly signed token of a deleted user opens nothing.
+        candidates = await self.feeds.memberships(claims.user_id)
+        if candidates is None:
+            raise Unauthorized("authentication failed: the account no longer exists", reply_to=frame.id)
         first = self.state.user_id is None
         try:
             self.state.authenticated(claims.user_id, claims.expires_at)
@@ -214,7 +281,7 @@ class ClientSession:
             raise Unauthorized(err.message, reply_to=frame.id) from err
         connection = self.connection
         if first:
-            if self.hub.user_connection_count(claims.user_id) >= self.settings.ws_max_connections_per_user:
+            if self.hub.registry.count_for(claims.user_id) >= self.settings.ws_max_connections_per_user:
                 connection.close(CloseCode.TRY_AGAIN_LATER, "too many connections for this user")
                 return
             if self._auth_timer is not None:
@@ -222,58 +289,32 @@ class ClientSession:
             await self.hub.bind_user(connection, claims.user_id)
         self._schedule_expiry(claims.expires_at)
 
-        candidates = await self.feeds.memberships(claims.user_id)
         requested = (
             list(dict.fromkeys(frame.data.workspace_ids)) if frame.data.workspace_ids is not None else None
         )
         wanted = sorted(candidates) if requested is None else [w for w in requested if w in candidates]
-        resume = frame.data.resume or {}
 
-        reserved: list[Room] = []
-        try:
-            for workspace_id in wanted:
-                if not self.hub.joined(connection, workspace_id):
-                    reserved.append(await self.hub.reserve_room(workspace_id))
-            # Read again now that the rooms are subscribed: a removal committed before this read is
-            # seen here, one committed after it reaches the room in order (and `admit` or the room
-            # itself then keeps this connection out).
-            members_of = await self.feeds.memberships(claims.user_id)
-        except BaseException:
-            for room in reserved:  # reserved rooms must not stay pinned
-                await self.hub.release(room)
-            raise
-        # From here to the reply nothing awaits: each room's position is exactly what the reply says.
-        catch_ups: list[tuple[Room, int, int]] = []
-        refused: list[Room] = []
-        for room in reserved:
-            since = resume.get(room.workspace_id)
-            target = self.hub.admit(connection, room, since) if room.workspace_id in members_of else None
-            if target is None:
-                refused.append(room)
-            elif since is not None:
-                catch_ups.append((room, since, target))
-        joined = [w for w in wanted if self.hub.joined(connection, w)]
-        denied = [] if requested is None else [w for w in requested if w not in joined]
-        self._send(
-            MessageType.AUTHENTICATE,
-            encode_server_frame(
+        def reply(joined: list[str]) -> None:
+            # Called with no await since the joins: each room's seq is exactly where it joined.
+            denied = [] if requested is None else [w for w in requested if w not in joined]
+            self._send(
                 MessageType.AUTHENTICATE,
-                {
-                    "success": True,
-                    "userId": claims.user_id,
-                    "expiresAt": format_timestamp(datetime.fromtimestamp(claims.expires_at, UTC)),
-                    "workspaces": [{"id": w, "seq": self.hub.rooms[w].seq} for w in joined],
-                    "denied": denied,
-                },
-                reply_to=frame.id,
-            ),
+                encode_server_frame(
+                    MessageType.AUTHENTICATE,
+                    {
+                        "success": True,
+                        "userId": claims.user_id,
+                        "expiresAt": format_timestamp(datetime.fromtimestamp(claims.expires_at, UTC)),
+                        "workspaces": [{"id": w, "seq": self.hub.rooms[w].seq} for w in joined],
+                        "denied": denied,
+                    },
+                    reply_to=frame.id,
+                ),
+            )
+
+        await self.hub.join(
+            connection, wanted, frame.data.resume or {}, checked_at=checked_at, on_admitted=reply
         )
-        for room in refused:
-            await self.hub.release(room)
-        for room, since, target in catch_ups:
-            await self.hub.catch_up(connection, room, since, target)
-        for room in reserved:
-            await self.hub.welcome(connection, room.workspace_id)
 
     def _schedule_expiry(self, expires_at: float) -> None:
         if self._expiry_timer is not None:
@@ -295,7 +336,7 @@ class ClientSession:
         try:
             page = await self.feeds.read_page(data.workspace_id, data.since_seq, data.limit)
         except Gone:
-            await self.hub.send_reset(self.connection, data.workspace_id, frame.id)
+            await self.hub.replayer.send_reset(self.connection, data.workspace_id, frame.id)
             return
         except NotFound as exc:
             raise Forbidden("this connection has not joined that workspace", reply_to=frame.id) from exc
@@ -327,7 +368,7 @@ class ClientSession:
     async def _presence(self, frame: UserPresenceFrame) -> None:
         self._feature(self.settings.ws_enable_presence, "presence", frame.id)
         self._require_joined(frame.data.workspace_id, frame.id)
-        await self.hub.track_presence(self.connection, frame.data.workspace_id, frame.data.status)
+        await self.hub.announcer.track(self.connection, frame.data.workspace_id, frame.data.status)
 
     async def _typing_frame(self, frame: UserTypingFrame) -> None:
         self._feature(self.settings.ws_enable_typing, "typing indicators", frame.id)
@@ -356,7 +397,9 @@ class ClientSession:
                 "isTyping": is_typing,
             },
         )
-        await self.hub.publish_ephemeral(workspace_id, MessageType.USER_TYPING, frame, self.connection.id)
+        await self.hub.publisher.publish_ephemeral(
+            workspace_id, MessageType.USER_TYPING, frame, self.connection.id
+        )
 
     async def _cursor(self, frame: CursorPositionFrame) -> None:
         self._feature(self.settings.ws_enable_cursors, "cursors", frame.id)
@@ -376,7 +419,7 @@ class ClientSession:
         now = asyncio.get_running_loop().time()
         ready = self.cursor_throttle.offer(now, (data.workspace_id, out))
         if ready is not None:
-            await self.hub.publish_ephemeral(
+            await self.hub.publisher.publish_ephemeral(
                 ready[0], MessageType.CURSOR_POSITION, ready[1], self.connection.id
             )
         elif self._cursor_flush is None:
@@ -398,7 +441,7 @@ class ClientSession:
             return
         if pending is not None and self.hub.joined(self.connection, pending[0]):
             self.hub.spawn(
-                self.hub.publish_ephemeral(
+                self.hub.publisher.publish_ephemeral(
                     pending[0], MessageType.CURSOR_POSITION, pending[1], self.connection.id
                 )
             )

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..db.models import Member, Task, Workspace
+from ..db.models import Member, Task, User, Workspace
 from ..errors import NotFound
 from ..schemas import TASK_STATUSES
 from .database import Database
-from .log import LogPage, WorkspaceLog
+from .log import LoggedEvent, LogPage, WorkspaceLog
 from .views import task_view, workspace_view
 from .workspaces import member_views
 
@@ -22,9 +22,19 @@ class WorkspaceFeeds:
     db: Database
     log: WorkspaceLog
 
-    async def memberships(self, user_id: str) -> set[str]:
+    async def memberships(self, user_id: str) -> set[str] | None:
+        """The workspaces the user belongs to; None when the account does not exist (any more)."""
         async with self.db.transaction() as session:
-            return set(await session.scalars(select(Member.workspace_id).where(Member.user_id == user_id)))
+            rows = (
+                await session.execute(
+                    select(User.id, Member.workspace_id)
+                    .outerjoin(Member, Member.user_id == User.id)
+                    .where(User.id == user_id)
+                )
+            ).all()
+        if not rows:
+            return None
+        return {workspace_id for _, workspace_id in rows if workspace_id is not None}
 
     async def latest_seq(self, workspace_id: str) -> int | None:
         async with self.db.transaction() as session:
@@ -34,11 +44,11 @@ class WorkspaceFeeds:
         async with self.db.transaction() as session:
             return await self.log.latest_seqs(session, workspace_ids)
 
-    async def read_range(self, workspace_id: str, after: int, upto: int) -> list[tuple[int, str]]:
+    async def read_range(self, workspace_id: str, after: int, upto: int) -> list[LoggedEvent]:
         async with self.db.transaction() as session:
             return await self.log.read_range(session, workspace_id, after, upto)
 
-    async def replay(self, workspace_id: str, after: int, upto: int, limit: int) -> list[tuple[int, str]]:
+    async def replay(self, workspace_id: str, after: int, upto: int, limit: int) -> list[LoggedEvent]:
         """Raises Gone past the retention, NotFound for a deleted workspace."""
         async with self.db.transaction() as session:
             return await self.log.replay(session, workspace_id, after, upto, limit)

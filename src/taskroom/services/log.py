@@ -14,9 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Event, Workspace
 from ..errors import Gone, NotFound
-from ..realtime.protocol import encode_server_frame
 from ..timeutil import format_timestamp, utcnow
+from ..wire import MessageType, encode_server_frame
 from .publisher import CommittedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One row of the log as the real-time layer routes it: no JSON is parsed to learn who it is about."""
+
+    seq: int
+    type: MessageType
+    envelope: str
+    subject_user_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +48,7 @@ class WorkspaceLog:
         self,
         session: AsyncSession,
         workspace_id: str,
-        event_type: str,
+        event_type: MessageType,
         data: Mapping[str, Any],
         *,
         subject_user_id: str | None = None,
@@ -60,6 +70,7 @@ class WorkspaceLog:
                 event_id=event_id,
                 type=event_type,
                 envelope=envelope,
+                subject_user_id=subject_user_id,
                 created_at=now,
             )
         )
@@ -94,29 +105,30 @@ class WorkspaceLog:
         """Events with seq > since, oldest first; GONE when some of them were already pruned."""
         latest = await self._readable_from(session, workspace_id, since)
         rows = await self.read_range(session, workspace_id, since, latest, limit)
-        last = rows[-1][0] if rows else since
-        return LogPage(
-            envelopes=[envelope for _, envelope in rows], latest_seq=latest, has_more=last < latest
-        )
+        last = rows[-1].seq if rows else since
+        return LogPage(envelopes=[row.envelope for row in rows], latest_seq=latest, has_more=last < latest)
 
     async def replay(
         self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int
-    ) -> list[tuple[int, str]]:
-        """(seq, envelope) for after < seq <= upto, at most `limit`; GONE when some were pruned."""
+    ) -> list[LoggedEvent]:
+        """Events with after < seq <= upto, at most `limit`; GONE when some were pruned."""
         await self._readable_from(session, workspace_id, after)
         return await self.read_range(session, workspace_id, after, upto, limit)
 
     async def read_range(
         self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int | None = None
-    ) -> list[tuple[int, str]]:
-        """(seq, envelope) for after < seq <= upto, oldest first (no retention check: gap filling)."""
+    ) -> list[LoggedEvent]:
+        """Events with after < seq <= upto, oldest first (no retention check: gap filling)."""
         rows = await session.execute(
-            select(Event.seq, Event.envelope)
+            select(Event.seq, Event.type, Event.envelope, Event.subject_user_id)
             .where(Event.workspace_id == workspace_id, Event.seq > after, Event.seq <= upto)
             .order_by(Event.seq)
             .limit(limit)
         )
-        return [(int(seq), envelope) for seq, envelope in rows]
+        return [
+            LoggedEvent(int(seq), MessageType(event_type), envelope, subject)
+            for seq, event_type, envelope, subject in rows
+        ]
 
     async def _readable_from(self, session: AsyncSession, workspace_id: str, since: int) -> int:
         """The workspace's latest seq, if events after `since` are all still retained; else GONE."""

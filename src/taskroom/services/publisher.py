@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..wire import MessageType
+
 
 @dataclass(frozen=True, slots=True)
 class CommittedEvent:
@@ -14,7 +16,7 @@ class CommittedEvent:
     workspace_id: str
     seq: int
     event_id: str
-    type: str
+    type: MessageType
     envelope: str
     # The member an event is about (added, updated or removed), so rooms can act on membership
     # without decoding the envelope.

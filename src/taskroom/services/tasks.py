@@ -14,6 +14,7 @@ from ..db.models import Member, Task
 from ..errors import Conflict, InvalidField, NotFound
 from ..schemas import TASK_STATUSES, Role, TaskCompleteIn, TaskIn, TaskMoveIn, TaskPatch
 from ..timeutil import ensure_utc, utcnow
+from ..wire import MessageType
 from .access import require_role
 from .database import Database
 from .idempotency import IdempotencyKey
@@ -103,7 +104,7 @@ class TaskService:
             event = await self.log.append(
                 session,
                 workspace_id,
-                "TASK_CREATED",
+                MessageType.TASK_CREATED,
                 {"workspaceId": workspace_id, "task": view, "actorId": actor_id},
             )
             return WriteOutcome(201, view, [event])
@@ -137,7 +138,7 @@ class TaskService:
             event = await self.log.append(
                 session,
                 task.workspace_id,
-                "TASK_UPDATED",
+                MessageType.TASK_UPDATED,
                 {
                     "workspaceId": task.workspace_id,
                     "task": view,
@@ -163,7 +164,7 @@ class TaskService:
             event = await self.log.append(
                 session,
                 task.workspace_id,
-                "TASK_COMPLETED",
+                MessageType.TASK_COMPLETED,
                 {"workspaceId": task.workspace_id, "task": view, "actorId": actor_id},
             )
             return WriteOutcome(200, view, [event])
@@ -203,7 +204,7 @@ class TaskService:
             event = await self.log.append(
                 session,
                 task.workspace_id,
-                "TASK_MOVED",
+                MessageType.TASK_MOVED,
                 {
                     "workspaceId": task.workspace_id,
                     "task": view,
@@ -224,7 +225,7 @@ class TaskService:
             event = await self.log.append(
                 session,
                 workspace_id,
-                "TASK_DELETED",
+                MessageType.TASK_DELETED,
                 {"workspaceId": workspace_id, "taskId": task_id, "actorId": actor_id},
             )
             return WriteOutcome(204, None, [event])

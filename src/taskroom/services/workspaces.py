@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Member, User, Workspace
 from ..errors import AlreadyExists, Forbidden, NotFound, Unauthorized
-from ..realtime.protocol import encode_server_frame
 from ..schemas import MemberIn, MemberPatch, Role, WorkspaceIn, WorkspacePatch
 from ..timeutil import utcnow
+from ..wire import MessageType, encode_server_frame
 from .access import require_role
 from .database import Database
 from .idempotency import IdempotencyKey
@@ -83,7 +83,9 @@ class WorkspaceService:
             await session.flush()
             view = workspace_view(workspace, Role.OWNER.value)
             # Not a log event: it concerns only the creator, whose connections then join the room.
-            notice = encode_server_frame("WORKSPACE_CREATED", {"workspace": view, "actorId": actor_id})
+            notice = encode_server_frame(
+                MessageType.WORKSPACE_CREATED, {"workspace": view, "actorId": actor_id}
+            )
             return WriteOutcome(201, view, notices=[UserNotice(actor_id, notice, workspace.id)])
 
         return await self.writes.run(work, key)
@@ -113,7 +115,7 @@ class WorkspaceService:
             event = await self.log.append(
                 session,
                 workspace_id,
-                "WORKSPACE_UPDATED",
+                MessageType.WORKSPACE_UPDATED,
                 {
                     "workspaceId": workspace_id,
                     "workspace": workspace_view(workspace, None),
@@ -131,7 +133,10 @@ class WorkspaceService:
             # The event takes the next seq and is published after commit; its log row goes with
             # the workspace (a client resuming later finds the workspace in `denied`).
             event = await self.log.append(
-                session, workspace_id, "WORKSPACE_DELETED", {"workspaceId": workspace_id, "actorId": actor_id}
+                session,
+                workspace_id,
+                MessageType.WORKSPACE_DELETED,
+                {"workspaceId": workspace_id, "actorId": actor_id},
             )
             await session.execute(delete(Workspace).where(Workspace.id == workspace_id))
             return WriteOutcome(204, None, [event])
@@ -158,7 +163,7 @@ class WorkspaceService:
             event = await self.log.append(
                 session,
                 workspace_id,
-                "WORKSPACE_MEMBER_ADDED",
+                MessageType.WORKSPACE_MEMBER_ADDED,
                 {"workspaceId": workspace_id, "member": view, "actorId": actor_id},
                 subject_user_id=user.id,
             )
@@ -187,7 +192,7 @@ class WorkspaceService:
             event = await self.log.append(
                 session,
                 workspace_id,
-                "WORKSPACE_MEMBER_UPDATED",
+                MessageType.WORKSPACE_MEMBER_UPDATED,
                 {"workspaceId": workspace_id, "member": view, "actorId": actor_id},
                 subject_user_id=user_id,
             )
@@ -210,7 +215,7 @@ class WorkspaceService:
             event = await self.log.append(
                 session,
                 workspace_id,
-                "WORKSPACE_MEMBER_REMOVED",
+                MessageType.WORKSPACE_MEMBER_REMOVED,
                 {"workspaceId": workspace_id, "userId": user_id, "actorId": actor_id},
                 subject_user_id=user_id,
             )

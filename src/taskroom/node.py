@@ -1,0 +1,52 @@
+"""One node, built in one typed place: settings, storage, broker, presence, hub and services.
+
+`create_app` builds it in its lifespan; nothing else constructs these parts, and no module holds
+them globally, so each test's server has a node of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .container import Services, build_services
+from .metrics import NodeMetrics
+from .realtime.broker import Broker, MemoryBroker
+from .realtime.hub import Hub
+from .realtime.presence import MemoryPresence, Presence
+from .realtime.session import SessionFactory
+from .services.database import Database
+from .services.feeds import WorkspaceFeeds
+from .services.log import WorkspaceLog
+from .settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    settings: Settings
+    db: Database
+    metrics: NodeMetrics
+    broker: Broker
+    presence: Presence
+    hub: Hub
+    services: Services
+    sessions: SessionFactory
+
+    async def start(self) -> None:
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        await self.db.dispose()
+
+
+def build_node(settings: Settings) -> Node:
+    db = Database(settings.database_url)
+    log = WorkspaceLog()
+    metrics = NodeMetrics()
+    broker = MemoryBroker()
+    presence = MemoryPresence()
+    feeds = WorkspaceFeeds(db, log)
+    hub = Hub(settings, feeds, broker, presence, metrics)
+    services = build_services(settings, db, log, hub.publisher, metrics, realtime=hub)
+    sessions = SessionFactory(hub, services.tokens, feeds, settings)
+    return Node(settings, db, metrics, broker, presence, hub, services, sessions)

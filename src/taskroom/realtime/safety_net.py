@@ -1,0 +1,109 @@
+"""The log as the safety net under the broker: gaps filled, unpublished events found.
+
+The broker is the fast path and may lose a message (a node dies between commit and publish, a
+connection to Redis drops). Two things repair that from the log, the source of truth:
+
+- a room holding an early event waits WS_GAP_FILL_DELAY for the missing seqs, then reads them;
+- every WS_LOG_POLL_INTERVAL each room's seq is compared with the log's, and what was committed
+  but never received is read and delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+
+from ..services.feeds import WorkspaceFeeds
+from ..services.log import LoggedEvent
+from ..settings import Settings
+from .frames import text_frame
+from .room import Room, RoomEvent
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[Room, list[tuple[int, RoomEvent]]], None]
+
+
+def room_event(row: LoggedEvent) -> RoomEvent:
+    return RoomEvent(row.type, text_frame(row.envelope.encode()), row.subject_user_id)
+
+
+class LogSafetyNet:
+    def __init__(
+        self, settings: Settings, feeds: WorkspaceFeeds, rooms: Mapping[str, Room], deliver: Deliver
+    ) -> None:
+        self._gap_fill_delay = settings.ws_gap_fill_delay / 1000
+        self._poll_interval = settings.ws_log_poll_interval / 1000
+        self._feeds = feeds
+        self._rooms = rooms
+        self._deliver = deliver
+        self._fillers: dict[str, asyncio.Task[None]] = {}
+
+    def watch(self, room: Room) -> None:
+        """Start filling the room's gap, if it has one and no filler is at it yet."""
+        if room.sequencer.missing() is not None and room.workspace_id not in self._fillers:
+            self._fillers[room.workspace_id] = asyncio.create_task(
+                self._fill_gap(room), name=f"gap-{room.workspace_id}"
+            )
+
+    def forget(self, room: Room) -> None:
+        filler = self._fillers.pop(room.workspace_id, None)
+        if filler is not None:
+            filler.cancel()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._fillers.values())
+
+    async def _fill_gap(self, room: Room) -> None:
+        try:
+            await asyncio.sleep(self._gap_fill_delay)
+            while (missing := room.sequencer.missing()) is not None:
+                after, upto = missing
+                rows = await self._feeds.read_range(room.workspace_id, after, upto)
+                if rows and rows[0].seq == after + 1:
+                    for row in rows:
+                        self._deliver(room, room.sequencer.offer(row.seq, room_event(row)))
+                else:
+                    logger.warning(
+                        "events %d..%d of %s are gone from the log", after + 1, upto, room.workspace_id
+                    )
+                    self._deliver(room, room.sequencer.skip_to(upto))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("gap fill failed for %s", room.workspace_id)
+        finally:
+            if self._fillers.get(room.workspace_id) is asyncio.current_task():
+                del self._fillers[room.workspace_id]
+
+    async def run(self) -> None:
+        """Poll the log every WS_LOG_POLL_INTERVAL; a failure is logged and retried next round."""
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                await self.catch_up_with_log()
+            except Exception:
+                logger.exception("log poll failed")
+
+    async def catch_up_with_log(self) -> None:
+        """Deliver events committed but not (yet) received through the broker."""
+        rooms = [
+            room
+            for room in self._rooms.values()
+            if room.sequencer.started and room.workspace_id not in self._fillers
+        ]
+        if not rooms:
+            return
+        latest = await self._feeds.latest_seqs([room.workspace_id for room in rooms])
+        for room in rooms:
+            head = latest.get(room.workspace_id)
+            if self._rooms.get(room.workspace_id) is not room or head is None or head <= room.seq:
+                continue
+            rows = await self._feeds.read_range(room.workspace_id, room.seq, head)
+            if self._rooms.get(room.workspace_id) is not room:  # dropped meanwhile
+                continue
+            for row in rows:
+                self._deliver(room, room.sequencer.offer(row.seq, room_event(row)))
+            # Rows already pruned leave a gap that only the gap filler gives up on.
+            self.watch(room)

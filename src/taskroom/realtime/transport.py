@@ -1,0 +1,136 @@
+"""`WS /api/v1/ws` served on the socket itself, beside the ASGI app on the same port.
+
+uvicorn takes the WebSocket protocol class as a setting (`ws`). This one is uvicorn's sans-I/O
+websockets protocol, with one change: an upgrade to the real-time path does not start an ASGI
+application task. The handshake is answered here (Origin checked first), and from then on frames
+go straight between the socket and the node's session for that connection: received text frames
+are handed over as they are parsed, and the hub's frames are written to the transport directly.
+
+Why: the ASGI path costs a task and a coroutine stack per connection for as long as it is open,
+and a queue hop and several awaits per frame sent. A fan-out to thousands of connections spends
+most of its time there, and an idle connection most of its memory. Every other path (REST, other
+WebSocket routes) keeps going through the ASGI app unchanged, so the project still runs as a
+plain FastAPI app and only this route needs the class (`taskroom serve` always sets it).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+WS_PATH = "/api/v1/ws"
+SESSIONS_STATE_KEY = "taskroom_sessions"  # the lifespan state entry that opens sessions
+logger = logging.getLogger(__name__)
+
+
+class SessionSink(Protocol):
+    """What the protocol hands received frames to (the session implements it)."""
+
+    def on_text(self, data: bytes) -> None: ...
+
+    def on_binary(self, data: bytes) -> None: ...
+
+    def on_disconnect(self) -> None: ...
+
+
+class SessionOpener(Protocol):
+    """Opens a session for each upgraded socket (the lifespan state carries one)."""
+
+    def origin_allowed(self, origin: str | None) -> bool: ...
+
+    def open(self, link: RealtimeWebSocketProtocol) -> SessionSink: ...
+
+
+class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sink: SessionSink | None = None
+
+    # --- the handshake --------------------------------------------------------------------------
+
+    def handle_connect(self, event: Request) -> None:
+        sessions: SessionOpener | None = self.app_state.get(SESSIONS_STATE_KEY)
+        raw_path = event.path.partition("?")[0]
+        if sessions is None or unquote(raw_path) != self.root_path + WS_PATH:
+            super().handle_connect(event)
+            return
+        self.handshake_initiated = True
+        response = self.conn.accept(event)
+        if response.status_code == 101 and not sessions.origin_allowed(event.headers.get("Origin")):
+            response = self.conn.reject(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if response.status_code != 101:
+            self.handshake_complete = True
+            self.close_sent = True
+            self.conn.send_response(response)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+            return
+        del response.headers["Date"]
+        for name, value in self.default_headers:
+            response.headers[name.decode("latin-1")] = value.decode("latin-1")
+        self.handshake_complete = True
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.start_keepalive()
+        self.sink = sessions.open(self)
+
+    # --- frames in ------------------------------------------------------------------------------
+
+    def send_receive_event_to_app(self) -> None:
+        sink = self.sink
+        if sink is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            sink.on_text(data)
+        else:
+            sink.on_binary(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.on_disconnect()
+
+    # --- the Link a Connection writes through ---------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.close_sent and not self.disconnected:
+            self.transport.write(data)
+
+    def buffered(self) -> int:
+        return 0 if self.disconnected else self.transport.get_write_buffer_size()
+
+    def send_close(self, code: int, reason: str) -> None:
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        # The peer answers with its close frame; a peer that never does is cut off after this.
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    async def wait_writable(self) -> None:
+        await self.writable.wait()
+
+    def pause_reading(self) -> None:
+        if not self.read_paused and not self.close_sent and not self.disconnected:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()

@@ -1,0 +1,122 @@
+"""The frames every layer writes: the message vocabulary and the one way a server frame is encoded.
+
+Services (which append events to the log) and the real-time layer (which fans them out) both
+import this module, so nothing below `realtime/` imports upward and every frame's text is made
+by the same function, once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from .timeutil import format_timestamp, utcnow
+
+
+class MessageType(StrEnum):
+    """Every frame ``type`` of §3, in both directions."""
+
+    CONNECT = "CONNECT"
+    AUTHENTICATE = "AUTHENTICATE"
+    PING = "PING"
+    PONG = "PONG"
+    ERROR = "ERROR"
+    SYNC_REQUEST = "SYNC_REQUEST"
+    SYNC_RESPONSE = "SYNC_RESPONSE"
+    PRESENCE_STATE = "PRESENCE_STATE"
+    USER_PRESENCE = "USER_PRESENCE"
+    USER_TYPING = "USER_TYPING"
+    CURSOR_POSITION = "CURSOR_POSITION"
+    WORKSPACE_CREATED = "WORKSPACE_CREATED"
+    # §3.2: stored in the workspace log, sent with ``seq`` and ``eventId``.
+    TASK_CREATED = "TASK_CREATED"
+    TASK_UPDATED = "TASK_UPDATED"
+    TASK_DELETED = "TASK_DELETED"
+    TASK_COMPLETED = "TASK_COMPLETED"
+    TASK_MOVED = "TASK_MOVED"
+    WORKSPACE_UPDATED = "WORKSPACE_UPDATED"
+    WORKSPACE_DELETED = "WORKSPACE_DELETED"
+    WORKSPACE_MEMBER_ADDED = "WORKSPACE_MEMBER_ADDED"
+    WORKSPACE_MEMBER_REMOVED = "WORKSPACE_MEMBER_REMOVED"
+    # A project addition beside §3.2: a member's role changed (data {workspaceId, member, actorId}).
+    WORKSPACE_MEMBER_UPDATED = "WORKSPACE_MEMBER_UPDATED"
+
+
+#: The types a client may send; any other ``type`` from a client is UNKNOWN_TYPE.
+CLIENT_TYPES: frozenset[MessageType] = frozenset(
+    {
+        MessageType.AUTHENTICATE,
+        MessageType.PING,
+        MessageType.SYNC_REQUEST,
+        MessageType.USER_PRESENCE,
+        MessageType.USER_TYPING,
+        MessageType.CURSOR_POSITION,
+    }
+)
+
+#: The §3.2 event types, stored in a workspace's log (they carry ``seq`` and ``eventId``).
+EVENT_TYPES: frozenset[MessageType] = frozenset(
+    {
+        MessageType.TASK_CREATED,
+        MessageType.TASK_UPDATED,
+        MessageType.TASK_DELETED,
+        MessageType.TASK_COMPLETED,
+        MessageType.TASK_MOVED,
+        MessageType.WORKSPACE_UPDATED,
+        MessageType.WORKSPACE_DELETED,
+        MessageType.WORKSPACE_MEMBER_ADDED,
+        MessageType.WORKSPACE_MEMBER_REMOVED,
+        MessageType.WORKSPACE_MEMBER_UPDATED,
+    }
+)
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses (§3.5)."""
+
+    GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013
+    UNAUTHORIZED = 4401
+    AUTH_TIMEOUT = 4408
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def iso_now() -> str:
+    """The current time, formatted by :func:`format_timestamp`."""
+    return format_timestamp(utcnow())
+
+
+def encode_server_frame(
+    type: str,
+    data: Mapping[str, Any],
+    *,
+    reply_to: str | None = None,
+    seq: int | None = None,
+    event_id: str | None = None,
+    timestamp: str | None = None,
+) -> str:
+    """Compact JSON text of a server frame: ``{"type","data","timestamp"}`` then, only when given,
+    ``replyTo``, ``seq`` and ``eventId``. ``timestamp`` defaults to :func:`iso_now`.
+
+    ``data`` must already be JSON-ready (camelCase keys, times as strings): a value JSON cannot
+    hold raises TypeError, NaN or Infinity raises ValueError.
+    """
+    frame: dict[str, Any] = {
+        "type": str(type),
+        "data": dict(data),
+        "timestamp": iso_now() if timestamp is None else timestamp,
+    }
+    if reply_to is not None:
+        frame["replyTo"] = reply_to
+    if seq is not None:
+        frame["seq"] = seq
+    if event_id is not None:
+        frame["eventId"] = event_id
+    return compact_json(frame)
