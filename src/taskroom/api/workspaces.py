@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from ..schemas import (
+    MAX_INT64,
     EventsPage,
     Items,
     MemberIn,
@@ -82,7 +83,7 @@ async def workspace_events(
     workspace_id: str,
     user_id: UserId,
     services: ServicesDep,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     page = await services.workspaces.events(user_id, workspace_id, since, limit)
