@@ -53,7 +53,7 @@ class AlreadyExists(ApiError):
 
 
 class IdempotencyKeyReused(ApiError):
-    status_code = 409
+    status_code = 422
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
