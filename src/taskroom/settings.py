@@ -47,9 +47,13 @@ class Settings(BaseSettings):
     # published (its publisher died) still reaches clients.
     ws_log_poll_interval: int = Field(2000, gt=0)
 
+    # Failed logins on one account from one client address: the owner's own address keeps its
+    # own count, so failures elsewhere never lock the owner out.
     login_max_failures: int = Field(5, gt=0)
     # Larger: honest users behind one proxy or NAT share an address.
     login_max_failures_per_client: int = Field(50, gt=0)
+    # The ceiling on one account over all addresses (guessing spread over many addresses).
+    login_max_failures_per_account: int = Field(100, gt=0)
     login_failure_window_seconds: int = Field(300, gt=0)
     # Argon2id cost; the defaults follow argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(3, gt=0)

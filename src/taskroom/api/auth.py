@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from ..errors import NotFound, Unauthorized
 from ..schemas import AuthOut, LoginIn, RegisterIn, UserOut
 from ..services.views import user_view
-from .deps import ServicesDep, UserId
+from .deps import ServicesDep, UserId, client_address
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -19,8 +19,7 @@ async def register(body: RegisterIn, services: ServicesDep) -> dict[str, Any]:
 
 @router.post("/login", response_model=AuthOut)
 async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any]:
-    client = request.client.host if request.client else "unknown"
-    return await services.users.login(body, client)
+    return await services.users.login(body, client_address(request))
 
 
 @router.get("/me", response_model=UserOut)

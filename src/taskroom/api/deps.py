@@ -40,6 +40,11 @@ async def current_user_id(
 UserId = Annotated[str, Depends(current_user_id)]
 
 
+def client_address(request: Request) -> str:
+    """The peer's address (behind a trusted proxy, the one it forwarded: see docs/deployment.md)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def idempotency_key(
     request: Request,
     user_id: UserId,

@@ -1,0 +1,124 @@
+"""Limits that keep the REST API from being used to lock people out, burn CPU or enumerate accounts.
+
+Failed logins are limited per (account, address) with a looser ceiling per account; each refusal
+is 429 `RATE_LIMITED` with `Retry-After`. Client addresses are set with `X-Forwarded-For`, which a node trusts from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.servers import RunningServer
+
+PASSWORD = "correct horse battery"
+
+
+def fresh_email() -> str:
+    return f"user.{uuid.uuid4().hex[:10]}@example.test"
+
+
+def from_address(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+@pytest.fixture
+def private_node(node_factory: Callable[..., RunningServer]) -> Iterator[Callable[..., httpx.Client]]:
+    clients: list[httpx.Client] = []
+
+    def make(**overrides: Any) -> httpx.Client:
+        client = httpx.Client(base_url=node_factory(**overrides).api, timeout=30)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def register(http: httpx.Client, email: str, address: str = "10.0.0.1") -> httpx.Response:
+    body = {"email": email, "password": PASSWORD, "name": "Ann"}
+    return http.post("/auth/register", json=body, headers=from_address(address))
+
+
+def login(http: httpx.Client, email: str, address: str, password: str = PASSWORD) -> httpx.Response:
+    return http.post(
+        "/auth/login", json={"email": email, "password": password}, headers=from_address(address)
+    )
+
+
+def assert_rate_limited(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+# --- login --------------------------------------------------------------------------------------
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out_from_another(
+    private_node: Callable[..., httpx.Client],
+) -> None:
+    http = private_node(login_max_failures=3)
+    victim = fresh_email()
+    assert register(http, victim).status_code == 201
+    for _ in range(3):
+        assert login(http, victim, "203.0.113.7", password="guess").status_code == 401
+    # The guessing address is stopped, even with the right password...
+    assert_rate_limited(login(http, victim, "203.0.113.7"))
+    # ...and the owner, from their own address, is not.
+    assert login(http, victim, "198.51.100.1").status_code == 200
+    assert login(http, victim, "198.51.100.1", password="typo").status_code == 401
+    assert login(http, victim, "198.51.100.1").status_code == 200
+
+
+def test_guessing_spread_over_many_addresses_meets_the_per_account_ceiling(
+    private_node: Callable[..., httpx.Client],
+) -> None:
+    http = private_node(login_max_failures=5)
+    victim, bystander = fresh_email(), fresh_email()
+    assert register(http, victim).status_code == 201
+    assert register(http, bystander).status_code == 201
+    failures = 0
+    address = 0
+    while True:
+        response = login(http, victim, f"192.0.2.{address // 5}", password=f"guess-{failures}")
+        if response.status_code == 429:
+            break
+        assert response.status_code == 401
+        failures += 1
+        address += 1
+        assert failures <= 1000, "no per-account ceiling"
+    assert failures >= 5 * 10  # far looser than the per-address limit
+    assert_rate_limited(login(http, victim, "192.0.2.250"))
+    assert login(http, bystander, "192.0.2.250").status_code == 200
+
+
+def test_concurrent_guesses_cannot_all_slip_past_the_limit(
+    private_node: Callable[..., httpx.Client],
+) -> None:
+    http = private_node(login_max_failures=3)
+    victim = fresh_email()
+    assert register(http, victim).status_code == 201
+    answers: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(12)
+
+    def guess(n: int) -> None:
+        with httpx.Client(base_url=http.base_url, timeout=60) as own:
+            start.wait()
+            status = login(own, victim, "203.0.113.9", password=f"guess-{n}").status_code
+        with lock:
+            answers.append(status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers) == [401] * 3 + [429] * 9
