@@ -23,6 +23,7 @@ from .realtime.broker import MemoryBroker
 from .realtime.endpoint import router as websocket_router
 from .realtime.hub import Hub
 from .realtime.presence import MemoryPresence
+from .security.rate_limits import RequestLimits
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     app = FastAPI(title="Taskroom", version=__version__, lifespan=lifespan, docs_url="/docs")
+    app.state.request_limits = RequestLimits(settings)
     _install_error_handlers(app)
     for router in (auth.router, workspaces.router, tasks.router):
         app.include_router(router, prefix="/api/v1")

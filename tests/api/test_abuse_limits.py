@@ -1,12 +1,14 @@
 """Limits that keep the REST API from being used to lock people out, burn CPU or enumerate accounts.
 
-Failed logins are limited per (account, address) with a looser ceiling per account; each refusal
-is 429 `RATE_LIMITED` with `Retry-After`. Client addresses are set with `X-Forwarded-For`, which a node trusts from 127.0.0.1.
+Registrations are limited per client address, failed logins per (account, address) with a looser
+ceiling per account, member additions per acting user; each refusal is 429 `RATE_LIMITED` with
+`Retry-After`. Client addresses are set with `X-Forwarded-For`, which a node trusts from 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -56,6 +58,104 @@ def assert_rate_limited(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
     assert response.json()["error"]["code"] == "RATE_LIMITED"
     assert int(response.headers["Retry-After"]) >= 1
+
+
+# --- registration -------------------------------------------------------------------------------
+
+
+def test_registrations_from_one_address_are_limited_and_other_addresses_are_not(
+    private_node: Callable[..., httpx.Client],
+) -> None:
+    http = private_node(register_max_per_client=3)
+    taken = fresh_email()
+    assert register(http, taken).status_code == 201
+    assert register(http, taken).status_code == 409  # attempts count, taken emails included
+    assert register(http, fresh_email()).status_code == 201
+    refused_email = fresh_email()
+    refused = register(http, refused_email)
+    assert_rate_limited(refused)
+    assert login(http, refused_email, "10.0.0.9").status_code == 401  # nothing was created
+    assert register(http, fresh_email(), address="10.0.0.2").status_code == 201
+
+
+def test_a_taken_email_is_refused_without_hashing_a_password(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    node = node_factory()
+    passwords = node.app_state.services.users.passwords
+    hashed: list[str] = []
+    original = passwords.hash
+
+    async def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return str(await original(password))
+
+    passwords.hash = counting_hash
+    with httpx.Client(base_url=node.api, timeout=30) as http:
+        email = fresh_email()
+        assert register(http, email).status_code == 201
+        assert len(hashed) == 1
+        again = register(http, email)
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "ALREADY_EXISTS"
+        assert len(hashed) == 1
+
+
+class SlowTrackedHasher:
+    """Wraps the node's argon2 hasher: each hash takes a while, and the most running at once is kept."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.running = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+
+    def _tracked(self, call: Callable[[], Any]) -> Any:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            time.sleep(0.15)
+            return call()
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def hash(self, password: str) -> str:
+        return str(self._tracked(lambda: self.inner.hash(password)))
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return bool(self._tracked(lambda: self.inner.verify(password_hash, password)))
+
+
+def test_at_most_two_passwords_are_hashed_at_once_and_the_others_wait(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    node = node_factory()
+    passwords = node.app_state.services.users.passwords
+    tracked = SlowTrackedHasher(passwords._hasher)
+    passwords._hasher = tracked
+    answers: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def one(n: int) -> None:
+        with httpx.Client(base_url=node.api, timeout=60) as http:
+            start.wait()
+            if n % 2:
+                status = register(http, fresh_email()).status_code
+            else:
+                status = login(http, fresh_email(), f"10.9.0.{n}").status_code
+        with lock:
+            answers.append(status)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers) == [201] * 4 + [401] * 4
+    assert tracked.peak == 2
 
 
 # --- login --------------------------------------------------------------------------------------

@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from ..errors import NotFound, Unauthorized
 from ..schemas import AuthOut, LoginIn, RegisterIn, UserOut
 from ..services.views import user_view
-from .deps import ServicesDep, UserId, client_address
+from .deps import ServicesDep, UserId, client_address, limit_registrations
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/register", status_code=201, response_model=AuthOut)
+@router.post(
+    "/register", status_code=201, response_model=AuthOut, dependencies=[Depends(limit_registrations)]
+)
 async def register(body: RegisterIn, services: ServicesDep) -> dict[str, Any]:
     return await services.users.register(body)
 

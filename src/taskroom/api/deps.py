@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the services, the caller, and the write's idempotency key."""
+"""Request-scoped dependencies: the services, the caller, the write's idempotency key, the limits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..errors import Unauthorized
+from ..errors import TooManyRequests, Unauthorized
+from ..security.rate_limits import RequestLimits
 from ..security.tokens import TokenError
 from ..services.idempotency import IdempotencyKey
 from ..services.writes import Reply
@@ -43,6 +44,18 @@ UserId = Annotated[str, Depends(current_user_id)]
 def client_address(request: Request) -> str:
     """The peer's address (behind a trusted proxy, the one it forwarded: see docs/deployment.md)."""
     return request.client.host if request.client else "unknown"
+
+
+def _limits(request: Request) -> RequestLimits:
+    limits: RequestLimits = request.app.state.request_limits
+    return limits
+
+
+async def limit_registrations(request: Request) -> None:
+    """REGISTER_MAX_PER_CLIENT attempts per address and window, taken emails included."""
+    wait = _limits(request).registrations.hit(client_address(request))
+    if wait is not None:
+        raise TooManyRequests("too many registrations from this address; try again later", retry_after=wait)
 
 
 async def idempotency_key(

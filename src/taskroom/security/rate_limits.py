@@ -12,6 +12,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from ..settings import Settings
+
 
 class SlidingWindow:
     """At most `limit` hits per key within any `window_seconds`."""
@@ -78,3 +80,10 @@ class SlidingWindow:
         self._next_sweep = now + self.window
         for key in [k for k, entries in self._hits.items() if entries[-1] <= now - self.window]:
             del self._hits[key]
+
+
+class RequestLimits:
+    """The limits enforced at the HTTP edge, one set per app: by client address or acting user."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.registrations = SlidingWindow(settings.register_max_per_client, settings.register_window_seconds)
