@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Registrations (attempts, taken emails included) from one client address per window.
     register_max_per_client: int = Field(20, gt=0)
     register_window_seconds: int = Field(3600, gt=0)
+    # Member additions by one user per minute: 404 vs 201 would otherwise enumerate accounts.
+    member_add_max_per_minute: int = Field(30, gt=0)
     # Argon2id cost; the defaults follow argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(3, gt=0)
     argon2_memory_kib: int = Field(65536, ge=8)

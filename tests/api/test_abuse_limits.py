@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.api import Api, ApiUser
 from tests.support.servers import RunningServer
 
 PASSWORD = "correct horse battery"
@@ -222,3 +223,26 @@ def test_concurrent_guesses_cannot_all_slip_past_the_limit(
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(answers) == [401] * 3 + [429] * 9
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+def test_adding_members_is_limited_per_acting_user(private_node: Callable[..., httpx.Client]) -> None:
+    http = private_node(member_add_max_per_minute=3)
+    api = Api(str(http.base_url))
+    try:
+        owner, other_admin = api.register("Owner"), api.register("Admin")
+        wid = owner.create_workspace()["id"]
+        owner.add_member(wid, other_admin, "admin")  # 1
+        path = f"/workspaces/{wid}/members"
+        assert owner.post(path, json={"email": fresh_email(), "role": "member"}).status_code == 404  # 2
+        assert owner.post(path, json={"email": fresh_email(), "role": "member"}).status_code == 404  # 3
+        refused = owner.post(path, json={"email": api.register("Late").email, "role": "member"})
+        assert_rate_limited(refused)
+        # Another user has an allowance of their own.
+        someone: ApiUser = api.register("Someone")
+        assert other_admin.post(path, json={"email": someone.email, "role": "viewer"}).status_code == 201
+        assert [m["email"] for m in owner.get(path).json()["items"]].count(someone.email) == 1
+    finally:
+        api.close()

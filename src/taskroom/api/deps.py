@@ -58,6 +58,13 @@ async def limit_registrations(request: Request) -> None:
         raise TooManyRequests("too many registrations from this address; try again later", retry_after=wait)
 
 
+async def limit_member_adds(request: Request, user_id: UserId) -> None:
+    """MEMBER_ADD_MAX_PER_MINUTE per acting user: 404 vs 201 must not enumerate accounts quickly."""
+    wait = _limits(request).member_adds.hit(user_id)
+    if wait is not None:
+        raise TooManyRequests("too many members added; try again later", retry_after=wait)
+
+
 async def idempotency_key(
     request: Request,
     user_id: UserId,

@@ -87,3 +87,4 @@ class RequestLimits:
 
     def __init__(self, settings: Settings) -> None:
         self.registrations = SlidingWindow(settings.register_max_per_client, settings.register_window_seconds)
+        self.member_adds = SlidingWindow(settings.member_add_max_per_minute, 60)
