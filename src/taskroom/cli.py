@@ -8,6 +8,8 @@ import getpass
 import os
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .settings import Settings
 
 
@@ -32,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
-        from .db.migrate import upgrade
         from .server import serve as run
 
-        if args.migrate:
-            upgrade(settings.database_url)
+        problem = _prepare_schema(settings.database_url, migrate=args.migrate)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
         run(settings, args.host, args.port)
     elif args.command == "db":
         from .db.migrate import upgrade
@@ -47,6 +50,36 @@ def main(argv: list[str] | None = None) -> int:
         password = args.password or os.environ.get("TASKROOM_PASSWORD") or getpass.getpass("Password: ")
         return asyncio.run(_create_user(settings, args.email, args.name, password))
     return 0
+
+
+def _prepare_schema(database_url: str, *, migrate: bool) -> str | None:
+    """Make the schema servable, or say why this node must not start.
+
+    The embedded SQLite default creates and migrates its own file, so one command serves. On
+    PostgreSQL several nodes share one schema and migrating is an operator's decision: a node
+    whose schema is behind refuses to start rather than report healthy and then fail requests.
+    """
+    from .db.engine import is_sqlite
+    from .db.migrate import schema_status, upgrade
+
+    try:
+        if migrate or is_sqlite(database_url):
+            status = schema_status(database_url)
+            if status.ahead:
+                return f"the database was migrated by a newer Taskroom ({status.describe()})"
+            upgrade(database_url)
+            return None
+        status = schema_status(database_url)
+    except (OSError, ValueError, SQLAlchemyError) as exc:
+        return f"cannot open the database: {exc}"
+    if status.up_to_date:
+        return None
+    if status.ahead:
+        return f"the database was migrated by a newer Taskroom ({status.describe()})"
+    return (
+        f"the database schema is behind ({status.describe()}): "
+        "run `taskroom db upgrade` first, or start with `taskroom serve --migrate`"
+    )
 
 
 async def _create_user(settings: Settings, email: str, name: str, password: str) -> int:

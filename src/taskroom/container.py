@@ -9,6 +9,7 @@ from typing import Protocol
 from .metrics import NodeMetrics
 from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordService
+from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
@@ -38,6 +39,7 @@ class Services:
     tasks: TaskService
     metrics: NodeMetrics
     feeds: WorkspaceFeeds
+    limits: RequestLimits
     realtime: RealtimeStatus | None = None
 
     async def prune(self) -> int:
@@ -59,11 +61,14 @@ def build_services(
     tokens = TokenService(settings)
     idempotency = IdempotencyStore(timedelta(seconds=settings.idempotency_ttl_seconds))
     writes = WriteRunner(db, idempotency, publisher)
-    passwords = PasswordService(settings.argon2_time_cost, settings.argon2_memory_kib)
+    passwords = PasswordService(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.password_hash_concurrency
+    )
     throttle = LoginThrottle(
         settings.login_max_failures,
         settings.login_max_failures_per_client,
         settings.login_failure_window_seconds,
+        max_per_account=settings.login_max_failures_per_account,
     )
     return Services(
         settings=settings,
@@ -76,5 +81,6 @@ def build_services(
         tasks=TaskService(db, log, writes),
         metrics=metrics,
         feeds=WorkspaceFeeds(db, log),
+        limits=RequestLimits(settings),
         realtime=realtime,
     )

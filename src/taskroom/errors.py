@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -10,6 +11,7 @@ class ApiError(Exception):
 
     status_code = 400
     code = "BAD_REQUEST"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -53,7 +55,7 @@ class AlreadyExists(ApiError):
 
 
 class IdempotencyKeyReused(ApiError):
-    status_code = 409
+    status_code = 422
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
@@ -63,8 +65,14 @@ class Gone(ApiError):
 
 
 class TooManyRequests(ApiError):
+    """Answered with `Retry-After` (whole seconds, at least 1)."""
+
     status_code = 429
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
 
 
 class InvalidField(ApiError):

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -47,7 +48,11 @@ def _iso_text(value: object) -> object:
 def _utc(value: datetime) -> datetime:
     # Kept at the wire's precision (milliseconds), so a client echoing a time it was shown
     # sends the stored value, not a change.
-    value = ensure_utc(value)
+    try:
+        value = ensure_utc(value)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid ISO-8601 text whose UTC form is in year 0.
+        raise ValueError("must be a date-time whose UTC form lies in years 1 to 9999") from None
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
@@ -63,6 +68,10 @@ WorkspaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_leng
 Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# The largest integer every store and driver takes (a signed 64-bit column); larger is a 422, not a 500.
+MAX_INT64 = 2**63 - 1
+# Strict: "1" and true are client bugs, not versions.
+Version = Annotated[StrictInt, Field(ge=1, le=MAX_INT64)]
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 # Output times: one format on the wire whoever serializes the model (our views or FastAPI).
 WireTime = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
@@ -175,7 +184,7 @@ class TaskPatch(RequestModel):
     assignee_id: Id | None = None
     due_date: UtcDateTime | None = None
     priority: Priority | None = None
-    base_version: Annotated[int, Field(ge=1)] | None = None
+    base_version: Version | None = None
 
     @field_validator("title", "priority")
     @classmethod
@@ -194,7 +203,7 @@ class TaskMoveIn(RequestModel):
     status: TaskStatus
     before_id: Id | None = None
     after_id: Id | None = None
-    base_version: Annotated[int, Field(ge=1)] | None = None
+    base_version: Version | None = None
 
 
 class TaskOut(Timestamped):

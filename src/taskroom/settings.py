@@ -47,13 +47,24 @@ class Settings(BaseSettings):
     # published (its publisher died) still reaches clients.
     ws_log_poll_interval: int = Field(2000, gt=0)
 
+    # Failed logins on one account from one client address: the owner's own address keeps its
+    # own count, so failures elsewhere never lock the owner out.
     login_max_failures: int = Field(5, gt=0)
     # Larger: honest users behind one proxy or NAT share an address.
     login_max_failures_per_client: int = Field(50, gt=0)
+    # The ceiling on one account over all addresses (guessing spread over many addresses).
+    login_max_failures_per_account: int = Field(100, gt=0)
     login_failure_window_seconds: int = Field(300, gt=0)
+    # Registrations (attempts, taken emails included) from one client address per window.
+    register_max_per_client: int = Field(20, gt=0)
+    register_window_seconds: int = Field(3600, gt=0)
+    # Member additions by one user per minute: 404 vs 201 would otherwise enumerate accounts.
+    member_add_max_per_minute: int = Field(30, gt=0)
     # Argon2id cost; the defaults follow argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(3, gt=0)
     argon2_memory_kib: int = Field(65536, ge=8)
+    # Hashes computed at once (each holds ARGON2_MEMORY_KIB); more requests wait their turn.
+    password_hash_concurrency: int = Field(2, gt=0)
     idempotency_ttl_seconds: int = Field(86_400, gt=0)
     log_level: str = "info"
 

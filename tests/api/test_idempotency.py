@@ -111,7 +111,7 @@ def test_a_replayed_create_leaves_exactly_one_task_and_one_event(api: Api) -> No
     ],
     ids=["different-body", "different-path", "different-method"],
 )
-def test_the_same_key_on_a_different_request_answers_409_and_writes_nothing(
+def test_the_same_key_on_a_different_request_answers_422_and_writes_nothing(
     api: Api, change: Callable[[str, str, dict[str, Any] | None], tuple[str, str, dict[str, Any] | None]]
 ) -> None:
     scene = make_scene(api)
@@ -119,9 +119,130 @@ def test_the_same_key_on_a_different_request_answers_409_and_writes_nothing(
     assert send(scene.owner, method, path, body, "reused").status_code == 200
     before = workspace_state(scene.owner, scene.workspace_id)
     response = send(scene.owner, *change(method, path, body), "reused")
-    assert response.status_code == 409
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert workspace_state(scene.owner, scene.workspace_id) == before
+
+
+def send_raw(user: ApiUser, method: str, path: str, body: bytes, key: str) -> httpx.Response:
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    return user.request(method, path, headers=headers, content=body)
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        b'{"title":"Spelled once","priority":"high","description":"d"}',
+        b'{"priority": "high", "description": "d", "title": "Spelled once"}',
+        b'\n  {\n "description" : "d" ,\n "title" :"Spelled once", "priority":"high"}\n',
+        b'{"title":"Spelled \\u006fnce","priority":"high","description":"d"}',
+    ],
+    ids=["same-bytes", "other-key-order", "other-spacing", "escaped-character"],
+)
+def test_bodies_are_compared_as_json_values_so_a_reserialized_replay_returns_the_first_answer(
+    api: Api, again: bytes
+) -> None:
+    scene = make_scene(api)
+    path = f"/workspaces/{scene.workspace_id}/tasks"
+    first = send_raw(
+        scene.owner, "POST", path, b'{"title":"Spelled once","priority":"high","description":"d"}', "queued"
+    )
+    assert first.status_code == 201, first.text
+    replay = send_raw(scene.owner, "POST", path, again, "queued")
+    assert replay.status_code == 201, replay.text
+    assert replay.content == first.content
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert [t["title"] for t in tasks_of(scene.owner, scene.workspace_id)].count("Spelled once") == 1
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        b'{"title":"Spelled once","priority":"low","description":"d"}',
+        b'{"title":"Spelled once","priority":"high"}',
+        b'{"title":"Spelled once","priority":"high","description":"d","dueDate":null}',
+    ],
+    ids=["other-value", "missing-key", "extra-key"],
+)
+def test_a_body_with_a_different_json_value_is_a_reused_key(api: Api, again: bytes) -> None:
+    scene = make_scene(api)
+    path = f"/workspaces/{scene.workspace_id}/tasks"
+    first = send_raw(
+        scene.owner, "POST", path, b'{"title":"Spelled once","priority":"high","description":"d"}', "queued"
+    )
+    assert first.status_code == 201, first.text
+    before = workspace_state(scene.owner, scene.workspace_id)
+    response = send_raw(scene.owner, "POST", path, again, "queued")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert workspace_state(scene.owner, scene.workspace_id) == before
+
+
+# name -> (method, path, body) of one write a member may make, as that member sends it
+MEMBER_WRITES: dict[str, Callable[[Scene], tuple[str, str, dict[str, Any] | None]]] = {
+    "create task": lambda s: ("POST", f"/workspaces/{s.workspace_id}/tasks", {"title": "Mine"}),
+    "edit task": lambda s: ("PATCH", f"/tasks/{s.task['id']}", {"title": "Edited"}),
+    "complete task": lambda s: ("POST", f"/tasks/{s.task['id']}/complete", {"completed": True}),
+    "move task": lambda s: ("POST", f"/tasks/{s.task['id']}/move", {"status": "done"}),
+    "delete task": lambda s: ("DELETE", f"/tasks/{s.task['id']}", None),
+}
+
+
+@pytest.mark.parametrize("write", list(MEMBER_WRITES))
+def test_a_replay_after_removal_from_the_workspace_answers_404_not_the_stored_answer(
+    api: Api, write: str
+) -> None:
+    scene = make_scene(api)
+    method, path, body = MEMBER_WRITES[write](scene)
+    first = send(scene.member, method, path, body, "before-removal")
+    assert first.status_code in {200, 201, 204}, first.text
+    removed = scene.owner.delete(f"/workspaces/{scene.workspace_id}/members/{scene.member.id}")
+    assert removed.status_code == 204
+    replay = send(scene.member, method, path, body, "before-removal")
+    assert replay.status_code == 404, replay.text
+    assert replay.json()["error"]["code"] == "NOT_FOUND"
+    assert "Idempotent-Replayed" not in replay.headers
+    assert scene.owner.get(f"/workspaces/{scene.workspace_id}").status_code == 200
+
+
+@pytest.mark.parametrize("write", list(MEMBER_WRITES))
+def test_a_replay_after_demotion_to_viewer_answers_403_not_the_stored_answer(api: Api, write: str) -> None:
+    scene = make_scene(api)
+    method, path, body = MEMBER_WRITES[write](scene)
+    first = send(scene.member, method, path, body, "before-demotion")
+    assert first.status_code in {200, 201, 204}, first.text
+    demoted = scene.owner.patch(
+        f"/workspaces/{scene.workspace_id}/members/{scene.member.id}", json={"role": "viewer"}
+    )
+    assert demoted.status_code == 200
+    replay = send(scene.member, method, path, body, "before-demotion")
+    assert replay.status_code == 403, replay.text
+    assert replay.json()["error"]["code"] == "FORBIDDEN"
+    assert "Idempotent-Replayed" not in replay.headers
+
+
+def test_an_admin_write_replayed_after_demotion_answers_403(api: Api) -> None:
+    scene = make_scene(api)
+    admin = api.register("Admin")
+    scene.owner.add_member(scene.workspace_id, admin, "admin")
+    path = f"/workspaces/{scene.workspace_id}/members"
+    body = {"email": scene.outsider.email, "role": "viewer"}
+    assert send(admin, "POST", path, body, "invite").status_code == 201
+    scene.owner.patch(f"/workspaces/{scene.workspace_id}/members/{admin.id}", json={"role": "member"})
+    replay = send(admin, "POST", path, body, "invite")
+    assert replay.status_code == 403, replay.text
+    rename = send(admin, "PATCH", f"/workspaces/{scene.workspace_id}", {"name": "X"}, "rename")
+    assert rename.status_code == 403
+
+
+def test_a_member_who_left_may_replay_their_leaving(api: Api) -> None:
+    scene = make_scene(api)
+    path = f"/workspaces/{scene.workspace_id}/members/{scene.member.id}"
+    first = send(scene.member, "DELETE", path, None, "leave")
+    assert first.status_code == 204
+    again = send(scene.member, "DELETE", path, None, "leave")
+    assert again.status_code == 204
+    assert again.headers["Idempotent-Replayed"] == "true"
 
 
 def test_keys_belong_to_one_user_so_another_user_with_the_same_key_acts_independently(api: Api) -> None:

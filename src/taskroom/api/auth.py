@@ -2,25 +2,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from ..errors import NotFound, Unauthorized
 from ..schemas import AuthOut, LoginIn, RegisterIn, UserOut
 from ..services.views import user_view
-from .deps import ServicesDep, UserId
+from .deps import ServicesDep, UserId, client_address, limit_registrations
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/register", status_code=201, response_model=AuthOut)
+@router.post(
+    "/register", status_code=201, response_model=AuthOut, dependencies=[Depends(limit_registrations)]
+)
 async def register(body: RegisterIn, services: ServicesDep) -> dict[str, Any]:
     return await services.users.register(body)
 
 
 @router.post("/login", response_model=AuthOut)
 async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any]:
-    client = request.client.host if request.client else "unknown"
-    return await services.users.login(body, client)
+    return await services.users.login(body, client_address(request))
 
 
 @router.get("/me", response_model=UserOut)

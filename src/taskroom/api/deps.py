@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the services, the caller, and the write's idempotency key."""
+"""Request-scoped dependencies: the services, the caller, the write's idempotency key, the limits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..errors import Unauthorized
+from ..errors import TooManyRequests, Unauthorized
 from ..security.tokens import TokenError
 from ..services.idempotency import IdempotencyKey
 from ..services.writes import Reply
@@ -38,6 +38,25 @@ async def current_user_id(
 
 
 UserId = Annotated[str, Depends(current_user_id)]
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (behind a trusted proxy, the one it forwarded: see docs/deployment.md)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def limit_registrations(request: Request, services: ServicesDep) -> None:
+    """REGISTER_MAX_PER_CLIENT attempts per address and window, taken emails included."""
+    wait = services.limits.registrations.hit(client_address(request))
+    if wait is not None:
+        raise TooManyRequests("too many registrations from this address; try again later", retry_after=wait)
+
+
+async def limit_member_adds(services: ServicesDep, user_id: UserId) -> None:
+    """MEMBER_ADD_MAX_PER_MINUTE per acting user: 404 vs 201 must not enumerate accounts quickly."""
+    wait = services.limits.member_adds.hit(user_id)
+    if wait is not None:
+        raise TooManyRequests("too many members added; try again later", retry_after=wait)
 
 
 async def idempotency_key(

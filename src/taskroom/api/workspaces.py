@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from ..schemas import (
+    MAX_INT64,
     EventsPage,
     Items,
     MemberIn,
@@ -15,7 +16,7 @@ from ..schemas import (
     WorkspacePatch,
 )
 from ..services.log import decode_envelopes
-from .deps import IdemKey, ServicesDep, UserId, reply
+from .deps import IdemKey, ServicesDep, UserId, limit_member_adds, reply
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
@@ -56,7 +57,12 @@ async def list_members(workspace_id: str, user_id: UserId, services: ServicesDep
     return {"items": await services.workspaces.members(user_id, workspace_id)}
 
 
-@router.post("/{workspace_id}/members", status_code=201, response_model=MemberOut)
+@router.post(
+    "/{workspace_id}/members",
+    status_code=201,
+    response_model=MemberOut,
+    dependencies=[Depends(limit_member_adds)],
+)
 async def add_member(
     workspace_id: str, body: MemberIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
@@ -82,7 +88,7 @@ async def workspace_events(
     workspace_id: str,
     user_id: UserId,
     services: ServicesDep,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     page = await services.workspaces.events(user_id, workspace_id, since, limit)

@@ -131,3 +131,8 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The access the write needed; checked again before a replay, so a caller who has since lost
+    # that role gets the answer anyone without it gets (404 or 403), not the stored one.
+    # Null: the write needed no workspace role (creating a workspace, deleting it, leaving it).
+    workspace_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    required_role: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -1,59 +1,59 @@
-"""Failed-login limiting per email and per client address (a sliding window, in this node's memory).
+"""Failed-login limiting: per (account, client address), per address, and a ceiling per account.
 
-Two limits: a small one per email (guessing one account's password) and a larger one per client
-address (one address trying many accounts). The second is larger because many honest users can
-share an address behind a proxy or NAT; a successful login clears only its email's count.
+The tight limit counts one address's failures on one account: guessing a password from one
+place is slowed down, and nobody can lock an account out for everyone else by failing on it,
+because the owner's own address has its own count. A looser ceiling per account bounds guessing
+spread over many addresses; a limit per address bounds one address trying many accounts (larger,
+since many honest users share an address behind a proxy or NAT).
 
-In memory on purpose: it protects one node's CPU from argon2 floods and slows guessing; with
-several nodes an attacker gets at most (nodes x allowance) tries, still a small number.
+An attempt counts as a failure from the moment it starts, so a burst of concurrent guesses
+cannot all pass the check before the first one fails; a successful login takes its own count back
+and clears its (account, address) count.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
+
+from .rate_limits import SlidingWindow
+
+# Used when no ceiling is given: loose enough that reaching it takes many addresses.
+DEFAULT_MAX_PER_ACCOUNT = 100
 
 
 class LoginThrottle:
     def __init__(
         self,
-        max_per_email: int,
+        max_per_account_client: int,
         max_per_client: int,
         window_seconds: float,
+        max_per_account: int = DEFAULT_MAX_PER_ACCOUNT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._limits = {"email": max_per_email, "client": max_per_client}
-        self._window = window_seconds
-        self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._pair = SlidingWindow(max_per_account_client, window_seconds, clock)
+        self._client = SlidingWindow(max_per_client, window_seconds, clock)
+        self._account = SlidingWindow(max(max_per_account, max_per_account_client), window_seconds, clock)
 
-    def blocked(self, email: str, client: str) -> bool:
-        now = self._clock()
-        return any(
-            len(self._recent(key, now)) >= self._limits[key[0]]
-            for key in (("email", email), ("client", client))
-        )
+    def attempt(self, email: str, client: str) -> float | None:
+        """Start an attempt, counted as a failure until `succeeded`; or the seconds to wait first."""
+        waits = [
+            wait
+            for wait in (
+                self._pair.retry_after((email, client)),
+                self._client.retry_after(client),
+                self._account.retry_after(email),
+            )
+            if wait is not None
+        ]
+        if waits:
+            return max(waits)
+        self._pair.record((email, client))
+        self._client.record(client)
+        self._account.record(email)
+        return None
 
-    def failed(self, email: str, client: str) -> None:
-        now = self._clock()
-        for key in (("email", email), ("client", client)):
-            entries = self._recent(key, now)
-            entries.append(now)
-            self._failures[key] = entries
-            while len(entries) > self._limits[key[0]]:  # memory per key stays bounded
-                entries.popleft()
-
-    def succeeded(self, email: str) -> None:
-        self._failures.pop(("email", email), None)
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        entries = self._failures.get(key)
-        if entries is None:
-            return deque()
-        while entries and entries[0] <= now - self._window:
-            entries.popleft()
-        if not entries:
-            # Forget idle keys so the table does not grow with every address ever seen.
-            del self._failures[key]
-        return entries
+    def succeeded(self, email: str, client: str) -> None:
+        self._pair.clear((email, client))
+        self._client.forget_one(client)
+        self._account.forget_one(email)

@@ -17,7 +17,7 @@ from ..timeutil import ensure_utc, utcnow
 from ..wire import MessageType
 from .access import require_role
 from .database import Database
-from .idempotency import IdempotencyKey
+from .idempotency import AccessScope, IdempotencyKey
 from .log import WorkspaceLog
 from .positions import key_between
 from .views import task_view
@@ -107,7 +107,7 @@ class TaskService:
                 MessageType.TASK_CREATED,
                 {"workspaceId": workspace_id, "task": view, "actorId": actor_id},
             )
-            return WriteOutcome(201, view, [event])
+            return WriteOutcome(201, view, [event], scope=_member_of(workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -130,7 +130,7 @@ class TaskService:
             if "assigneeId" in changes and changes["assigneeId"] is not None:
                 await _require_assignee(session, task.workspace_id, changes["assigneeId"])
             if not changes:
-                return WriteOutcome(200, task_view(task))
+                return WriteOutcome(200, task_view(task), scope=_member_of(task.workspace_id))
             for wire, value in changes.items():
                 setattr(task, _EDITABLE[wire], value)
             _bump(task, changes)
@@ -146,7 +146,7 @@ class TaskService:
                     "actorId": actor_id,
                 },
             )
-            return WriteOutcome(200, view, [event])
+            return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -156,7 +156,7 @@ class TaskService:
         async def work(session: AsyncSession) -> WriteOutcome:
             task = await self._writable_task(session, task_id, actor_id)
             if task.completed == data.completed:
-                return WriteOutcome(200, task_view(task))
+                return WriteOutcome(200, task_view(task), scope=_member_of(task.workspace_id))
             task.completed = data.completed
             task.completed_at = utcnow() if data.completed else None
             _bump(task, {"completed": data.completed})
@@ -167,7 +167,7 @@ class TaskService:
                 MessageType.TASK_COMPLETED,
                 {"workspaceId": task.workspace_id, "task": view, "actorId": actor_id},
             )
-            return WriteOutcome(200, view, [event])
+            return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -213,7 +213,7 @@ class TaskService:
                     "actorId": actor_id,
                 },
             )
-            return WriteOutcome(200, view, [event])
+            return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -228,7 +228,7 @@ class TaskService:
                 MessageType.TASK_DELETED,
                 {"workspaceId": workspace_id, "taskId": task_id, "actorId": actor_id},
             )
-            return WriteOutcome(204, None, [event])
+            return WriteOutcome(204, None, [event], scope=_member_of(workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -250,6 +250,11 @@ class TaskService:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _member_of(workspace_id: str) -> AccessScope:
+    """Every task write needs the member role in the task's workspace, and so does its replay."""
+    return AccessScope(workspace_id, Role.MEMBER.value)
 
 
 def _same(current: Any, wanted: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import User
 from ..errors import AlreadyExists, InvalidCredentials, NotFound, TooManyRequests
@@ -28,6 +29,10 @@ class UserService:
     throttle: LoginThrottle
 
     async def register(self, data: RegisterIn) -> dict[str, Any]:
+        # A taken email is refused before the expensive hash (409 tells anyway, so no timing to hide).
+        async with self.db.transaction() as session:
+            if await _email_taken(session, data.email):
+                raise AlreadyExists("an account with this email already exists")
         password_hash = await self.passwords.hash(data.password)
         user = User(
             id=str(uuid.uuid4()),
@@ -38,7 +43,7 @@ class UserService:
         )
         try:
             async with self.db.transaction() as session:
-                if await session.scalar(select(User.id).where(User.email == data.email)) is not None:
+                if await _email_taken(session, data.email):  # registered while we hashed
                     raise AlreadyExists("an account with this email already exists")
                 session.add(user)
         except IntegrityError as exc:  # a concurrent registration of the same email
@@ -46,17 +51,17 @@ class UserService:
         return self._auth_answer(user)
 
     async def login(self, data: LoginIn, client: str) -> dict[str, Any]:
-        if self.throttle.blocked(data.email, client):
-            raise TooManyRequests("too many failed logins; try again later")
+        wait = self.throttle.attempt(data.email, client)  # a failure until it succeeds
+        if wait is not None:
+            raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
         async with self.db.transaction() as session:
             user = await session.scalar(select(User).where(User.email == data.email))
         if (
             not await self.passwords.verify(user.password_hash if user else None, data.password)
             or user is None
         ):
-            self.throttle.failed(data.email, client)
             raise InvalidCredentials("wrong email or password")
-        self.throttle.succeeded(data.email)
+        self.throttle.succeeded(data.email, client)
         return self._auth_answer(user)
 
     async def get(self, user_id: str) -> User:
@@ -83,3 +88,7 @@ class UserService:
             "tokenType": "bearer",
             "expiresIn": issued.expires_in,
         }
+
+
+async def _email_taken(session: AsyncSession, email: str) -> bool:
+    return await session.scalar(select(User.id).where(User.email == email)) is not None

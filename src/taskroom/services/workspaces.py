@@ -16,7 +16,7 @@ from ..timeutil import utcnow
 from ..wire import MessageType, encode_server_frame
 from .access import require_role
 from .database import Database
-from .idempotency import IdempotencyKey
+from .idempotency import AccessScope, IdempotencyKey
 from .log import LogPage, WorkspaceLog
 from .views import member_view, workspace_view
 from .writes import Reply, UserNotice, WriteOutcome, WriteRunner
@@ -95,6 +95,7 @@ class WorkspaceService:
     ) -> Reply:
         async def work(session: AsyncSession) -> WriteOutcome:
             member = await require_role(session, workspace_id, actor_id, Role.ADMIN)
+            admin = _admin_of(workspace_id)
             # Under the workspace lock, so a concurrent identical edit is seen and is a no-op.
             await self.log.lock(session, workspace_id)
             workspace = await _workspace(session, workspace_id)
@@ -106,7 +107,7 @@ class WorkspaceService:
             if "name" in changes and changes["name"] is None:
                 changes.pop("name")  # a name cannot be cleared; null means "leave as is"
             if not changes:
-                return WriteOutcome(200, workspace_view(workspace, member.role))
+                return WriteOutcome(200, workspace_view(workspace, member.role), scope=admin)
             for name, value in changes.items():
                 setattr(workspace, name, value)
             workspace.updated_at = utcnow()
@@ -123,7 +124,7 @@ class WorkspaceService:
                 },
                 seq=seq,
             )
-            return WriteOutcome(200, workspace_view(workspace, member.role), [event])
+            return WriteOutcome(200, workspace_view(workspace, member.role), [event], scope=admin)
 
         return await self.writes.run(work, key)
 
@@ -167,7 +168,7 @@ class WorkspaceService:
                 {"workspaceId": workspace_id, "member": view, "actorId": actor_id},
                 subject_user_id=user.id,
             )
-            return WriteOutcome(201, view, [event])
+            return WriteOutcome(201, view, [event], scope=_admin_of(workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -186,7 +187,7 @@ class WorkspaceService:
             if member.role == Role.OWNER:
                 raise Forbidden("the owner's role cannot be changed")
             if member.role == data.role:
-                return WriteOutcome(200, member_view(member, user))
+                return WriteOutcome(200, member_view(member, user), scope=_admin_of(workspace_id))
             member.role = data.role
             view = member_view(member, user)
             event = await self.log.append(
@@ -196,7 +197,7 @@ class WorkspaceService:
                 {"workspaceId": workspace_id, "member": view, "actorId": actor_id},
                 subject_user_id=user_id,
             )
-            return WriteOutcome(200, view, [event])
+            return WriteOutcome(200, view, [event], scope=_admin_of(workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -219,9 +220,15 @@ class WorkspaceService:
                 {"workspaceId": workspace_id, "userId": user_id, "actorId": actor_id},
                 subject_user_id=user_id,
             )
-            return WriteOutcome(204, None, [event])
+            # Leaving needs no role afterwards: the one who left may replay their own answer.
+            scope = None if user_id == actor_id else _admin_of(workspace_id)
+            return WriteOutcome(204, None, [event], scope=scope)
 
         return await self.writes.run(work, key)
+
+
+def _admin_of(workspace_id: str) -> AccessScope:
+    return AccessScope(workspace_id, Role.ADMIN.value)
 
 
 async def _workspace(session: AsyncSession, workspace_id: str) -> Workspace:

@@ -11,8 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import ApiError
+from ..schemas import Role
+from .access import require_role
 from .database import Database
-from .idempotency import IdempotencyKey, IdempotencyStore, StoredReply
+from .idempotency import AccessScope, IdempotencyKey, IdempotencyStore, StoredReply
 from .publisher import CommittedEvent, EventPublisher
 
 
@@ -29,6 +31,8 @@ class WriteOutcome:
     body: Any = None  # JSON-ready; None for 204
     events: list[CommittedEvent] = field(default_factory=list)
     notices: list[UserNotice] = field(default_factory=list)
+    # The workspace role this write needed; a replay of its answer requires it again.
+    scope: AccessScope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +72,32 @@ class WriteRunner:
 
     async def _replay(self, key: IdempotencyKey) -> Reply | None:
         async with self._db.transaction() as session:
-            prior = await self._idempotency.find(session, key)
-        return None if prior is None else Reply(prior.status_code, prior.body, replayed=True)
+            return await self._stored_reply(session, key)
+
+    async def _stored_reply(self, session: AsyncSession, key: IdempotencyKey) -> Reply | None:
+        """The stored answer of `key`, if any, once the caller still holds the role the write needed.
+
+        A caller removed from the workspace since gets NOT_FOUND and one demoted below the role
+        FORBIDDEN, exactly as a new request would: a stored answer never outlives the access.
+        """
+        prior = await self._idempotency.find(session, key)
+        if prior is None:
+            return None
+        if prior.scope is not None:
+            await require_role(session, prior.scope.workspace_id, key.user_id, Role(prior.scope.role))
+        return Reply(prior.status_code, prior.body, replayed=True)
 
     async def _run_once(self, work: Work, key: IdempotencyKey | None) -> Reply:
         async with self._db.transaction() as session:
             if key is not None:
-                prior = await self._idempotency.find(session, key)
-                if prior is not None:
-                    return Reply(prior.status_code, prior.body, replayed=True)
+                replay = await self._stored_reply(session, key)
+                if replay is not None:
+                    return replay
             outcome = await work(session)
             body = "" if outcome.body is None else json.dumps(outcome.body, separators=(",", ":"))
             if key is not None:
-                await self._idempotency.save(session, key, StoredReply(outcome.status_code, body))
+                stored = StoredReply(outcome.status_code, body, outcome.scope)
+                await self._idempotency.save(session, key, stored)
         # Committed. The log already holds the events; publishing is only the fast path.
         if outcome.events:
             await self._publisher.publish_committed(outcome.events)
