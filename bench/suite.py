@@ -603,10 +603,12 @@ def seq_checker(client: WSClient, payload: bytes) -> None:
     """Counts gaps and duplicates in one connection's TASK_CREATED seq numbers."""
     if payload.find(b'"TASK_CREATED"') < 0:
         return
-    i = payload.rfind(b'"seq":')
+    i = payload.rfind(b'"seq"')
     if i < 0:
         return
-    j = i + 6
+    j = i + 5
+    while payload[j] in b": ":
+        j += 1
     k = j
     while payload[k] in b"0123456789":
         k += 1

@@ -265,10 +265,17 @@ def typing_key(client: WSClient, payload: bytes) -> bytes | None:
     if payload.find(b'"USER_TYPING"') < 0:
         return None
     i = payload.find(b'"taskId":"')
-    if i < 0:
-        return None
-    j = payload.find(b'"', i + 10)
-    return payload[i + 10 : j] + (b"T" if payload.find(b'"isTyping":true') > 0 else b"F")
+    if i >= 0:
+        i += 10
+    else:  # not compact JSON: `"taskId": "…"`
+        i = payload.find(b'"taskId"')
+        if i < 0:
+            return None
+        i = payload.find(b'"', i + 8) + 1
+    j = payload.find(b'"', i)
+    k = payload.find(b'"isTyping"')
+    typing = k > 0 and payload[k + 10 : k + 16].lstrip(b": ")[:1] == b"t"
+    return payload[i:j] + (b"T" if typing else b"F")
 
 
 class TypingPublisher(Publisher):
