@@ -349,6 +349,7 @@ OTHER_KEYS = [
     "eventsLost",
     "gapsOrDuplicates",
     "clientsBehind",
+    "behindByCloseCode",
     "serverRssKiB",
     "serverCpuSeconds",
     "errorKinds",

@@ -683,6 +683,12 @@ async def scenario_reconnect(ctx: Ctx) -> None:
                 break
             await asyncio.sleep(0.1)
         behind = sum(1 for c in clients if c.last_seq < final_seq)
+        # Of those behind: closed by the server (and with which code) or still open and silent.
+        behind_closes: dict[str, int] = {}
+        for c in clients:
+            if c.last_seq < final_seq:
+                code = str(c.closed.result()) if c.closed.done() else "open"
+                behind_closes[code] = behind_closes.get(code, 0) + 1
         gaps = sum(c.gaps for c in clients)
         lost = sum(max(0, final_seq - c.last_seq) for c in clients)
         emit(
@@ -700,6 +706,7 @@ async def scenario_reconnect(ctx: Ctx) -> None:
                 "clientsWithGaps": sum(1 for c in clients if c.gaps),
                 "gapsOrDuplicates": gaps,
                 "clientsBehind": behind,
+                "behindByCloseCode": behind_closes,
                 "eventsLost": lost,
                 "serverCpuSeconds": round(server_cpu, 3),
             }
