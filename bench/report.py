@@ -293,7 +293,7 @@ def plot(r: Rows, path: Path) -> bool:
             for s in scenarios
         ]
         axes[0].bar(xs, throughput, width, label=label)
-        axes[1].bar(xs, p99, width, label=label)
+        axes[1].bar(xs, [v if v > 0 else float("nan") for v in p99], width, label=label)
     labels = []
     for s in scenarios:
         row = next((x for x in r.rows if x.get("scenario") == s and x.get("case") == "max"), None)
@@ -301,12 +301,13 @@ def plot(r: Rows, path: Path) -> bool:
         labels.append(f"{s}\n({n} per room)")
     for ax, title in (
         (axes[0], "highest sustained deliveries/s"),
-        (axes[1], "p99 latency, ms (5 events/s; rooms: 1 event/s per room)"),
+        (axes[1], "p99 latency, ms, log scale (5 events/s; rooms: 1 event/s per room)"),
     ):
         ax.set_xticks(range(len(scenarios)))
         ax.set_xticklabels(labels, fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
+    axes[1].set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

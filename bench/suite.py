@@ -884,11 +884,16 @@ def save(args: argparse.Namespace, started: float, ran: list[str]) -> None:
     kept = [r for r in previous.get("rows", []) if r.get("scenario") not in ran]
     if previous.get("quick", args.quick) != args.quick:
         kept = []
+    command = " ".join(["python", "bench/suite.py", *sys.argv[1:]])
+    duration = round(time.perf_counter() - started, 1)
+    if kept:  # rows of an earlier run kept: say so
+        command = f"{previous.get('command')}, then {command}"
+        duration = round(float(previous.get("durationSeconds") or 0) + duration, 1)
     out = {
         "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": args.quick,
-        "command": " ".join(["python", "bench/suite.py", *sys.argv[1:]]),
-        "durationSeconds": round(time.perf_counter() - started, 1),
+        "command": command,
+        "durationSeconds": duration,
         "machine": machine(),
         "rows": kept + ROWS,
     }
