@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck bench clean
+.PHONY: install install-bench run test lint typecheck bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -29,8 +29,20 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/pytest
 
-bench: install
-	$(BIN)/python bench/fanout.py
+# The benchmark suite (not part of `make test`): bench-only packages, then the suite, then the report.
+install-bench: $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+bench: install-bench
+	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/report.py
+
+bench-quick: install-bench
+	$(BIN)/python bench/suite.py --quick
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
