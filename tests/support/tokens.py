@@ -95,4 +95,6 @@ BAD_TOKENS: dict[str, Callable[[str], str]] = {
     "no-token-id": lambda uid: signed(claims_for(uid, jti=None)),
     "no-subject": lambda uid: signed(claims_for(uid, sub=None)),
     "empty-subject": lambda uid: signed(claims_for(uid, sub="")),
+    # Correctly signed, but for an account this server does not have (deleted, or another deployment's).
+    "unknown-account": lambda _uid: signed(claims_for(str(uuid.uuid4()))),
 }

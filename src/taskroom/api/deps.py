@@ -32,9 +32,12 @@ async def current_user_id(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     try:
-        return services.tokens.verify(credentials.credentials).user_id
+        user_id = services.tokens.verify(credentials.credentials).user_id
     except TokenError as exc:
         raise Unauthorized(str(exc)) from exc
+    if not await services.users.exists(user_id):
+        raise Unauthorized("invalid token: the account no longer exists")
+    return user_id
 
 
 UserId = Annotated[str, Depends(current_user_id)]

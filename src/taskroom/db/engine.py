@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.pool import QueuePool
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -36,31 +38,49 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if is_sqlite(url):
-        _serialize_sqlite_writers(engine)
+        _configure_sqlite(engine.sync_engine, begin="BEGIN IMMEDIATE", busy_timeout_ms=30_000)
     return engine
 
 
-def _serialize_sqlite_writers(engine: AsyncEngine) -> None:
-    """Make every SQLite transaction take the write lock up front (BEGIN IMMEDIATE).
+def create_sqlite_reader(url: str) -> Engine:
+    """A blocking engine for short SQLite reads made on the event loop's own thread.
+
+    Each of its transactions is a deferred `BEGIN`: a WAL snapshot, which never waits for the
+    writer. Its pool grows as needed (a checkout never waits: waiting would block the loop).
+    """
+    parsed = make_url(url)
+    engine = create_sync_engine(
+        parsed.set(drivername="sqlite+pysqlite"), poolclass=QueuePool, pool_size=4, max_overflow=-1
+    )
+    # A WAL reader waits only while the database is being recovered or its WAL index rebuilt:
+    # rare, and brief, but it would stall every connection of the node, so bound it tightly.
+    _configure_sqlite(engine, begin="BEGIN", busy_timeout_ms=1_000)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, begin: str, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys, and the statement every transaction begins with.
 
     A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
-    writer got in between; taking the lock at BEGIN makes concurrent writers queue instead
-    (busy_timeout) — the SQLite counterpart of the row lock on `workspaces.seq` on PostgreSQL.
+    writer got in between; taking the lock at BEGIN (BEGIN IMMEDIATE) makes concurrent writers
+    queue instead (busy_timeout) — the SQLite counterpart of the row lock on `workspaces.seq` on
+    PostgreSQL. Reads must not take that lock: they would queue behind every writer (and each
+    other) for nothing, since a WAL read transaction sees one consistent snapshot without it.
     """
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

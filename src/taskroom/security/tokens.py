@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -33,6 +34,9 @@ class IssuedToken:
     expires_at: float
 
 
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenService:
     def __init__(self, settings: Settings) -> None:
         self._key = settings.signing_key
@@ -40,6 +44,10 @@ class TokenService:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._ttl = settings.jwt_ttl_seconds
+        # Tokens already verified, until they expire: a token is immutable, so verifying it again
+        # (the signature, the claims) would only repeat the answer. Reconnect and authentication
+        # storms present the same tokens over and over. Bounded, oldest dropped first.
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
 
     def issue(self, user_id: str, *, ttl_seconds: int | None = None) -> IssuedToken:
         ttl = self._ttl if ttl_seconds is None else ttl_seconds
@@ -57,6 +65,18 @@ class TokenService:
 
     def verify(self, token: str) -> Claims:
         """Accept only our algorithm, issuer and audience; `none` and foreign algorithms fail."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > time.time():
+                return known
+            del self._verified[token]
+        claims = self._verify(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> Claims:
         try:
             claims = jwt.decode(
                 token,

@@ -16,6 +16,7 @@ from ..db.models import Event, Workspace
 from ..errors import Gone, NotFound
 from ..timeutil import format_timestamp, utcnow
 from ..wire import MessageType, encode_server_frame
+from .database import Reader
 from .publisher import CommittedEvent
 
 
@@ -101,7 +102,7 @@ class WorkspaceLog:
             raise NotFound("workspace not found")
         return int(seq)
 
-    async def read(self, session: AsyncSession, workspace_id: str, since: int, limit: int) -> LogPage:
+    async def read(self, session: Reader, workspace_id: str, since: int, limit: int) -> LogPage:
         """Events with seq > since, oldest first; GONE when some of them were already pruned."""
         latest = await self._readable_from(session, workspace_id, since)
         rows = await self.read_range(session, workspace_id, since, latest, limit)
@@ -109,14 +110,14 @@ class WorkspaceLog:
         return LogPage(envelopes=[row.envelope for row in rows], latest_seq=latest, has_more=last < latest)
 
     async def replay(
-        self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int
+        self, session: Reader, workspace_id: str, after: int, upto: int, limit: int
     ) -> list[LoggedEvent]:
         """Events with after < seq <= upto, at most `limit`; GONE when some were pruned."""
         await self._readable_from(session, workspace_id, after)
         return await self.read_range(session, workspace_id, after, upto, limit)
 
     async def read_range(
-        self, session: AsyncSession, workspace_id: str, after: int, upto: int, limit: int | None = None
+        self, session: Reader, workspace_id: str, after: int, upto: int, limit: int | None = None
     ) -> list[LoggedEvent]:
         """Events with after < seq <= upto, oldest first (no retention check: gap filling)."""
         rows = await session.execute(
@@ -130,7 +131,7 @@ class WorkspaceLog:
             for seq, event_type, envelope, subject in rows
         ]
 
-    async def _readable_from(self, session: AsyncSession, workspace_id: str, since: int) -> int:
+    async def _readable_from(self, session: Reader, workspace_id: str, since: int) -> int:
         """The workspace's latest seq, if events after `since` are all still retained; else GONE."""
         row = (
             await session.execute(
@@ -143,7 +144,7 @@ class WorkspaceLog:
             raise Gone(f"events up to seq {row.log_floor} are no longer retained; reload the workspace")
         return int(row.seq)
 
-    async def latest_seqs(self, session: AsyncSession, workspace_ids: Sequence[str]) -> dict[str, int]:
+    async def latest_seqs(self, session: Reader, workspace_ids: Sequence[str]) -> dict[str, int]:
         if not workspace_ids:
             return {}
         rows = await session.execute(

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,9 @@ from ..security.tokens import TokenService
 from ..timeutil import utcnow
 from .database import Database
 from .views import user_view
+
+
+_USER_EXISTS = select(User.id).where(User.id == bindparam("user_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,11 @@ class UserService:
             raise InvalidCredentials("wrong email or password")
         self.throttle.succeeded(data.email, client)
         return self._auth_answer(user)
+
+    async def exists(self, user_id: str) -> bool:
+        """Whether the account is there: a token outlives an account deleted behind its back."""
+        async with self.db.read() as session:
+            return (await session.execute(_USER_EXISTS, {"user_id": user_id})).first() is not None
 
     async def get(self, user_id: str) -> User:
         async with self.db.transaction() as session:
