@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from taskroom.realtime.connection import Connection, Flusher
@@ -14,16 +16,19 @@ from taskroom.wire import MessageType, encode_server_frame
 class RecordingLink:
     """The socket end of a connection: keeps what was written and the close it was asked for."""
 
-    def __init__(self, unsent: int = 0) -> None:
+    def __init__(self, unsent: int = 0, write_seconds: float = 0.0) -> None:
         self.writes: list[bytes] = []
         self.closed_with: int | None = None
         self.unsent = unsent  # what the "kernel" has not taken yet
+        self.write_seconds = write_seconds  # how long one write keeps the loop busy
 
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
+    def writer(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
+        def write(data: bytes) -> None:
+            if self.write_seconds:
+                time.sleep(self.write_seconds)
+            self.writes.append(data)
 
-    def buffered(self) -> int:
-        return self.unsent
+        return write, lambda: self.unsent
 
     def send_close(self, code: int, reason: str) -> None:
         self.closed_with = code

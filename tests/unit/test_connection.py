@@ -53,30 +53,39 @@ def test_the_flusher_writes_each_connection_once_per_loop_turn() -> None:
     assert asyncio.run(scenario()) == [2, 2, 2]
 
 
-def test_a_reader_past_the_bound_is_dropped_and_closed_1013() -> None:
-    conn, link, flusher, dropped = connection(limit=100, unsent=60)
-    conn.send_text("")
-    flusher.flush()  # the socket then held 60 unsent bytes
-    link.writes.clear()
+def test_a_reader_whose_socket_holds_more_than_the_bound_is_dropped_and_closed_1013() -> None:
+    conn, link, flusher, dropped = connection(limit=100)
     conn.send_text("a" * 30)
+    flusher.flush()
     assert link.closed_with is None
-    conn.send_text("b" * 30)  # 60 unsent in the socket + 64 pending > 100
+    link.unsent = 150  # the reader has not read: what was written piles up in its socket
+    conn.send_text("b" * 30)
+    flusher.flush()
     assert link.closed_with == 1013
     assert dropped == [1]
-    flusher.flush()
-    assert link.writes == []  # what was pending is dropped
     conn.send_text("c")
     flusher.flush()
-    assert link.writes == []
+    assert len(link.writes) == 2  # nothing more after the close
 
 
-def test_a_reader_that_caught_up_since_the_last_flush_is_not_dropped() -> None:
-    conn, link, flusher, _ = connection(limit=100, unsent=90)
-    conn.send_text("a")
-    flusher.flush()  # the socket then held 90 unsent bytes
-    link.unsent = 0  # and the reader has read them all since
-    conn.send_text("b" * 50)
+def test_more_than_the_bound_pending_at_once_is_a_slow_consumer_too() -> None:
+    conn, link, flusher, dropped = connection(limit=100)
+    conn.send_text("a" * 60)
     assert link.closed_with is None
+    conn.send_text("b" * 60)
+    assert (link.closed_with, dropped) == (1013, [1])
+    flusher.flush()
+    assert link.writes == []  # what was pending is dropped
+
+
+def test_a_reader_that_keeps_up_is_never_dropped() -> None:
+    conn, link, flusher, _ = connection(limit=100)
+    for _ in range(50):
+        link.unsent = 90  # slow, but within the bound
+        conn.send_text("x" * 40)
+        flusher.flush()
+    assert link.closed_with is None
+    assert len(link.writes) == 50
 
 
 def test_one_oversize_frame_may_go_alone_on_an_empty_socket() -> None:
@@ -109,3 +118,37 @@ def test_paced_sending_waits_for_the_socket_to_drain() -> None:
         return blocked
 
     assert asyncio.run(scenario())
+
+
+def test_a_busy_flusher_waits_before_its_next_flush_so_frames_share_a_write() -> None:
+    async def scenario() -> tuple[int, int]:
+        slow_link = RecordingLink(write_seconds=0.004)  # a flush that takes longer than busy_after
+        writes = slow_link.writes
+        flusher = Flusher(busy_after=0.002, max_delay=0.05)
+        conn = Connection(slow_link, "c1", 1 << 20, flusher)
+        conn.send_text("1")
+        await asyncio.sleep(0.001)  # the first flush happens at the end of its turn
+        first = len(writes)
+        for n in range(2, 5):  # three more events, each in its own turn, right after
+            conn.send_text(str(n))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        return first, len(writes)
+
+    first, total = asyncio.run(scenario())
+    assert first == 1
+    assert total == 2  # the three later events went out together
+
+
+def test_an_idle_flusher_writes_at_the_end_of_every_turn() -> None:
+    async def scenario() -> int:
+        link = RecordingLink()
+        flusher = Flusher(busy_after=0.002, max_delay=0.05)
+        conn = Connection(link, "c1", 1 << 20, flusher)
+        for n in range(3):
+            conn.send_text(str(n))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        return len(link.writes)
+
+    assert asyncio.run(scenario()) == 3

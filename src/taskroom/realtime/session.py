@@ -159,6 +159,9 @@ class ClientSession:
     def on_binary(self, data: bytes) -> None:
         self._receive(_BINARY)
 
+    def on_closing(self) -> None:
+        self.connection.lost()
+
     def on_disconnect(self) -> None:
         self._disconnected = True
         self.connection.lost()

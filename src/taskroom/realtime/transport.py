@@ -16,11 +16,13 @@ plain FastAPI app and only this route needs the class (`taskroom serve` always s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import unquote
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame
 from websockets.http11 import Request
 
 WS_PATH = "/api/v1/ws"
@@ -34,6 +36,9 @@ class SessionSink(Protocol):
     def on_text(self, data: bytes) -> None: ...
 
     def on_binary(self, data: bytes) -> None: ...
+
+    def on_closing(self) -> None:
+        """The socket is closing: nothing more may be written to it."""
 
     def on_disconnect(self) -> None: ...
 
@@ -95,6 +100,28 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
         else:
             sink.on_binary(data)
 
+    # Closes that start here rather than from the session: no data frame may follow the close frame.
+
+    def handle_close(self, event: Frame) -> None:
+        self._closing()
+        super().handle_close(event)
+
+    def keepalive_timeout(self) -> None:
+        self._closing()
+        super().keepalive_timeout()
+
+    def handle_parser_exception(self) -> None:
+        self._closing()
+        super().handle_parser_exception()
+
+    def shutdown(self) -> None:
+        self._closing()
+        super().shutdown()
+
+    def _closing(self) -> None:
+        if self.sink is not None:
+            self.sink.on_closing()
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         sink, self.sink = self.sink, None
@@ -103,12 +130,10 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # --- the Link a Connection writes through ---------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        if not self.close_sent and not self.disconnected:
-            self.transport.write(data)
-
-    def buffered(self) -> int:
-        return 0 if self.disconnected else self.transport.get_write_buffer_size()
+    def writer(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
+        # The transport's own functions: the connection stops calling them once it closes, and
+        # every close that does not start there tells it first (see `_closing`).
+        return self.transport.write, self.transport.get_write_buffer_size
 
     def send_close(self, code: int, reason: str) -> None:
         if self.close_sent or self.disconnected or self.transport.is_closing():

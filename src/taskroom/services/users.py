@@ -20,7 +20,6 @@ from ..timeutil import utcnow
 from .database import Database
 from .views import user_view
 
-
 _USER_EXISTS = select(User.id).where(User.id == bindparam("user_id"))
 
 
