@@ -28,6 +28,7 @@ class BrokerMessage:
     origin_connection_id: str | None = None  # skipped on fan-out (the sender of an ephemeral frame)
     join_workspace_id: str | None = None
     published_at: float = 0.0
+    origin_node_id: str | None = None  # the node that published it, which delivered it locally already
 
 
 def encode_message(message: BrokerMessage) -> bytes:
@@ -40,6 +41,7 @@ def encode_message(message: BrokerMessage) -> bytes:
         "o": message.origin_connection_id,
         "j": message.join_workspace_id,
         "p": message.published_at or time.time(),
+        "n": message.origin_node_id,
     }
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + message.frame
 
@@ -57,4 +59,5 @@ def decode_message(payload: bytes) -> BrokerMessage:
         origin_connection_id=header.get("o"),
         join_workspace_id=header.get("j"),
         published_at=float(header.get("p") or 0.0),
+        origin_node_id=header.get("n"),
     )

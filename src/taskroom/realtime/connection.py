@@ -68,7 +68,7 @@ class Flusher:
 
     __slots__ = ("_busy_after", "_dirty", "_loop", "_max_delay", "_not_before", "_scheduled")
 
-    def __init__(self, busy_after: float = 0.002, max_delay: float = 0.025) -> None:
+    def __init__(self, busy_after: float = 0.002, max_delay: float = 0.05) -> None:
         self._dirty: list[Connection] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,7 +98,7 @@ class Flusher:
         if loop is not None:
             ended = loop.time()
             took = ended - started
-            self._not_before = ended + min(took, self._max_delay) if took > self._busy_after else 0.0
+            self._not_before = ended + min(2 * took, self._max_delay) if took > self._busy_after else 0.0
 
 
 class Connection:

@@ -52,7 +52,8 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self._starting: dict[str, asyncio.Future[None]] = {}  # rooms being positioned in the log
         self.epoch = 0  # rooms positioned in the log so far: a later epoch was positioned after that moment
-        self.publisher = BrokerPublisher(broker)
+        self.node_id = settings.node_id
+        self.publisher = BrokerPublisher(broker, self.node_id, self._dispatch)
         self.announcer = PresenceAnnouncer(settings, presence, self.publisher, metrics, self.joined)
         self.replayer = Replayer(feeds, metrics)
         self.safety_net = LogSafetyNet(settings, feeds, self.rooms, self._deliver)
@@ -258,7 +259,9 @@ class Hub:
     async def _consume(self) -> None:
         async for channel, payload in self.broker.messages():
             try:
-                self._dispatch(decode_message(payload))
+                message = decode_message(payload)
+                if message.origin_node_id != self.node_id:  # this node's own were delivered at once
+                    self._dispatch(message)
             except Exception:  # one bad message must not stop delivery
                 logger.exception("could not dispatch a message on %s", channel)
 

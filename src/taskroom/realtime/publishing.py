@@ -1,13 +1,18 @@
-"""Everything this node puts on the broker: committed events, user notices, ephemeral frames.
+"""Everything this node publishes: committed events, user notices, ephemeral frames.
 
-The `EventPublisher` seam of the services: called after commit, it never raises (a lost publish
-is repaired from the log by every node's safety net).
+Local first: each message is handed to this node's own routing at once, then put on the broker
+for the other nodes (this node skips its own copy when the broker hands it back). This node's
+clients therefore never wait for a broker round trip, and still hear each other while the broker
+is away. The `EventPublisher` seam of the services: called after commit, it never raises (a lost
+publish is repaired from the log by every node's safety net).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from ..services.publisher import CommittedEvent
 from ..wire import MessageType
@@ -25,9 +30,14 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+LocalDelivery = Callable[[BrokerMessage], None]
+
+
 class BrokerPublisher:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, node_id: str, local: LocalDelivery) -> None:
         self._broker = broker
+        self._node_id = node_id
+        self._local = local
 
     async def publish_committed(self, events: Sequence[CommittedEvent]) -> None:
         for event in events:
@@ -75,6 +85,11 @@ class BrokerPublisher:
         await self._publish(room_channel(workspace_id), message)
 
     async def _publish(self, channel: str, message: BrokerMessage) -> None:
+        message = replace(message, published_at=time.time(), origin_node_id=self._node_id)
+        try:
+            self._local(message)
+        except Exception:  # never the publisher's problem: the log repairs a room that missed it
+            logger.exception("local delivery failed on %s", channel)
         try:
             await self._broker.publish(channel, encode_message(message))
         except Exception:  # the log still has logged events; ephemeral ones are best effort
