@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import QueuePool
 
+from .sqlite_inline import INLINE_BUSY_TIMEOUT_MS, inline_creator
+
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -35,26 +37,38 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), **kwargs)
-    if is_sqlite(url):
-        _configure_sqlite(engine.sync_engine, begin="BEGIN IMMEDIATE", busy_timeout_ms=30_000)
+def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
+    """The engine for `url`.
+
+    On SQLite its calls run inline on the event loop (`sqlite_inline.py`), and `read_only`
+    engines begin deferred transactions (a WAL snapshot, which never waits for the writer) where
+    the others take the write lock at BEGIN. PostgreSQL takes no lock to read, so `read_only`
+    changes nothing there.
+    """
+    if not is_sqlite(url):
+        return create_async_engine(async_url(url), **kwargs)
+    path = make_url(url).database or ":memory:"
+    engine = create_async_engine("sqlite+aiosqlite://", async_creator=inline_creator(path), **kwargs)
+    _configure_sqlite(
+        engine.sync_engine,
+        begin="BEGIN" if read_only else "BEGIN IMMEDIATE",
+        busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS,
+    )
     return engine
 
 
 def create_sqlite_reader(url: str) -> Engine:
-    """A blocking engine for short SQLite reads made on the event loop's own thread.
+    """A blocking engine for the short reads of the real-time layer, run on the loop's thread.
 
-    Each of its transactions is a deferred `BEGIN`: a WAL snapshot, which never waits for the
-    writer. Its pool grows as needed (a checkout never waits: waiting would block the loop).
+    Deferred `BEGIN`: a WAL snapshot, which never waits for the writer. Not asyncio at all: an
+    async engine's transaction, even inline, costs two extra loop turns and a task to close (the
+    price of SQLAlchemy's cancellation-safe cleanup), and these reads run on every authentication,
+    resume and gap fill. Its pool grows as needed (a checkout never waits: it would block the loop).
     """
-    parsed = make_url(url)
     engine = create_sync_engine(
-        parsed.set(drivername="sqlite+pysqlite"), poolclass=QueuePool, pool_size=4, max_overflow=-1
+        make_url(url).set(drivername="sqlite+pysqlite"), poolclass=QueuePool, pool_size=4, max_overflow=-1
     )
-    # A WAL reader waits only while the database is being recovered or its WAL index rebuilt:
-    # rare, and brief, but it would stall every connection of the node, so bound it tightly.
-    _configure_sqlite(engine, begin="BEGIN", busy_timeout_ms=1_000)
+    _configure_sqlite(engine, begin="BEGIN", busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS)
     return engine
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -13,21 +14,15 @@ from ..db.engine import create_engine, create_sqlite_reader, is_sqlite, session_
 
 
 class Reader(Protocol):
-    """What a read needs: statements in, buffered results out (a session, or a reader below)."""
+    """Statements in, buffered rows out: what the real-time layer's reads need (see `rows()`)."""
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Result[*tuple[Any, ...]]: ...
 
 
-class _LoopThreadReader:
-    """SQLite reads run right here, on the event loop's thread.
-
-    Why: through aiosqlite every statement of a read is a hop to its worker thread and back
-    (begin, execute, fetch, commit: nine for a one-query read), and while the loop is busy each
-    hop waits for the GIL, for up to the interpreter's switch interval. A WAL read of a few rows
-    is tens of microseconds of work in the calling thread; waiting for it is cheaper than any hop.
-    """
+class _BlockingReader:
+    """A read on SQLite's blocking engine, right here on the loop's thread (no await inside)."""
 
     __slots__ = ("_connection",)
 
@@ -51,25 +46,43 @@ class Database:
         self.engine: AsyncEngine = create_engine(url, **kwargs)
         self._sessions = session_factory(self.engine)
         # On SQLite, reads have an engine of their own that never takes the write lock.
-        self._reader = create_sqlite_reader(url) if self.is_sqlite else None
+        self._read_engine = create_engine(url, read_only=True, **kwargs) if self.is_sqlite else self.engine
+        self._read_sessions = session_factory(self._read_engine)
+        self._rows_engine = create_sqlite_reader(url) if self.is_sqlite else None
+        # SQLite has one writer at a time. Writers of this process queue here, in order, instead
+        # of in SQLite's busy handler, which polls with sleeps of up to 100 ms: under contention
+        # that made a write's latency seconds. Other processes (the CLI) still meet busy_timeout.
+        self._writer_turn = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """Commit when the block ends, roll back on any exception."""
-        async with self._sessions() as session, session.begin():
+        if self._writer_turn is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._writer_turn, self._sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Reader]:
-        """A transaction that only reads, never waiting for a writer.
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads, never waiting for a writer (do not write in it).
 
-        On SQLite one consistent snapshot, read on the loop's thread (keep such reads short:
-        a few indexed queries). On PostgreSQL each statement sees what was committed before it;
-        a read that must be exact at a seq under concurrent writes takes the workspace's lock in
-        `transaction()` instead."""
-        if self._reader is not None:
-            with self._reader.begin() as connection:
-                yield _LoopThreadReader(connection)
+        On SQLite one consistent snapshot. On PostgreSQL each statement sees what was committed
+        before it: a read that must be exact at a seq under concurrent writes takes the
+        workspace's lock in `transaction()` instead."""
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def rows(self) -> AsyncIterator[Reader]:
+        """A short Core read for the real-time layer (rows, not objects), as cheap as it gets.
+
+        SQLite: one snapshot on the blocking reader, which never yields to the loop (keep these
+        reads to a few indexed queries). PostgreSQL: a connection and its transaction."""
+        if self._rows_engine is not None:
+            with self._rows_engine.begin() as connection:
+                yield _BlockingReader(connection)
             return
         async with self.engine.connect() as async_connection, async_connection.begin():
             yield async_connection
@@ -80,5 +93,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._reader is not None:
-            self._reader.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
+        if self._rows_engine is not None:
+            self._rows_engine.dispose()

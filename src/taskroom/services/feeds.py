@@ -31,32 +31,32 @@ class WorkspaceFeeds:
 
     async def memberships(self, user_id: str) -> set[str] | None:
         """The workspaces the user belongs to; None when the account does not exist (any more)."""
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             rows = (await session.execute(_MEMBERSHIPS, {"user_id": user_id})).all()
         if not rows:
             return None
         return {workspace_id for _, workspace_id in rows if workspace_id is not None}
 
     async def latest_seq(self, workspace_id: str) -> int | None:
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             return (await self.log.latest_seqs(session, [workspace_id])).get(workspace_id)
 
     async def latest_seqs(self, workspace_ids: Sequence[str]) -> dict[str, int]:
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             return await self.log.latest_seqs(session, workspace_ids)
 
     async def read_range(self, workspace_id: str, after: int, upto: int) -> list[LoggedEvent]:
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             return await self.log.read_range(session, workspace_id, after, upto)
 
     async def replay(self, workspace_id: str, after: int, upto: int, limit: int) -> list[LoggedEvent]:
         """Raises Gone past the retention, NotFound for a deleted workspace."""
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             return await self.log.replay(session, workspace_id, after, upto, limit)
 
     async def read_page(self, workspace_id: str, since: int, limit: int) -> LogPage:
         """Raises Gone past the retention, NotFound for a deleted workspace."""
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             return await self.log.read(session, workspace_id, since, limit)
 
     async def snapshot(self, workspace_id: str, user_id: str) -> tuple[dict[str, Any], int]:

@@ -49,7 +49,7 @@ class TaskService:
     # --- reads ---------------------------------------------------------------------------------
 
     async def list(self, user_id: str, workspace_id: str, filters: TaskFilters) -> list[dict[str, Any]]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
             query = select(Task).where(Task.workspace_id == workspace_id)
             if filters.status is not None:
@@ -63,7 +63,7 @@ class TaskService:
             return [task_view(t) for t in sorted(tasks, key=lambda t: column[t.status])]
 
     async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             task = await _visible_task(session, task_id, user_id, Role.VIEWER)
             return task_view(task)
 

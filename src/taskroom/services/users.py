@@ -56,7 +56,7 @@ class UserService:
         wait = self.throttle.attempt(data.email, client)  # a failure until it succeeds
         if wait is not None:
             raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             user = await session.scalar(select(User).where(User.email == data.email))
         if (
             not await self.passwords.verify(user.password_hash if user else None, data.password)
@@ -68,11 +68,11 @@ class UserService:
 
     async def exists(self, user_id: str) -> bool:
         """Whether the account is there: a token outlives an account deleted behind its back."""
-        async with self.db.read() as session:
+        async with self.db.rows() as session:
             return (await session.execute(_USER_EXISTS, {"user_id": user_id})).first() is not None
 
     async def get(self, user_id: str) -> User:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             user = await session.get(User, user_id)
         if user is None:
             raise NotFound("user not found")

@@ -31,7 +31,7 @@ class WorkspaceService:
     # --- reads ---------------------------------------------------------------------------------
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(Workspace, Member.role)
                 .join(Member, Member.workspace_id == Workspace.id)
@@ -41,18 +41,18 @@ class WorkspaceService:
             return [workspace_view(ws, role) for ws, role in rows]
 
     async def get(self, user_id: str, workspace_id: str) -> dict[str, Any]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             member = await require_role(session, workspace_id, user_id, Role.VIEWER)
             workspace = await _workspace(session, workspace_id)
             return workspace_view(workspace, member.role)
 
     async def members(self, user_id: str, workspace_id: str) -> list[dict[str, Any]]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
             return await member_views(session, workspace_id)
 
     async def events(self, user_id: str, workspace_id: str, since: int, limit: int) -> LogPage:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
             return await self.log.read(session, workspace_id, since, limit)
 
