@@ -63,12 +63,13 @@ class Flusher:
     `busy_after` seconds (a big room's worth of syscalls), the next one starts no sooner than
     that long after it ended (at most `max_delay`). Frames that arrive meanwhile join the same
     write, so a node at its limit spends its time on fewer, larger writes instead of falling
-    behind; a node with time to spare writes at the end of every turn, adding no latency.
+    behind. Short flushes (small rooms), and long ones far apart (a big room at a few events a
+    second), are not delayed: the next write happens at the end of the turn, adding no latency.
     """
 
     __slots__ = ("_busy_after", "_dirty", "_loop", "_max_delay", "_not_before", "_scheduled")
 
-    def __init__(self, busy_after: float = 0.002, max_delay: float = 0.05) -> None:
+    def __init__(self, busy_after: float = 0.002, max_delay: float = 0.025) -> None:
         self._dirty: list[Connection] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,7 +99,7 @@ class Flusher:
         if loop is not None:
             ended = loop.time()
             took = ended - started
-            self._not_before = ended + min(2 * took, self._max_delay) if took > self._busy_after else 0.0
+            self._not_before = ended + min(took, self._max_delay) if took > self._busy_after else 0.0
 
 
 class Connection:
