@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import resource
 import socket
 from typing import Any
 
@@ -80,6 +81,30 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
+# Descriptors a node needs beside its WebSockets: the listening socket, database files and
+# connections, the broker, REST clients.
+SPARE_FILE_DESCRIPTORS = 1024
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft limit on open files towards `wanted` (never past the hard limit,
+    never down); returns the limit in force. Many systems start processes at 1,024, which would
+    cap a node far below WS_MAX_CONNECTIONS."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
+    limit = raise_open_files_limit(settings.ws_max_connections + SPARE_FILE_DESCRIPTORS)
+    if limit < settings.ws_max_connections + SPARE_FILE_DESCRIPTORS:
+        logger.warning(
+            "open-files limit is %d (hard limit): fewer than WS_MAX_CONNECTIONS=%d connections fit",
+            limit,
+            settings.ws_max_connections,
+        )
     gc.set_threshold(*GC_THRESHOLDS)
     NodeServer(uvicorn_config(settings, host, port)).run()
