@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "benchmarks.png"
+BEFORE = ROOT / "bench" / "results" / "before.json"  # a run kept from an older server, to compare with
+BOUNDS = ROOT / "bench" / "bounds.md"  # hand-written: what limits each figure
 
 Row = dict[str, Any]
 
@@ -464,16 +466,72 @@ def render(data: dict[str, Any], has_plot: bool) -> str:
         "  all-zero mask key, so nothing is XORed); the `client-cost` rows compare its CPU per",
         "  received frame with picows' on the same bare server.",
         "",
-        "## What bounds it",
-        "",
-        "_For the server maintainers: for each target missed above, what limits it and what would move it._",
-        "",
     ]
-    for v in verdicts:
-        if v.met is False:
-            lines.append(f"- {v.name}: _to be filled in_")
-    lines.append("")
+    lines += before_and_after(data)
+    lines += ["## What bounds it", ""]
+    missed = [v.name for v in verdicts if v.met is False]
+    lines.append("Missed in this run: " + ("; ".join(missed) if missed else "none") + ".")
+    lines += ["", BOUNDS.read_text().strip() if BOUNDS.exists() else "", ""]
     return "\n".join(lines)
+
+
+# The Taskroom rows worth following from one version of the server to the next.
+COMPARED = [
+    (
+        "fanout-1k",
+        "max",
+        "deliveriesPerSecond",
+        "fan-out alone, 1,000 subscribers, back to back: deliveries/s",
+    ),
+    ("fanout-1k", "max", "serverUsPerDelivery", "… the same: server CPU per delivery, µs"),
+    ("fanout-1k", "rate5", "p99Ms", "fan-out alone, 1,000 subscribers, 5 events/s: p99 ms"),
+    (
+        "fanout-1k",
+        "rest-rate5",
+        "lastReceiptP99Ms",
+        "REST write → last of 1,000 subscribers, 5 events/s: p99 ms",
+    ),
+    ("fanout-10k", "max", "deliveriesPerSecond", "fan-out alone, 10,000 subscribers: deliveries/s"),
+    ("coalescing", "rate100", "p99Ms", "100 events/s into 1,000: p99 ms"),
+    ("coalescing", "burst10", "deliveriesPerSecond", "10 events per write into 1,000: deliveries/s"),
+    ("rest-fanout", "writers", "restP99Ms", "8 REST writers under fan-out: REST p99 ms"),
+    ("rest-fanout", "writers", "writesPerSecond", "8 REST writers under fan-out: writes/s"),
+    ("idle", "idle", "kibPerConnection", "KiB per idle connection at 10,000"),
+    ("auth-storm", "storm1000", "allJoinedSeconds", "1,000 authenticating at once: s until all joined"),
+    ("auth-storm", "storm10000", "allJoinedSeconds", "10,000 authenticating at once: s until all joined"),
+    ("reconnect-storm", "reconnect5000", "allJoinedSeconds", "5,000 resuming at once: s until all resumed"),
+]
+
+
+def before_and_after(data: dict[str, Any]) -> list[str]:
+    """Taskroom in this run beside the run kept in `bench/results/before.json` (an older server)."""
+    if not BEFORE.exists():
+        return []
+    before = json.loads(BEFORE.read_text())
+
+    def figure(rows: list[Row], scenario: str, case: str, key: str) -> str:
+        for row in rows:
+            if (row.get("target"), row.get("scenario"), row.get("case")) == ("taskroom", scenario, case):
+                value = row.get(key)
+                if value is None and row.get("errors"):
+                    return f"not all joined ({row['errors']:,} errors)"
+                return "—" if value is None else f"{value:,}"
+        return "—"
+
+    lines = [
+        "## Before and after",
+        "",
+        "Taskroom in this run against the run kept in `bench/results/before.json` (the same suite,"
+        f" on the same kind of machine, with the server of commit `{before.get('machine', {}).get('commit')}`).",
+        "",
+        "| figure | before | now |",
+        "| --- | --- | --- |",
+    ]
+    for scenario, case, key, label in COMPARED:
+        old = figure(before.get("rows", []), scenario, case, key)
+        new = figure(data.get("rows", []), scenario, case, key)
+        lines.append(f"| {label} | {old} | {new} |")
+    return [*lines, ""]
 
 
 def main() -> None:
