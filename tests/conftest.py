@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.api import Api
@@ -77,6 +78,21 @@ def node_factory(
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def private_http(node_factory: Callable[..., RunningServer]) -> Iterator[Callable[..., httpx.Client]]:
+    """An HTTP client of a private node started with the given settings."""
+    clients: list[httpx.Client] = []
+
+    def make(**overrides: Any) -> httpx.Client:
+        client = httpx.Client(base_url=node_factory(**overrides).api, timeout=30)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture

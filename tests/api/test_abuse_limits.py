@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support.api import Api, ApiUser
 from tests.support.servers import RunningServer
@@ -28,20 +27,6 @@ def fresh_email() -> str:
 
 def from_address(address: str) -> dict[str, str]:
     return {"X-Forwarded-For": address}
-
-
-@pytest.fixture
-def private_node(node_factory: Callable[..., RunningServer]) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(**overrides: Any) -> httpx.Client:
-        client = httpx.Client(base_url=node_factory(**overrides).api, timeout=30)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def register(http: httpx.Client, email: str, address: str = "10.0.0.1") -> httpx.Response:
@@ -65,9 +50,9 @@ def assert_rate_limited(response: httpx.Response) -> None:
 
 
 def test_registrations_from_one_address_are_limited_and_other_addresses_are_not(
-    private_node: Callable[..., httpx.Client],
+    private_http: Callable[..., httpx.Client],
 ) -> None:
-    http = private_node(register_max_per_client=3)
+    http = private_http(register_max_per_client=3)
     taken = fresh_email()
     assert register(http, taken).status_code == 201
     assert register(http, taken).status_code == 409  # attempts count, taken emails included
@@ -163,9 +148,9 @@ def test_at_most_two_passwords_are_hashed_at_once_and_the_others_wait(
 
 
 def test_failures_from_one_address_do_not_lock_the_owner_out_from_another(
-    private_node: Callable[..., httpx.Client],
+    private_http: Callable[..., httpx.Client],
 ) -> None:
-    http = private_node(login_max_failures=3)
+    http = private_http(login_max_failures=3)
     victim = fresh_email()
     assert register(http, victim).status_code == 201
     for _ in range(3):
@@ -179,9 +164,9 @@ def test_failures_from_one_address_do_not_lock_the_owner_out_from_another(
 
 
 def test_guessing_spread_over_many_addresses_meets_the_per_account_ceiling(
-    private_node: Callable[..., httpx.Client],
+    private_http: Callable[..., httpx.Client],
 ) -> None:
-    http = private_node(login_max_failures=5)
+    http = private_http(login_max_failures=5)
     victim, bystander = fresh_email(), fresh_email()
     assert register(http, victim).status_code == 201
     assert register(http, bystander).status_code == 201
@@ -201,9 +186,9 @@ def test_guessing_spread_over_many_addresses_meets_the_per_account_ceiling(
 
 
 def test_concurrent_guesses_cannot_all_slip_past_the_limit(
-    private_node: Callable[..., httpx.Client],
+    private_http: Callable[..., httpx.Client],
 ) -> None:
-    http = private_node(login_max_failures=3)
+    http = private_http(login_max_failures=3)
     victim = fresh_email()
     assert register(http, victim).status_code == 201
     answers: list[int] = []
@@ -228,8 +213,8 @@ def test_concurrent_guesses_cannot_all_slip_past_the_limit(
 # --- members ------------------------------------------------------------------------------------
 
 
-def test_adding_members_is_limited_per_acting_user(private_node: Callable[..., httpx.Client]) -> None:
-    http = private_node(member_add_max_per_minute=3)
+def test_adding_members_is_limited_per_acting_user(private_http: Callable[..., httpx.Client]) -> None:
+    http = private_http(member_add_max_per_minute=3)
     api = Api(str(http.base_url))
     try:
         owner, other_admin = api.register("Owner"), api.register("Admin")

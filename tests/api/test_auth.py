@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,7 +11,6 @@ import jwt
 import pytest
 
 from tests.support.api import Api
-from tests.support.servers import RunningServer
 from tests.support.tokens import SECRET
 
 PASSWORD = "correct horse battery"
@@ -143,20 +142,6 @@ def test_me_without_a_token_answers_401(api: Api) -> None:
 
 # Failed logins count per client address too, so these run on a private node: the shared node's
 # other tests all log in from 127.0.0.1 and must never be throttled.
-
-
-@pytest.fixture
-def private_http(node_factory: Callable[..., RunningServer]) -> Iterator[Callable[..., httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(**overrides: Any) -> httpx.Client:
-        client = httpx.Client(base_url=node_factory(**overrides).api, timeout=30)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def test_login_with_a_wrong_password_or_unknown_email_answers_the_same_401(

@@ -59,15 +59,25 @@ class ReadableLink(Link, Protocol):
 class Flusher:
     """Writes every connection touched since the last flush, once each, at the end of the turn.
 
-    Under sustained load it waits a little longer between flushes: when a flush took more than
+    Under sustained load it waits longer between flushes: when a flush took more than
     `busy_after` seconds (a big room's worth of syscalls), the next one starts no sooner than
-    that long after it ended (at most `max_delay`). Frames that arrive meanwhile join the same
-    write, so a node at its limit spends its time on fewer, larger writes instead of falling
-    behind. Short flushes (small rooms), and long ones far apart (a big room at a few events a
-    second), are not delayed: the next write happens at the end of the turn, adding no latency.
+    `took * (1 + 2 * duty)` after it ended (at most `max_delay`), where `duty` is the share of
+    recent time spent flushing. Frames that arrive meanwhile join the same write, so a node at its
+    limit spends its time on fewer, larger writes instead of falling behind. Short flushes (small
+    rooms), and long ones far apart (a big room at a few events a second), are not delayed: the
+    next write happens at the end of the turn, adding no latency.
     """
 
-    __slots__ = ("_busy_after", "_dirty", "_loop", "_max_delay", "_not_before", "_scheduled")
+    __slots__ = (
+        "_busy_after",
+        "_dirty",
+        "_duty",
+        "_last_start",
+        "_loop",
+        "_max_delay",
+        "_not_before",
+        "_scheduled",
+    )
 
     def __init__(self, busy_after: float = 0.002, max_delay: float = 0.025) -> None:
         self._dirty: list[Connection] = []
@@ -76,6 +86,8 @@ class Flusher:
         self._busy_after = busy_after
         self._max_delay = max_delay
         self._not_before = 0.0
+        self._duty = 0.0  # moving average of the share of time spent flushing
+        self._last_start = 0.0
 
     def mark(self, connection: Connection) -> None:
         self._dirty.append(connection)
@@ -93,13 +105,22 @@ class Flusher:
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
         loop = self._loop
-        started = loop.time() if loop is not None else 0.0
+        if loop is None:
+            for connection in dirty:
+                connection.flush()
+            return
+        started = loop.time()
         for connection in dirty:
             connection.flush()
-        if loop is not None:
-            ended = loop.time()
-            took = ended - started
-            self._not_before = ended + min(took, self._max_delay) if took > self._busy_after else 0.0
+        ended = loop.time()
+        took = ended - started
+        since = started - self._last_start if self._last_start else 1.0
+        self._last_start = started
+        self._duty = 0.8 * self._duty + 0.2 * min(1.0, took / since if since > 0 else 1.0)
+        if took > self._busy_after:
+            self._not_before = ended + min(took * (1 + 2 * self._duty), self._max_delay)
+        else:
+            self._not_before = 0.0
 
 
 class Connection:
@@ -136,7 +157,7 @@ class Connection:
         self.user_id: str | None = None
         self.rooms: set[str] = set()
         self.closing = False
-        self._pending: list[bytes] | None = None
+        self._pending: list[bytes] = []  # kept and cleared: no allocation per frame sent
         self._queued = 0  # bytes in _pending
         self._write, self._unsent = link.writer()
         self._limit = max_buffered_bytes
@@ -156,8 +177,7 @@ class Connection:
         if self.closing:
             return
         pending = self._pending
-        if pending is None:
-            pending = self._pending = []
+        if not pending:
             self._flusher.mark(self)
         pending.append(frame)
         self._queued += len(frame)
@@ -171,13 +191,14 @@ class Connection:
         """Hand what is pending to the socket in one write; a reader whose socket then holds
         more than the bound (it has not read for that long) is a slow consumer."""
         pending = self._pending
-        if pending is None:
+        if not pending:
             return
-        self._pending = None
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
         queued, self._queued = self._queued, 0
         if self.closing:
             return
-        self._write(pending[0] if len(pending) == 1 else b"".join(pending))
+        self._write(data)
         if self._unsent() > self._limit and queued < self._limit:
             self._slow()
 
@@ -193,7 +214,7 @@ class Connection:
         """Close now, dropping whatever is still pending here."""
         if self.closing:
             return
-        self._pending = None
+        self._pending.clear()
         self._queued = 0
         self.closing = True
         self._link.send_close(code, close_reason(reason))
@@ -201,7 +222,7 @@ class Connection:
     def lost(self) -> None:
         """The socket is gone: drop everything and send nothing more."""
         self.closing = True
-        self._pending = None
+        self._pending.clear()
         self._queued = 0
 
     async def wait_for_room(self, size: int) -> None:

@@ -196,8 +196,8 @@ class Hub:
         resume: Mapping[str, int],
         *,
         checked_at: int | None = None,
-        on_admitted: Callable[[list[str]], None] | None = None,
-    ) -> list[str]:
+        on_admitted: Callable[[dict[str, int]], None] | None = None,
+    ) -> dict[str, int]:
         """Join a connection to the workspaces it belongs to among `workspace_ids`.
 
         Used by authentication (the workspaces it asked for, with its resume points) and by live
@@ -208,9 +208,11 @@ class Hub:
         (None: the caller did not). They are read again here when a room started after that: a
         removal committed before this read is seen here, one committed after it reaches the room
         in order (and the room then refuses the join, or removes the connection). A room that
-        started before the caller's read delivers every later removal itself. Between the joins
-        and `on_admitted(joined)` nothing awaits, so each room's seq is what the caller reports.
-        Returns every workspace the connection is a member of among those asked for.
+        started before the caller's read delivers every later removal itself.
+
+        `on_admitted(joined)` is called with nothing awaited since the joins: `joined` maps every
+        workspace the connection is a member of, among those asked for, to its room's seq at
+        that moment, which is what the caller reports. The same map is returned.
         """
         user_id = connection.user_id
         assert user_id is not None
@@ -237,7 +239,7 @@ class Hub:
                     admitted.append(room)
                     if since is not None:
                         catch_ups.append((room, since, target))
-        joined = [w for w in workspace_ids if self.joined(connection, w)]
+        joined = {w: self.rooms[w].seq for w in workspace_ids if self.joined(connection, w)}
         if on_admitted is not None:
             on_admitted(joined)
         for room in reserved:

@@ -297,7 +297,7 @@ class ClientSession:
         )
         wanted = sorted(candidates) if requested is None else [w for w in requested if w in candidates]
 
-        def reply(joined: list[str]) -> None:
+        def reply(joined: dict[str, int]) -> None:
             # Called with no await since the joins: each room's seq is exactly where it joined.
             denied = [] if requested is None else [w for w in requested if w not in joined]
             self._send(
@@ -308,7 +308,7 @@ class ClientSession:
                         "success": True,
                         "userId": claims.user_id,
                         "expiresAt": format_timestamp(datetime.fromtimestamp(claims.expires_at, UTC)),
-                        "workspaces": [{"id": w, "seq": self.hub.rooms[w].seq} for w in joined],
+                        "workspaces": [{"id": w, "seq": seq} for w, seq in joined.items()],
                         "denied": denied,
                     },
                     reply_to=frame.id,
