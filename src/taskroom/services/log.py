@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Event, Workspace
@@ -35,6 +35,16 @@ class LogPage:
     envelopes: list[str]
     latest_seq: int
     has_more: bool
+
+
+# Every write runs these: built once (building a statement costs about as much as running it).
+_LOCK = select(Workspace.seq).where(Workspace.id == bindparam("workspace_id")).with_for_update()
+_NEXT_SEQ = (
+    update(Workspace)
+    .where(Workspace.id == bindparam("workspace_id"))
+    .values(seq=Workspace.seq + 1)
+    .returning(Workspace.seq)
+)
 
 
 class WorkspaceLog:
@@ -83,20 +93,13 @@ class WorkspaceLog:
         On PostgreSQL a row lock; on SQLite every write transaction already holds the database
         lock from BEGIN IMMEDIATE, so the FOR UPDATE is left out by the dialect.
         """
-        seq = await session.scalar(
-            select(Workspace.seq).where(Workspace.id == workspace_id).with_for_update()
-        )
+        seq = await session.scalar(_LOCK, {"workspace_id": workspace_id})
         if seq is None:
             raise NotFound("workspace not found")
         return int(seq)
 
     async def next_seq(self, session: AsyncSession, workspace_id: str) -> int:
-        result = await session.execute(
-            update(Workspace)
-            .where(Workspace.id == workspace_id)
-            .values(seq=Workspace.seq + 1)
-            .returning(Workspace.seq)
-        )
+        result = await session.execute(_NEXT_SEQ, {"workspace_id": workspace_id})
         seq = result.scalar_one_or_none()
         if seq is None:
             raise NotFound("workspace not found")

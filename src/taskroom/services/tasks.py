@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Member, Task
@@ -314,12 +314,23 @@ async def _neighbour(
     return neighbour
 
 
+# Built once: every task creation runs it.
+_LAST_POSITION = (
+    select(Task.position)
+    .where(Task.workspace_id == bindparam("workspace_id"), Task.status == bindparam("status"))
+    .order_by(Task.position.desc())
+    .limit(1)
+)
+
+
 async def _last_position(
     session: AsyncSession, workspace_id: str, status: str, exclude: str | None
 ) -> str | None:
-    query = select(Task.position).where(Task.workspace_id == workspace_id, Task.status == status)
-    if exclude is not None:
-        query = query.where(Task.id != exclude)
+    if exclude is None:
+        return await session.scalar(_LAST_POSITION, {"workspace_id": workspace_id, "status": status})
+    query = select(Task.position).where(
+        Task.workspace_id == workspace_id, Task.status == status, Task.id != exclude
+    )
     return await session.scalar(query.order_by(Task.position.desc()).limit(1))
 
 
