@@ -32,10 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if settings.redis_url:
-            logger.warning(
-                "REDIS_URL is set but this version fans out in-process only: other nodes' events "
-                "arrive through the log poll (every %d ms) and presence is per node",
-                settings.ws_log_poll_interval,
+            logger.info(
+                "REDIS_URL is set: events, presence, typing and cursors cross nodes through Redis; "
+                "presence state, rate and connection limits are still counted per node"
             )
         node = build_node(settings)
         app.state.node = node

@@ -6,13 +6,16 @@ them globally, so each test's server has a node of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .container import Services, build_services
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
 from .realtime.hub import Hub
 from .realtime.presence import MemoryPresence, Presence
+from .realtime.redis_broker import RedisBroker
 from .realtime.session import SessionFactory
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
@@ -39,11 +42,33 @@ class Node:
         await self.db.dispose()
 
 
+def _redis_broker(settings: Settings) -> Broker:
+    assert settings.redis_url is not None
+    return RedisBroker(settings.redis_url, settings.redis_prefix)
+
+
+# The broker is chosen by REDIS_URL's scheme; unset means this node alone, in-process.
+BROKERS: dict[str, Callable[[Settings], Broker]] = {
+    "redis": _redis_broker,
+    "rediss": _redis_broker,
+    "unix": _redis_broker,
+}
+
+
+def make_broker(settings: Settings) -> Broker:
+    if not settings.redis_url:
+        return MemoryBroker()
+    scheme = urlsplit(settings.redis_url).scheme
+    if scheme not in BROKERS:
+        raise ValueError(f"REDIS_URL scheme {scheme!r} is not one of {', '.join(sorted(BROKERS))}")
+    return BROKERS[scheme](settings)
+
+
 def build_node(settings: Settings) -> Node:
     db = Database(settings.database_url)
     log = WorkspaceLog()
     metrics = NodeMetrics()
-    broker = MemoryBroker()
+    broker = make_broker(settings)
     presence = MemoryPresence()
     feeds = WorkspaceFeeds(db, log)
     hub = Hub(settings, feeds, broker, presence, metrics)

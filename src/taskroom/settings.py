@@ -18,6 +18,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./taskroom.db"
     redis_url: str | None = None
+    # Prefix of every Redis channel and key of this service (several services may share a Redis).
+    redis_prefix: str = "taskroom:"
     jwt_secret: str | None = None
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "taskroom"

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
+import redis.asyncio as redis
 
 from taskroom.realtime.broker import Broker, MemoryBroker
+from taskroom.realtime.redis_broker import RedisBroker
+from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
 
@@ -27,6 +30,8 @@ class BrokerImplementation:
     max_nodes: int
     # How long to wait before concluding that nothing more is coming.
     settle_seconds: float = 0.05
+    # Cuts every node off its medium, as a restart of the medium would (None: nothing to cut).
+    disrupt: Callable[[], Awaitable[None]] | None = None
 
     def nodes(self, count: int) -> list[Broker]:
         assert count <= self.max_nodes
@@ -38,7 +43,27 @@ def _memory_nodes(count: int) -> list[Broker]:
     return [MemoryBroker()]
 
 
-IMPLEMENTATIONS = [BrokerImplementation("memory", _memory_nodes, max_nodes=1)]
+def _redis_nodes(count: int) -> list[Broker]:
+    require_redis()
+    prefix = fresh_prefix()  # the nodes of one test share it, and nobody else does
+    return [RedisBroker(REDIS_URL, prefix) for _ in range(count)]
+
+
+async def _drop_redis_subscribers() -> None:
+    """Close every pub/sub connection on the server, as a Redis restart does."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    finally:
+        await client.aclose()
+
+
+IMPLEMENTATIONS = [
+    BrokerImplementation("memory", _memory_nodes, max_nodes=1),
+    BrokerImplementation(
+        "redis", _redis_nodes, max_nodes=3, settle_seconds=0.2, disrupt=_drop_redis_subscribers
+    ),
+]
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=lambda impl: impl.name)
@@ -279,5 +304,30 @@ def test_close_does_not_block_on_a_backlog_nobody_reads(impl: BrokerImplementati
         flooding.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flooding
+
+    run(scenario)
+
+
+def test_a_node_cut_off_its_medium_subscribes_again_by_itself(impl: BrokerImplementation) -> None:
+    async def scenario() -> None:
+        async with started(impl, impl.max_nodes) as nodes:
+            for broker, _ in nodes:
+                await broker.subscribe("ws:a")
+            publisher = nodes[0][0]
+            await publisher.publish("ws:a", b"before")
+            for _, received in nodes:
+                await received.at_least(1)
+            if impl.disrupt is not None:
+                await impl.disrupt()
+            # Nobody subscribes again: each node must come back on its own (what is published
+            # while it is away may be lost; the log repairs that, not the broker).
+            deadline = asyncio.get_running_loop().time() + 10
+            while not all(any(p == b"after" for _, p in received.items) for _, received in nodes):
+                assert asyncio.get_running_loop().time() < deadline, "a node never came back"
+                with contextlib.suppress(Exception):
+                    await publisher.publish("ws:a", b"after")
+                await asyncio.sleep(0.1)
+            for broker, _ in nodes:
+                assert await broker.healthy()
 
     run(scenario)

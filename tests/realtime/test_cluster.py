@@ -1,0 +1,111 @@
+"""Several nodes on one PostgreSQL and one Redis serve as one service (PROTOCOL §1).
+
+The log poll is switched off on these nodes: what crosses between them here crosses through Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.realtime.clients import about, joined, logged, of_type, read_events_until
+from tests.support.api import Api, ApiUser
+from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
+from tests.support.servers import RunningServer, start_server
+
+NO_LOG_POLL = 600_000
+
+
+@pytest.fixture
+def cluster(database_factory: Callable[[str], str]) -> Iterator[Callable[[int], list[RunningServer]]]:
+    """`cluster(n)`: n nodes on one fresh PostgreSQL database and one Redis key prefix."""
+    require_redis()
+    database_url = database_factory("postgres")
+    prefix = fresh_prefix()
+    nodes: list[RunningServer] = []
+
+    def make(count: int) -> list[RunningServer]:
+        for _ in range(count):
+            nodes.append(
+                start_server(
+                    database_url, redis_url=REDIS_URL, redis_prefix=prefix, ws_log_poll_interval=NO_LOG_POLL
+                )
+            )
+        return nodes
+
+    yield make
+    for node in nodes:
+        node.stop()
+
+
+def write_on(node: RunningServer, user: ApiUser, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The user's REST call, made on another node than the one it registered on."""
+    with httpx.Client(base_url=node.api, headers={"Authorization": f"Bearer {user.token}"}) as http:
+        return http.request(method, path, **kwargs)
+
+
+def test_an_event_committed_on_one_node_reaches_the_clients_of_another(
+    cluster: Callable[[int], list[RunningServer]],
+) -> None:
+    a, b = cluster(2)
+    api = Api(a.api)
+    try:
+        alice = api.register("Alice")
+        workspace_id = alice.create_workspace()["id"]
+        with joined(a, alice, expect=1) as on_a, joined(b, alice, expect=1) as on_b:
+            created = write_on(
+                b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "From B"}
+            )
+            assert created.status_code == 201
+            for client in (on_a, on_b):
+                (event,) = read_events_until(client, workspace_id, last_seq=1, timeout=5)
+                assert (event["type"], event["data"]["task"]["title"]) == ("TASK_CREATED", "From B")
+    finally:
+        api.close()
+
+
+def test_typing_on_one_node_reaches_the_others_but_not_its_sender(
+    cluster: Callable[[int], list[RunningServer]],
+) -> None:
+    a, b = cluster(2)
+    api = Api(a.api)
+    try:
+        alice, bob = api.register("Alice"), api.register("Bob")
+        workspace_id = alice.create_workspace()["id"]
+        alice.add_member(workspace_id, bob)
+        task_id = alice.create_task(workspace_id)["id"]
+        with joined(a, alice, expect=1) as on_a, joined(b, bob, expect=1) as on_b:
+            on_b.send("USER_TYPING", {"workspaceId": workspace_id, "taskId": task_id, "isTyping": True})
+            typing = on_a.recv_type("USER_TYPING", timeout=5)
+            assert typing["data"] == {
+                "workspaceId": workspace_id,
+                "taskId": task_id,
+                "userId": bob.id,
+                "isTyping": True,
+            }
+            assert of_type(on_b.quiet(), "USER_TYPING") == []
+    finally:
+        api.close()
+
+
+def test_a_member_removed_on_one_node_hears_nothing_more_on_another(
+    cluster: Callable[[int], list[RunningServer]],
+) -> None:
+    a, b = cluster(2)
+    api = Api(a.api)
+    try:
+        alice, bob = api.register("Alice"), api.register("Bob")
+        workspace_id = alice.create_workspace()["id"]
+        alice.add_member(workspace_id, bob)  # seq 1
+        with joined(a, bob, expect=1) as bob_on_a:
+            removed = write_on(b, alice, "DELETE", f"/workspaces/{workspace_id}/members/{bob.id}")  # seq 2
+            assert removed.status_code == 204
+            (event,) = read_events_until(bob_on_a, workspace_id, last_seq=2, timeout=5)
+            assert (event["type"], event["data"]["userId"]) == ("WORKSPACE_MEMBER_REMOVED", bob.id)
+            write_on(b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "Secret"})
+            assert logged(about(bob_on_a.quiet(0.5), workspace_id)) == []
+    finally:
+        api.close()
