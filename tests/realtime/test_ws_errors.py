@@ -86,6 +86,9 @@ BAD_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "sync with sinceSeq as a string": ("SYNC_REQUEST", lambda w: {"workspaceId": w, "sinceSeq": "3"}),
     "sync with a negative sinceSeq": ("SYNC_REQUEST", lambda w: {"workspaceId": w, "sinceSeq": -1}),
     "sync with a zero limit": ("SYNC_REQUEST", lambda w: {"workspaceId": w, "sinceSeq": 0, "limit": 0}),
+    "sync with a sinceSeq past 64 bits": ("SYNC_REQUEST", lambda w: {"workspaceId": w, "sinceSeq": 2**64}),
+    "sync with a sinceSeq of true": ("SYNC_REQUEST", lambda w: {"workspaceId": w, "sinceSeq": True}),
+    "resume from a seq past 64 bits": ("AUTHENTICATE", lambda w: {"token": "t", "resume": {w: 10**30}}),
     "typing without taskId": ("USER_TYPING", lambda w: {"workspaceId": w, "isTyping": True}),
     "typing with isTyping as a string": (
         "USER_TYPING",

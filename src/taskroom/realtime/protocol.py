@@ -182,6 +182,9 @@ DEFAULT_SYNC_LIMIT = 500
 MAX_SYNC_LIMIT = 1000
 
 Id = Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+# A seq is a 64-bit integer in the database: anything larger is out of range, not a query.
+MAX_SEQ = 2**63 - 1
+Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]
 PresenceStatus: TypeAlias = Literal["online", "away", "busy"]
 
 
@@ -208,9 +211,7 @@ class _Data(BaseModel):
 class AuthenticateData(_Data):
     token: Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_TOKEN_LENGTH)]
     workspace_ids: Annotated[list[Id], Field(max_length=MAX_LIST_ITEMS)] | None = None
-    resume: (
-        Annotated[dict[Id, Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_LIST_ITEMS)] | None
-    ) = None
+    resume: Annotated[dict[Id, Seq], Field(max_length=MAX_LIST_ITEMS)] | None = None
 
 
 class PingData(_Data):
@@ -236,7 +237,7 @@ class CursorPositionData(_Data):
 
 class SyncRequestData(_Data):
     workspace_id: Id
-    since_seq: Annotated[StrictInt, Field(ge=0)]
+    since_seq: Seq
     limit: Annotated[StrictInt, Field(ge=1, le=MAX_SYNC_LIMIT)] = DEFAULT_SYNC_LIMIT
 
 

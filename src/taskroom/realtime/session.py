@@ -239,7 +239,7 @@ class ClientSession:
                 self.connection.close(err.close_code, err.message)
         except Exception:
             logger.exception("failed to handle a frame on %s", self.connection.id)
-            self._send(MessageType.ERROR, encode_error(InternalError("internal error")))
+            self._send(MessageType.ERROR, encode_error(InternalError("internal error", reply_to=frame.id)))
 
     def _admit_rate(self, cost: float) -> bool:
         user_bucket = self.hub.registry.user_bucket(self.state.user_id) if self.state.user_id else None
