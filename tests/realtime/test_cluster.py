@@ -48,64 +48,53 @@ def write_on(node: RunningServer, user: ApiUser, method: str, path: str, **kwarg
 
 
 def test_an_event_committed_on_one_node_reaches_the_clients_of_another(
-    cluster: Callable[[int], list[RunningServer]],
+    cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
 ) -> None:
     a, b = cluster(2)
-    api = Api(a.api)
-    try:
-        alice = api.register("Alice")
-        workspace_id = alice.create_workspace()["id"]
-        with joined(a, alice, expect=1) as on_a, joined(b, alice, expect=1) as on_b:
-            created = write_on(
-                b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "From B"}
-            )
-            assert created.status_code == 201
-            for client in (on_a, on_b):
-                (event,) = read_events_until(client, workspace_id, last_seq=1, timeout=5)
-                assert (event["type"], event["data"]["task"]["title"]) == ("TASK_CREATED", "From B")
-    finally:
-        api.close()
+    api = api_factory(a)
+    alice = api.register("Alice")
+    workspace_id = alice.create_workspace()["id"]
+    with joined(a, alice, expect=1) as on_a, joined(b, alice, expect=1) as on_b:
+        created = write_on(b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "From B"})
+        assert created.status_code == 201
+        for client in (on_a, on_b):
+            (event,) = read_events_until(client, workspace_id, last_seq=1, timeout=5)
+            assert (event["type"], event["data"]["task"]["title"]) == ("TASK_CREATED", "From B")
 
 
 def test_typing_on_one_node_reaches_the_others_but_not_its_sender(
-    cluster: Callable[[int], list[RunningServer]],
+    cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
 ) -> None:
     a, b = cluster(2)
-    api = Api(a.api)
-    try:
-        alice, bob = api.register("Alice"), api.register("Bob")
-        workspace_id = alice.create_workspace()["id"]
-        alice.add_member(workspace_id, bob)
-        task_id = alice.create_task(workspace_id)["id"]
-        with joined(a, alice, expect=1) as on_a, joined(b, bob, expect=1) as on_b:
-            on_b.send("USER_TYPING", {"workspaceId": workspace_id, "taskId": task_id, "isTyping": True})
-            typing = on_a.recv_type("USER_TYPING", timeout=5)
-            assert typing["data"] == {
-                "workspaceId": workspace_id,
-                "taskId": task_id,
-                "userId": bob.id,
-                "isTyping": True,
-            }
-            assert of_type(on_b.quiet(), "USER_TYPING") == []
-    finally:
-        api.close()
+    api = api_factory(a)
+    alice, bob = api.register("Alice"), api.register("Bob")
+    workspace_id = alice.create_workspace()["id"]
+    alice.add_member(workspace_id, bob)
+    task_id = alice.create_task(workspace_id)["id"]
+    with joined(a, alice, expect=1) as on_a, joined(b, bob, expect=1) as on_b:
+        on_b.send("USER_TYPING", {"workspaceId": workspace_id, "taskId": task_id, "isTyping": True})
+        typing = on_a.recv_type("USER_TYPING", timeout=5)
+        assert typing["data"] == {
+            "workspaceId": workspace_id,
+            "taskId": task_id,
+            "userId": bob.id,
+            "isTyping": True,
+        }
+        assert of_type(on_b.quiet(), "USER_TYPING") == []
 
 
 def test_a_member_removed_on_one_node_hears_nothing_more_on_another(
-    cluster: Callable[[int], list[RunningServer]],
+    cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
 ) -> None:
     a, b = cluster(2)
-    api = Api(a.api)
-    try:
-        alice, bob = api.register("Alice"), api.register("Bob")
-        workspace_id = alice.create_workspace()["id"]
-        alice.add_member(workspace_id, bob)  # seq 1
-        with joined(a, bob, expect=1) as bob_on_a:
-            removed = write_on(b, alice, "DELETE", f"/workspaces/{workspace_id}/members/{bob.id}")  # seq 2
-            assert removed.status_code == 204
-            (event,) = read_events_until(bob_on_a, workspace_id, last_seq=2, timeout=5)
-            assert (event["type"], event["data"]["userId"]) == ("WORKSPACE_MEMBER_REMOVED", bob.id)
-            write_on(b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "Secret"})
-            assert logged(about(bob_on_a.quiet(0.5), workspace_id)) == []
-    finally:
-        api.close()
+    api = api_factory(a)
+    alice, bob = api.register("Alice"), api.register("Bob")
+    workspace_id = alice.create_workspace()["id"]
+    alice.add_member(workspace_id, bob)  # seq 1
+    with joined(a, bob, expect=1) as bob_on_a:
+        removed = write_on(b, alice, "DELETE", f"/workspaces/{workspace_id}/members/{bob.id}")  # seq 2
+        assert removed.status_code == 204
+        (event,) = read_events_until(bob_on_a, workspace_id, last_seq=2, timeout=5)
+        assert (event["type"], event["data"]["userId"]) == ("WORKSPACE_MEMBER_REMOVED", bob.id)
+        write_on(b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "Secret"})
+        assert logged(about(bob_on_a.quiet(0.5), workspace_id)) == []
