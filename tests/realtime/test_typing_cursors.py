@@ -112,3 +112,26 @@ def test_a_cursor_burst_is_thinned_to_twenty_a_second_and_the_latest_wins(
         assert len(received) <= 20 * window + 1
         assert len(received) < 50
         assert of_type(sender.received, "ERROR") == []
+
+
+def test_typing_or_a_cursor_naming_a_task_of_another_workspace_is_refused_and_relayed_to_nobody(
+    node: RunningServer, api: Api
+) -> None:
+    alice, bob, workspace_id, _ = scene(api)
+    elsewhere = alice.create_workspace("Elsewhere")["id"]
+    foreign_task = alice.create_task(elsewhere, "Not in this room")["id"]
+    with joined(node, alice) as sender, joined(node, bob) as reader:
+        for n, task_id in enumerate([foreign_task, "<img src=x onerror=alert(1)>", "no-such-task"]):
+            sender.send(
+                "USER_TYPING", {"workspaceId": workspace_id, "taskId": task_id, "isTyping": True}, id=f"t{n}"
+            )
+            error = sender.recv_type("ERROR")
+            assert (error["data"]["code"], error["replyTo"]) == ("INVALID_MESSAGE", f"t{n}")
+            sender.send(
+                "CURSOR_POSITION",
+                {"workspaceId": workspace_id, "taskId": task_id, "position": {"x": 1}},
+                id=f"c{n}",
+            )
+            error = sender.recv_type("ERROR")
+            assert (error["data"]["code"], error["replyTo"]) == ("INVALID_MESSAGE", f"c{n}")
+        assert of_type(reader.quiet(), "USER_TYPING", "CURSOR_POSITION") == []

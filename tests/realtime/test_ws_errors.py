@@ -101,6 +101,14 @@ BAD_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "cursor without position": ("CURSOR_POSITION", lambda w: {"workspaceId": w}),
     "cursor with a list position": ("CURSOR_POSITION", lambda w: {"workspaceId": w, "position": [1, 2]}),
+    "cursor with a position nested too deep": (
+        "CURSOR_POSITION",
+        lambda w: {"workspaceId": w, "position": {"a": {"b": {"c": {"d": {"e": 1}}}}}},
+    ),
+    "cursor with a position key that is not a name": (
+        "CURSOR_POSITION",
+        lambda w: {"workspaceId": w, "position": {"sel": {"<b>x</b>": 1}}},
+    ),
     "data that is not an object": ("SYNC_REQUEST", lambda w: "everything"),
     "authenticate without token": ("AUTHENTICATE", lambda w: {}),
     "authenticate with a numeric token": ("AUTHENTICATE", lambda w: {"token": 12345}),
@@ -195,12 +203,16 @@ def test_a_switched_off_feature_answers_feature_disabled_and_only_for_its_type(
     private = node_factory(**{setting: False})
     alice = api_factory(private).register("Alice")
     workspace = alice.create_workspace()
+    task_id = alice.create_task(workspace["id"])["id"]
     with WsClient(private.ws_url) as ws:
         ws.authenticate(alice.token)
         if setting != "ws_enable_presence":
             ws.recv_type("PRESENCE_STATE")
         for frame_type, data in TO_A_WORKSPACE.items():
-            ws.send(frame_type, data(workspace["id"]), id=frame_type)
+            payload = data(workspace["id"])
+            if "taskId" in payload:  # a task of the workspace: the frame is valid but for its feature
+                payload["taskId"] = task_id
+            ws.send(frame_type, payload, id=frame_type)
         ws.send("PING", id="end")  # answered last: every answer before it has arrived by then
         answers: dict[str, dict[str, Any]] = {}
         while "end" not in answers:

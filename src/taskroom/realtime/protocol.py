@@ -27,6 +27,7 @@ connection), never something to send to the peer.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
 
@@ -188,11 +189,17 @@ Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]
 PresenceStatus: TypeAlias = Literal["online", "away", "busy"]
 
 
+_CURSOR_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+MAX_CURSOR_DEPTH = 4
+
+
 def _small_json_object(value: dict[str, Any]) -> dict[str, Any]:
-    # A cursor is relayed to every room member up to 20 times a second: bound its size here,
-    # once, rather than trusting every client.
+    # A cursor is relayed to every room member up to 20 times a second, and shown by their
+    # pages: bound its size and shape here, once, rather than trusting every client. Its names,
+    # at every level, are identifiers (no markup, nothing to mistake for a path or a selector).
     if len(value) > MAX_CURSOR_KEYS:
         raise ValueError(f"at most {MAX_CURSOR_KEYS} keys allowed")
+    _check_names(value, depth=0)
     try:
         size = len(compact_json(value).encode())
     except (TypeError, ValueError) as exc:  # only reachable from Python callers, JSON input always encodes
@@ -200,6 +207,19 @@ def _small_json_object(value: dict[str, Any]) -> dict[str, Any]:
     if size > MAX_CURSOR_BYTES:
         raise ValueError(f"at most {MAX_CURSOR_BYTES} bytes of JSON allowed")
     return value
+
+
+def _check_names(value: object, depth: int) -> None:
+    if depth > MAX_CURSOR_DEPTH:
+        raise ValueError(f"at most {MAX_CURSOR_DEPTH} levels of nesting allowed")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not _CURSOR_KEY.fullmatch(key):
+                raise ValueError("keys must be identifiers of at most 32 characters")
+            _check_names(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_names(item, depth + 1)
 
 
 class _Data(BaseModel):

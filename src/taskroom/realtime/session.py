@@ -56,6 +56,10 @@ logger = logging.getLogger(__name__)
 TYPING_TTL = 5.0  # seconds a typing indicator lasts without a refresh (PROTOCOL §3.3)
 CURSOR_INTERVAL = 1 / 20  # at most 20 cursor updates a second per connection
 CURSOR_COST = 0.25  # rate-limit tokens per cursor frame: 80 a second fit in the default 20/s
+# A cursor moves 20 times a second over the same task: its task is looked up once a while, not
+# every time. A task deleted meanwhile may still be named for that long, which shows nothing new.
+KNOWN_TASK_SECONDS = 30.0
+KNOWN_TASKS_PER_CONNECTION = 256
 
 
 # Frames a session may have waiting before the socket stops being read: a client that sends
@@ -115,6 +119,8 @@ class ClientSession:
         self._auth_timer: asyncio.TimerHandle | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._inbox: deque[bytes | object] = deque()
+        # Tasks this connection named and the workspace has, until when they count as checked.
+        self._known_tasks: dict[tuple[str, str], float] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._registered = False
         self._disconnected = False
@@ -261,6 +267,19 @@ class ClientSession:
         self.connection.send_text(frame)
         self.hub.metrics.message_out(message_type)
 
+    async def _require_task(self, workspace_id: str, task_id: str, reply_to: str | None) -> None:
+        """The task must be one of the workspace's: a typing indicator or cursor never names
+        another workspace's task (or anything that is not a task) to the room."""
+        now = asyncio.get_running_loop().time()
+        known = self._known_tasks
+        if known is not None and known.get((workspace_id, task_id), 0.0) > now:
+            return
+        if not await self.feeds.has_task(workspace_id, task_id):
+            raise InvalidMessage("taskId: no such task in this workspace", reply_to=reply_to)
+        if known is None or len(known) >= KNOWN_TASKS_PER_CONNECTION:
+            known = self._known_tasks = {}
+        known[(workspace_id, task_id)] = now + KNOWN_TASK_SECONDS
+
     def _require_joined(self, workspace_id: str, reply_to: str | None) -> None:
         if not self.hub.joined(self.connection, workspace_id):
             raise Forbidden("this connection has not joined that workspace", reply_to=reply_to)
@@ -377,6 +396,8 @@ class ClientSession:
         self._feature(self.settings.ws_enable_typing, "typing indicators", frame.id)
         data = frame.data
         self._require_joined(data.workspace_id, frame.id)
+        if data.is_typing:  # stopping is always allowed: the task may be gone meanwhile
+            await self._require_task(data.workspace_id, data.task_id, frame.id)
         key = (data.workspace_id, data.task_id)
         timer = self._typing.pop(key, None)
         if timer is not None:
@@ -408,6 +429,8 @@ class ClientSession:
         self._feature(self.settings.ws_enable_cursors, "cursors", frame.id)
         data = frame.data
         self._require_joined(data.workspace_id, frame.id)
+        if data.task_id is not None:
+            await self._require_task(data.workspace_id, data.task_id, frame.id)
         assert self.state.user_id is not None
         out = encode_server_frame(
             MessageType.CURSOR_POSITION,

@@ -24,6 +24,11 @@ _MEMBERSHIPS = (
 )
 
 
+_TASK_IN_WORKSPACE = select(Task.id).where(
+    Task.id == bindparam("task_id"), Task.workspace_id == bindparam("workspace_id")
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkspaceFeeds:
     db: Database
@@ -36,6 +41,11 @@ class WorkspaceFeeds:
         if not rows:
             return None
         return {workspace_id for _, workspace_id in rows if workspace_id is not None}
+
+    async def has_task(self, workspace_id: str, task_id: str) -> bool:
+        async with self.db.rows() as session:
+            params = {"task_id": task_id, "workspace_id": workspace_id}
+            return (await session.execute(_TASK_IN_WORKSPACE, params)).first() is not None
 
     async def latest_seq(self, workspace_id: str) -> int | None:
         async with self.db.rows() as session:
