@@ -93,6 +93,20 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The framework's only 400: a body that is not UTF-8 JSON text (bytes that do not
+            # decode). It is a bad body like malformed JSON, which answers 422 (PROTOCOL §2).
+            message = "the body is not UTF-8 JSON text"
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "VALIDATION_ERROR",
+                        "message": f"body: {message}",
+                        "fields": [{"field": "body", "message": message}],
+                    }
+                },
+                status_code=422,
+            )
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse(
             {"error": {"code": code, "message": str(exc.detail)}},

@@ -16,6 +16,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -56,22 +57,51 @@ def _utc(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
+# Text that is stored or looked up has no NUL character: PostgreSQL text cannot hold one (the
+# driver fails), so on every backend it is a 422 rather than a 500 on one of them.
+NO_NUL = r"^[^\x00]*$"
+# Patterns are written out rather than with `\s`: the server (Rust regex), the schema's readers
+# (ECMAScript regex) and Python's str.strip() each count different characters as whitespace, so
+# with `\s` the OpenAPI schema would promise emails and names the server refuses.
+# Python's whitespace (what strip_whitespace removes), written out for every regex dialect.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# No whitespace of any dialect, no control character, no @.
+_EMAIL_PART = rf"[^@{_SPACE}\x00-\x1f\x7f-\x9f\ufeff]+"
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=320,
+        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
     ),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-WorkspaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Description = Annotated[str, StringConstraints(max_length=20_000)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Something other than whitespace (which is stripped), and no NUL.
+_NAME = rf"^[^\x00]*[^{_SPACE}\x00][^\x00]*$"
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)
+]
+WorkspaceName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)
+]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
+Description = Annotated[str, StringConstraints(max_length=20_000, pattern=NO_NUL)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 # The largest integer every store and driver takes (a signed 64-bit column); larger is a 422, not a 500.
 MAX_INT64 = 2**63 - 1
-# Strict: "1" and true are client bugs, not versions.
-Version = Annotated[StrictInt, Field(ge=1, le=MAX_INT64)]
+
+
+def _json_integer(value: object) -> object:
+    # JSON has one number type: 1.0 is the integer 1 (JSON Schema's "integer" agrees, and a
+    # JavaScript client cannot tell them apart); 1.5 stays a float and is refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict otherwise: "1" and true are client bugs, not versions.
+Version = Annotated[StrictInt, Field(ge=1, le=MAX_INT64), BeforeValidator(_json_integer)]
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 # Output times: one format on the wire whoever serializes the model (our views or FastAPI).
 WireTime = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
@@ -176,14 +206,19 @@ class TaskIn(RequestModel):
     priority: Priority = "medium"
 
 
+_TITLE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 500, "pattern": NO_NUL}
+_PRIORITY_SCHEMA = {"type": "string", "enum": ["low", "medium", "high", "urgent"]}
+
+
 class TaskPatch(RequestModel):
     """Only the fields present are changed; an explicit null clears a nullable field."""
 
-    title: Title | None = None
+    # May be left out but not cleared: the schema does not offer null (the validator refuses it).
+    title: Annotated[Title | None, WithJsonSchema(_TITLE_SCHEMA)] = None
     description: Description | None = None
     assignee_id: Id | None = None
     due_date: UtcDateTime | None = None
-    priority: Priority | None = None
+    priority: Annotated[Priority | None, WithJsonSchema(_PRIORITY_SCHEMA)] = None
     base_version: Version | None = None
 
     @field_validator("title", "priority")
@@ -224,11 +259,74 @@ class TaskOut(Timestamped):
     version: int
 
 
-class Items(WireModel):
-    items: list[Any]
+class WorkspaceList(WireModel):
+    items: list[WorkspaceOut]
+
+
+class MemberList(WireModel):
+    items: list[MemberOut]
+
+
+class TaskList(WireModel):
+    items: list[TaskOut]
+
+
+class EventOut(WireModel):
+    """A logged event: the same envelope a WebSocket client receives (PROTOCOL §3.2)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    data: dict[str, Any]
+    timestamp: str
+    seq: int
+    event_id: str
 
 
 class EventsPage(WireModel):
-    events: list[dict[str, Any]]
+    events: list[EventOut]
     latest_seq: int
     has_more: bool
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class FieldError(WireModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(WireModel):
+    code: str = Field(
+        description="What went wrong, for programs: UNAUTHORIZED, INVALID_CREDENTIALS, FORBIDDEN, NOT_FOUND, "
+        "CONFLICT, ALREADY_EXISTS, GONE, VALIDATION_ERROR, IDEMPOTENCY_KEY_REUSED, RATE_LIMITED, "
+        "METHOD_NOT_ALLOWED"
+    )
+    message: str = Field(description="What went wrong, for people")
+    fields: list[FieldError] | None = Field(
+        None, description="The failing fields (VALIDATION_ERROR) or the clashing ones (CONFLICT)"
+    )
+    current: TaskOut | None = Field(None, description="The task as it is now (CONFLICT)")
+
+
+class ErrorOut(WireModel):
+    """Every error answer: `{"error": {"code", "message", ...}}` (PROTOCOL §2)."""
+
+    error: ErrorDetail
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+class HealthChecks(WireModel):
+    database: Literal["ok", "down"]
+    broker: Literal["ok", "down"]
+
+
+class HealthOut(WireModel):
+    status: Literal["ok", "degraded"]
+    node_id: str
+    uptime_seconds: float
+    connections: int
+    checks: HealthChecks

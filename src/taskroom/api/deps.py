@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import TooManyRequests, Unauthorized
+from ..schemas import NO_NUL
 from ..security.tokens import TokenError
 from ..services.idempotency import IdempotencyKey
 from ..services.writes import Reply
@@ -41,6 +42,9 @@ async def current_user_id(
 
 
 UserId = Annotated[str, Depends(current_user_id)]
+
+# An id in the path: never NUL, which no stored id has and PostgreSQL cannot compare (422, not 500).
+PathId = Annotated[str, Path(pattern=NO_NUL)]
 
 
 def client_address(request: Request) -> str:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from ..schemas import HealthOut
 from .deps import ServicesDep
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
 
 
-@router.get("/api/v1/ws/health")
+@router.get(
+    "/api/v1/ws/health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "A dependency (database or broker) is down"}},
+)
 async def health(services: ServicesDep) -> JSONResponse:
     checks = {"database": "ok", "broker": "ok"}
     try:
@@ -34,11 +40,20 @@ async def health(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/api/v1/ws/metrics")
+@router.get("/api/v1/ws/metrics", response_model=dict[str, Any])
 async def metrics_json(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"nodeId": services.settings.node_id, **services.metrics.snapshot()})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics_prometheus(services: ServicesDep) -> Response:
     return Response(services.metrics.prometheus(), media_type="text/plain; version=0.0.4; charset=utf-8")

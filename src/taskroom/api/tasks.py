@@ -4,59 +4,65 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from ..schemas import Items, TaskCompleteIn, TaskIn, TaskMoveIn, TaskOut, TaskPatch
+from ..schemas import NO_NUL, TaskCompleteIn, TaskIn, TaskList, TaskMoveIn, TaskOut, TaskPatch
 from ..services.tasks import TaskFilters
-from .deps import IdemKey, ServicesDep, UserId, reply
+from .deps import IdemKey, PathId, ServicesDep, UserId, reply
+from .responses import READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
 
 router = APIRouter(tags=["tasks"])
 
 
-@router.get("/workspaces/{workspace_id}/tasks", response_model=Items)
+@router.get("/workspaces/{workspace_id}/tasks", response_model=TaskList, responses=errors(*READ_IN_WORKSPACE))
 async def list_tasks(
-    workspace_id: str,
+    workspace_id: PathId,
     user_id: UserId,
     services: ServicesDep,
     status: Annotated[Literal["todo", "in_progress", "done"] | None, Query()] = None,
     completed: Annotated[bool | None, Query()] = None,
-    assignee_id: Annotated[str | None, Query(alias="assigneeId", max_length=64)] = None,
+    assignee_id: Annotated[str | None, Query(alias="assigneeId", max_length=64, pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
     filters = TaskFilters(status=status, completed=completed, assignee_id=assignee_id)
     return {"items": await services.tasks.list(user_id, workspace_id, filters)}
 
 
-@router.post("/workspaces/{workspace_id}/tasks", status_code=201, response_model=TaskOut)
+@router.post(
+    "/workspaces/{workspace_id}/tasks",
+    status_code=201,
+    response_model=TaskOut,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
 async def create_task(
-    workspace_id: str, body: TaskIn, user_id: UserId, services: ServicesDep, key: IdemKey
+    workspace_id: PathId, body: TaskIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
     return reply(await services.tasks.create(user_id, workspace_id, body, key))
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut)
-async def get_task(task_id: str, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses=errors(*READ_IN_WORKSPACE))
+async def get_task(task_id: PathId, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
     return await services.tasks.get(user_id, task_id)
 
 
-@router.patch("/tasks/{task_id}", response_model=TaskOut)
+@router.patch("/tasks/{task_id}", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE, 409))
 async def update_task(
-    task_id: str, body: TaskPatch, user_id: UserId, services: ServicesDep, key: IdemKey
+    task_id: PathId, body: TaskPatch, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
     return reply(await services.tasks.update(user_id, task_id, body, key))
 
 
-@router.post("/tasks/{task_id}/complete", response_model=TaskOut)
+@router.post("/tasks/{task_id}/complete", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE))
 async def complete_task(
-    task_id: str, body: TaskCompleteIn, user_id: UserId, services: ServicesDep, key: IdemKey
+    task_id: PathId, body: TaskCompleteIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
     return reply(await services.tasks.complete(user_id, task_id, body, key))
 
 
-@router.post("/tasks/{task_id}/move", response_model=TaskOut)
+@router.post("/tasks/{task_id}/move", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE, 409))
 async def move_task(
-    task_id: str, body: TaskMoveIn, user_id: UserId, services: ServicesDep, key: IdemKey
+    task_id: PathId, body: TaskMoveIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
     return reply(await services.tasks.move(user_id, task_id, body, key))
 
 
-@router.delete("/tasks/{task_id}", status_code=204)
-async def delete_task(task_id: str, user_id: UserId, services: ServicesDep, key: IdemKey) -> Response:
+@router.delete("/tasks/{task_id}", status_code=204, responses=errors(*WRITE_IN_WORKSPACE))
+async def delete_task(task_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey) -> Response:
     return reply(await services.tasks.delete(user_id, task_id, key))

@@ -278,7 +278,11 @@ def _check_conflicts(task: Task, changes: dict[str, Any], base_version: int | No
     if clashing:
         raise Conflict(
             f"changed by someone else since version {base_version}: {', '.join(clashing)}",
-            fields=clashing,
+            # The shape of every error's `fields`, so a client reads 409 and 422 alike.
+            fields=[
+                {"field": name, "message": f"changed by someone else since version {base_version}"}
+                for name in clashing
+            ],
             current=task_view(task),
         )
 
