@@ -182,7 +182,8 @@ MAX_CURSOR_BYTES = 1024
 DEFAULT_SYNC_LIMIT = 500
 MAX_SYNC_LIMIT = 1000
 
-Id = Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+# No NUL: an id is looked up in the database, and PostgreSQL cannot compare text holding one.
+Id = Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00]*$")]
 # A seq is a 64-bit integer in the database: anything larger is out of range, not a query.
 MAX_SEQ = 2**63 - 1
 Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]

@@ -111,8 +111,27 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
         super().keepalive_timeout()
 
     def handle_parser_exception(self) -> None:
+        if self.sink is None:
+            super().handle_parser_exception()
+            return
+        if self.close_sent:  # the rest of the peer's data, read and dropped (see below)
+            return
         self._closing()
-        super().handle_parser_exception()
+        # A frame over the size limit (or broken framing): websockets has queued the close frame
+        # (1009, 1002, ...). uvicorn would write it and close the socket at once, but the rest of
+        # that frame is still unread, and closing a socket with unread data makes the kernel send
+        # a reset, which can destroy the close frame before the client reads it: the client sees
+        # a dropped connection, not 1009. So: the close frame, then end of stream (half-close),
+        # then read and discard until the client closes, or close_timeout passes.
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.stop_keepalive()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
     def shutdown(self) -> None:
         self._closing()
