@@ -94,9 +94,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
-            # The framework's only 400: a body that is not UTF-8 JSON text (bytes that do not
-            # decode). It is a bad body like malformed JSON, which answers 422 (PROTOCOL §2).
-            message = "the body is not UTF-8 JSON text"
+            # The framework's only 400: a body its JSON reader fails on other than by syntax
+            # (bytes that are not UTF-8, nesting too deep, a number of thousands of digits). It
+            # is a bad body like malformed JSON, which answers 422 (PROTOCOL §2).
+            message = "could not be read as JSON (not UTF-8, nested too deep, or a number too long)"
             return JSONResponse(
                 {
                     "error": {

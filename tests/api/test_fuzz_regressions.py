@@ -80,8 +80,17 @@ def test_a_nul_character_in_a_name_at_registration_answers_422(api: Api) -> None
     assert fields_of(response) == {"name"}
 
 
-@pytest.mark.parametrize("body", [b"\x7f#D\xff", b"\xc3\x28", b'{"name": "\xff"}'], ids=repr)
-def test_a_body_that_is_not_utf8_answers_422_like_malformed_json(api: Api, body: bytes) -> None:
+UNREADABLE_BODIES = {
+    "not UTF-8": b"\x7f#D\xff",
+    "a broken UTF-8 sequence": b"\xc3\x28",
+    "not UTF-8 inside a string": b'{"name": "\xff"}',
+    "nested too deep": b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "a number of 5000 digits": b'{"name": ' + b"9" * 5000 + b"}",
+}
+
+
+@pytest.mark.parametrize("body", list(UNREADABLE_BODIES.values()), ids=list(UNREADABLE_BODIES))
+def test_a_body_json_cannot_read_answers_422_like_malformed_json(api: Api, body: bytes) -> None:
     # Was 400 "There was an error parsing the body", a status the API never declares.
     owner, wid, _task = board(api)
     before = workspace_state(owner, wid)
