@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from .container import Services, build_services
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
+from .realtime.commit_listener import CommitListener
 from .realtime.hub import Hub
 from .realtime.presence import MemoryPresence, Presence
 from .realtime.redis_broker import RedisBroker
@@ -33,9 +34,13 @@ class Node:
     hub: Hub
     services: Services
     sessions: SessionFactory
+    # PostgreSQL only: SQLite serves one node, whose own publishes never miss.
+    commit_listener: CommitListener | None
 
     async def start(self) -> None:
         await self.hub.start()
+        if self.commit_listener is not None:
+            self.hub.spawn(self.commit_listener.run())
 
     async def stop(self) -> None:
         await self.hub.stop()
@@ -74,4 +79,9 @@ def build_node(settings: Settings) -> Node:
     hub = Hub(settings, feeds, broker, presence, metrics)
     services = build_services(settings, db, log, hub.publisher, metrics, realtime=hub)
     sessions = SessionFactory(hub, services.tokens, feeds, settings)
-    return Node(settings, db, metrics, broker, presence, hub, services, sessions)
+    listener = (
+        None
+        if db.is_sqlite
+        else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
+    )
+    return Node(settings, db, metrics, broker, presence, hub, services, sessions, listener)
