@@ -127,3 +127,49 @@ export function recordLoggedEvents(client) {
   for (const method of methods) client[method]((_data, envelope) => received.push(envelope));
   return received;
 }
+
+/**
+ * A scripted WebSocket server on a free local port: `onConnection(socket, request)` decides what each
+ * connection gets (answers, events, closes). Returns `{ url, connections, close() }`.
+ */
+export async function scriptedServer(onConnection, options = {}) {
+  const { WebSocketServer } = await import("ws");
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, ...options });
+  const connections = [];
+  server.on("connection", (socket, request) => {
+    connections.push(socket);
+    socket.on("error", () => {});
+    onConnection(socket, request);
+  });
+  await new Promise((resolve) => server.once("listening", resolve));
+  const { port } = server.address();
+  return {
+    url: `ws://127.0.0.1:${port}/api/v1/ws`,
+    connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of server.clients) socket.terminate();
+        server.close(resolve);
+      }),
+  };
+}
+
+/** Frames as a Taskroom node would send them (what the scripted servers speak). */
+export function frame(type, data, extra = {}) {
+  return JSON.stringify({ type, data, timestamp: new Date().toISOString(), ...extra });
+}
+
+/** A scripted connection that sends CONNECT and answers the first AUTHENTICATE, then calls `next`. */
+export function authenticating(next, { userId = "u1", workspaces = [] } = {}) {
+  return (socket, request) => {
+    socket.send(frame("CONNECT", { connectionId: "c", nodeId: "scripted", heartbeatInterval: 5000, authTimeout: 10000 }));
+    socket.once("message", (raw) => {
+      const auth = JSON.parse(String(raw));
+      const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+      socket.send(
+        frame("AUTHENTICATE", { success: true, userId, expiresAt, workspaces, denied: [] }, { replyTo: auth.id }),
+      );
+      next(socket, auth, request);
+    });
+  };
+}

@@ -294,6 +294,7 @@ export declare class TodoWebSocketClient {
   disconnect(): Promise<void>;
 
   on<K extends EventType>(type: K, callback: Handler<K>): Unsubscribe;
+  /** On every change of state, and on every retry scheduled (the same state, a new `attempt` and `delayMs`). */
   onStateChange(callback: (state: ClientState, detail: StateChangeDetail) => void): Unsubscribe;
 
   onTaskCreated(callback: Handler<"TASK_CREATED">): Unsubscribe;

@@ -271,7 +271,11 @@ export class TodoWebSocketClient {
     return () => set.delete(entry);
   }
 
-  /** `callback(state, detail)` on every change of state; returns the unsubscribe function. */
+  /**
+   * `callback(state, detail)` on every change of state, and on every retry scheduled (the same state again,
+   * with the retry's `attempt`, `delayMs` and the `code` or `error` that ended the last attempt).
+   * Returns the unsubscribe function.
+   */
   onStateChange(callback) {
     if (typeof callback !== "function") throw new TypeError("callback: a function is required");
     const entry = (state, detail) => callback(state, detail);
@@ -455,7 +459,7 @@ export class TodoWebSocketClient {
     if (this.#stopped || this.#reconnectTimer !== null) return;
     const delayMs = backoffDelay(this.#attempt, this.#reconnect);
     this.#attempt += 1;
-    this.#setState(this.#everOpen ? "reconnecting" : "connecting", { ...detail, delayMs, attempt: this.#attempt });
+    this.#setState(this.#everOpen ? "reconnecting" : "connecting", { ...detail, delayMs, attempt: this.#attempt }, true);
     this.#reconnectTimer = setTimeout(() => void this.#attemptConnection(), delayMs);
   }
 
@@ -521,8 +525,9 @@ export class TodoWebSocketClient {
     for (const waiter of waiters) waiter.reject(error);
   }
 
-  #setState(state, detail = {}) {
-    if (state === this.#state) return;
+  // `always`: report a new retry even though the state stays the same (its attempt and delay are news).
+  #setState(state, detail = {}, always = false) {
+    if (state === this.#state && !always) return;
     const previous = this.#state;
     this.#state = state;
     for (const callback of [...this.#stateHandlers]) {
