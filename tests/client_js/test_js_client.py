@@ -116,7 +116,7 @@ def test_duplicates_gaps_resume_presence_refresh_and_dead_links_on_the_wire(node
 def test_expiring_tokens_are_refreshed_through_the_provider_without_losing_events(
     node_ready: str, tmp_path: Path
 ) -> None:
-    server = start_server(f"sqlite:///{tmp_path / 'taskroom.db'}", jwt_ttl_seconds=3)
+    server = start_server(f"sqlite:///{tmp_path / 'taskroom.db'}", jwt_ttl_seconds=5)
     try:
         run_node_tests(node_ready, "token_refresh.test.mjs", TASKROOM_URL=server.base_url)
     finally:

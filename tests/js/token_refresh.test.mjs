@@ -1,4 +1,4 @@
-// Short-lived tokens (the node runs with JWT_TTL_SECONDS=3): the provider is asked before each expiry and
+// Short-lived tokens (the node runs with JWT_TTL_SECONDS=5): the provider is asked before each expiry and
 // the connection carries on with no event lost; a token refused at connect (4401) is replaced through it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -9,7 +9,7 @@ test("expiring tokens are refreshed through the provider on the open connection,
   const rest = new Rest(serverUrl());
   const alice = await rest.register("Alice");
   const workspace = await rest.createWorkspace(alice.token);
-  const expired = alice.token; // three seconds from now it is refused
+  const expired = alice.token; // five seconds from now it is refused
 
   let provided = 0;
   const provider = async () => {
@@ -24,7 +24,7 @@ test("expiring tokens are refreshed through the provider on the open connection,
   await client.connect();
   const startSeq = client.lastSeq(workspace.id);
 
-  // The writer needs fresh tokens too: one per second keeps it inside the three-second life.
+  // The writer needs fresh tokens too: one per second keeps it well inside their life.
   let writerToken = await rest.login(alice.email);
   let writerTokenAt = Date.now();
   let i = 0;

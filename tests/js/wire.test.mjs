@@ -152,7 +152,7 @@ test("a link that stays silent after a PING is given up and resumed on a new con
     url: server.url,
     token: "t",
     heartbeatMs: 150,
-    pongTimeoutMs: 150,
+    pongTimeoutMs: 1000, // generous: a slow machine must not make an answered PING look lost
     reconnect: FAST,
     WebSocket: recordingWebSocket().WebSocket,
   });
