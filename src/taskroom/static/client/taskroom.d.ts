@@ -221,7 +221,7 @@ export interface ClientOptions {
   /** Join only these workspaces (default: every workspace of the user). */
   workspaceIds?: string[];
   /** The WebSocket class; in Node pass the `ws` package's. Default: globalThis.WebSocket. */
-  WebSocket?: unknown;
+  WebSocket?: new (url: string) => unknown;
   /** Last seq already known per workspace: the first connection resumes after it. */
   resume?: Record<string, number>;
   reconnect?: Partial<ReconnectPolicy>;
