@@ -152,14 +152,14 @@ export class TodoWebSocketClient {
    * @param {string} options.url ws(s) URL of /api/v1/ws, or the server's http(s) base (see toWebSocketUrl)
    * @param {string | (() => string | Promise<string>)} options.token an access token or a provider of fresh ones
    * @param {string[]} [options.workspaceIds] join only these (default: every workspace of the user)
-   * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (Node: the `ws` package); default globalThis.WebSocket
+   * @param {new (url: string) => any} [options.WebSocket] the WebSocket class (Node: the `ws` package); default globalThis.WebSocket
    * @param {Record<string, number>} [options.resume] last seq already known per workspace (e.g. from a REST load)
    * @param {object} [options.reconnect] back-off policy, see DEFAULT_RECONNECT
    * @param {number} [options.heartbeatMs] send PING after this much silence; 0 turns it off (default 25000)
    * @param {number} [options.pongTimeoutMs] give the link up when nothing arrives this long after a PING (default 10000)
    */
-  constructor(options = {}) {
-    const { url, token, workspaceIds, WebSocket, resume, reconnect, heartbeatMs, pongTimeoutMs } = options;
+  constructor(options) {
+    const { url, token, workspaceIds, WebSocket, resume, reconnect, heartbeatMs, pongTimeoutMs } = options ?? {};
     if (typeof token !== "string" && typeof token !== "function") {
       throw new TypeError("token: a string or a function returning one (or a promise of one) is required");
     }
