@@ -20,6 +20,7 @@ from .errors import ApiError
 from .node import build_node
 from .realtime.transport import SESSIONS_STATE_KEY
 from .settings import Settings
+from .static_assets import CLIENT_DIR, AssetFiles
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth.router, workspaces.router, tasks.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
+    app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")
     # WS /api/v1/ws is served by the WebSocket protocol itself (realtime/transport.py), not a route.
     return app
 
