@@ -30,6 +30,7 @@ export class BoardView {
     this.dragging = null;
     this.dirty = false;
     this.placeholder = element("li", { class: "drop-placeholder", "aria-hidden": "true" });
+    this.listening = new AbortController();
     this.build();
     this.render();
   }
@@ -47,15 +48,22 @@ export class BoardView {
       this.lists.set(column.status, list);
       this.counts.set(column.status, count);
     }
-    this.root.addEventListener("keydown", (e) => this.onKeyDown(e));
-    this.root.addEventListener("click", (e) => this.onClick(e));
-    this.root.addEventListener("change", (e) => this.onChange(e));
+    const options = { signal: this.listening.signal };
+    this.root.addEventListener("keydown", (e) => this.onKeyDown(e), options);
+    this.root.addEventListener("click", (e) => this.onClick(e), options);
+    this.root.addEventListener("change", (e) => this.onChange(e), options);
     if (this.canWrite) {
-      this.root.addEventListener("dragstart", (e) => this.onDragStart(e));
-      this.root.addEventListener("dragend", () => this.onDragEnd());
-      this.root.addEventListener("dragover", (e) => this.onDragOver(e));
-      this.root.addEventListener("drop", (e) => this.onDrop(e));
+      this.root.addEventListener("dragstart", (e) => this.onDragStart(e), options);
+      this.root.addEventListener("dragend", () => this.onDragEnd(), options);
+      this.root.addEventListener("dragover", (e) => this.onDragOver(e), options);
+      this.root.addEventListener("drop", (e) => this.onDrop(e), options);
     }
+  }
+
+  // Another board opens in the same element: this one's columns and listeners go.
+  dispose() {
+    this.listening.abort();
+    for (const list of this.lists.values()) list.closest(".column").remove();
   }
 
   render() {
@@ -124,7 +132,7 @@ export class BoardView {
     for (const c of COLUMNS) column.append(element("option", { value: c.status, text: c.label }));
     const edit = element("button", { type: "button", class: "card-edit button-quiet", text: "Edit" });
     const remove = element("button", { type: "button", class: "card-delete button-quiet", text: "Delete" });
-    edit.hidden = remove.hidden = !this.canWrite;
+    edit.hidden = remove.hidden = column.hidden = !this.canWrite;
     const card = element(
       "li",
       {

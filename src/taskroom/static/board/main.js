@@ -85,14 +85,23 @@ async function signedIn(auth) {
   await enter();
 }
 
+// The API has no refresh tokens: when the access token runs out, the page asks to sign in again.
+let expiryTimer = null;
+
 async function enter() {
   $("me-name").textContent = session.user.name;
+  clearTimeout(expiryTimer);
+  expiryTimer = setTimeout(
+    () => signOut("Your session has ended. Please sign in again."),
+    Math.min(2 ** 31 - 1, Math.max(0, session.expiresAt - Date.now())), // setTimeout's ceiling
+  );
   startLive();
   await loadWorkspaces();
   route();
 }
 
 function signOut(message) {
+  clearTimeout(expiryTimer);
   if (client) client.disconnect();
   client = null;
   wasOpen = false;
@@ -213,7 +222,6 @@ async function openBoard(workspaceId) {
   const store = new BoardStore(workspace);
   const canWrite = ROLE_RANK[workspace.role] >= ROLE_RANK.member;
   const boardElement = $("board");
-  boardElement.querySelectorAll(".column").forEach((column) => column.remove());
   const view = new BoardView(boardElement, store, { move, edit, toggle, remove }, { canWrite });
   const cursors = new CursorSender(boardElement, (taskId, position) => {
     if (client) client.sendCursor(workspaceId, taskId, position);
@@ -237,6 +245,7 @@ async function openBoard(workspaceId) {
     typing,
     dispose() {
       unsubscribe();
+      view.dispose();
       cursors.dispose();
       typing.stop();
       store.dispose();
@@ -245,7 +254,9 @@ async function openBoard(workspaceId) {
   };
   $("board-title").textContent = workspace.name;
   $("task-form").hidden = !canWrite;
-  $("move-help").hidden = !canWrite;
+  $("move-help").textContent = canWrite
+    ? "Drag cards between columns, or focus a card and press Alt+arrow keys to move it."
+    : "You are a viewer here: the board is read-only.";
   $("invite-form").hidden = ROLE_RANK[workspace.role] < ROLE_RANK.admin;
   showView("board");
   await reloadBoard();
