@@ -55,8 +55,11 @@ function quoted(title) {
 // --- views ------------------------------------------------------------------------------------------
 
 function showView(name) {
+  const changed = $(`${name}-view`).hidden;
   for (const view of ["auth", "home", "board"]) $(`${view}-view`).hidden = view !== name;
   $("account").hidden = name === "auth";
+  // A screen reader hears where it landed; the next Tab starts from the new view.
+  if (changed && document.activeElement !== document.body) $(`${name}-view`).querySelector("h1").focus();
 }
 
 function route() {
