@@ -76,8 +76,8 @@ class RunningServer:
         self.thread.join(timeout=30)
 
 
-def start_server(database_url: str, *, port: int = 0, **overrides: Any) -> RunningServer:
-    """A node on `port` (0: a free one; a node restarted on its old port lets clients reconnect)."""
+def start_server(database_url: str, port: int = 0, **overrides: Any) -> RunningServer:
+    """A node on `port` (0: a free one); a restarted node binds the port its predecessor had."""
     settings = Settings(**{**TEST_SETTINGS, "database_url": database_url, **overrides})
     upgrade(database_url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
