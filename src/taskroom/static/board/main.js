@@ -2,7 +2,7 @@
 // Every change, this user's or anyone else's, lands in the store first and the page re-renders from it.
 
 import TodoWebSocketClient from "./client/taskroom.js";
-import { Api, ApiError } from "./api.js";
+import { Api, ApiError, NetworkError } from "./api.js";
 import { BoardView } from "./board-view.js";
 import { CursorSender, renderCursors, renderPresence, TypingSignal } from "./collab.js";
 import { TaskEditor } from "./editing.js";
@@ -210,18 +210,28 @@ const editor = new TaskEditor({
   showError,
 });
 
+let opening = null; // the id of the board being opened, so that two routes do not open it twice
+
 async function openBoard(workspaceId) {
-  if (board && board.workspace.id === workspaceId) return;
+  if ((board && board.workspace.id === workspaceId) || opening === workspaceId) return;
   closeBoard();
+  opening = workspaceId;
   let workspace;
   try {
     workspace = await api.getWorkspace(workspaceId);
   } catch (error) {
+    if (error instanceof NetworkError) {
+      showError(explain(error)); // the board opens when the connection is back
+      return;
+    }
     showError(error.status === 404 ? "That workspace does not exist or you are not a member." : explain(error));
     location.hash = "#/";
     return;
+  } finally {
+    if (opening === workspaceId) opening = null;
   }
-  if (board) closeBoard(); // another route won the race
+  if (location.hash !== `#/w/${encodeURIComponent(workspaceId)}`) return; // the user went elsewhere meanwhile
+  if (board) closeBoard();
   const store = new BoardStore(workspace);
   const canWrite = ROLE_RANK[workspace.role] >= ROLE_RANK.member;
   const boardElement = $("board");
@@ -265,7 +275,7 @@ async function openBoard(workspaceId) {
   await reloadBoard();
   const presence = presenceByWorkspace.get(workspaceId);
   if (presence) store.loadPresence([...presence.values()]);
-  if (client) client.updatePresence(workspaceId, currentStatus());
+  sendStatus();
 }
 
 function closeBoard() {
@@ -415,7 +425,8 @@ function startLive() {
   if (client) client.disconnect();
   wasOpen = false;
   client = new TodoWebSocketClient({ url: websocketUrl(), token: () => session && session.token });
-  client.onStateChange(connectionChanged);
+  const current = client;
+  client.onStateChange((state) => current === client && connectionChanged(state));
   for (const type of ["TASK_CREATED", "TASK_UPDATED", "TASK_COMPLETED", "TASK_MOVED", "TASK_DELETED"]) {
     listen(type, (data) => taskEvent(type, data));
   }
@@ -502,13 +513,16 @@ function setBanner(text) {
 function connectionChanged(state) {
   if (state === "open") {
     setBanner(null);
-    if (wasOpen) {
-      reloadBoard();
-      for (const id of workspaces.keys()) client.updatePresence(id, currentStatus());
-    } else if (board) {
-      client.updatePresence(board.workspace.id, currentStatus());
-    }
+    const recovered = wasOpen;
     wasOpen = true;
+    // A new connection counts as online in every room; only another status needs saying.
+    if (board && currentStatus() !== "online") sendStatus();
+    if (recovered) {
+      loadWorkspaces();
+      reloadBoard();
+    }
+    // A board that could not open while the server was unreachable opens now.
+    if (!board && location.hash.startsWith("#/w/")) route();
   } else if (state === "reconnecting" || (state === "connecting" && wasOpen)) {
     setBanner("Reconnecting… Changes made meanwhile will appear when the connection is back.");
   } else if (state === "closed" && session) {
@@ -522,9 +536,10 @@ function currentStatus() {
   return document.visibilityState === "hidden" && myStatus === "online" ? "away" : myStatus;
 }
 
+// The status goes to the workspace whose board is open (one frame, whatever the number of
+// workspaces, so a change never runs into the connection's rate limit).
 function sendStatus() {
-  if (!client) return;
-  for (const id of workspaces.keys()) client.updatePresence(id, currentStatus());
+  if (client && board) client.updatePresence(board.workspace.id, currentStatus());
 }
 
 function bindPresence() {
