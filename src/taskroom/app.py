@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import auth, health, tasks, workspaces
+from .board import mount_board
 from .errors import ApiError
 from .node import build_node
 from .realtime.transport import SESSIONS_STATE_KEY
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")
     # WS /api/v1/ws is served by the WebSocket protocol itself (realtime/transport.py), not a route.
+    # The web board at `/` comes last and serves only paths that no other route claims.
+    mount_board(app.router.routes)
     return app
 
 
