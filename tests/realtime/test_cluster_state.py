@@ -317,3 +317,35 @@ def test_registrations_from_one_address_are_counted_across_nodes(
                 ).status_code
             )
     assert answers == [201, 201, 429]
+
+
+# --- Redis unreachable --------------------------------------------------------------------------
+
+
+def test_a_node_whose_redis_is_unreachable_keeps_serving_with_its_own_counts(
+    database_factory: Callable[[str], str], rest: Callable[[Any], Api]
+) -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    node = start_server(
+        database_factory("sqlite"),
+        redis_url="redis://127.0.0.1:1/0",
+        redis_prefix=fresh_prefix(),
+        login_max_failures=2,
+        ws_max_connections_per_user=1,
+    )
+    try:
+        api = rest(node)
+        alice, bob = api.register("Alice"), api.register("Bob")
+        workspace_of(alice, bob)
+        health = httpx.get(f"{node.base_url}/api/v1/ws/health", timeout=10)
+        assert (health.status_code, health.json()["status"]) == (503, "degraded")
+        # Limits fall back to this node's memory: still enforced, never an error.
+        assert [login(node, alice.email, "wrong").status_code for _ in range(3)] == [401, 401, 429]
+        with joined(node, bob, expect=1) as watcher:
+            assert present(watcher) == {bob.id: "online"}  # presence of this node's connections
+            with joined(node, alice, expect=1):
+                assert next_presence_of(watcher, alice.id)["status"] == "online"
+                _, code = authenticate_or_close_code(node, alice)
+                assert code == 1013
+    finally:
+        node.stop()

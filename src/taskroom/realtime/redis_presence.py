@@ -32,10 +32,10 @@ _AGGREGATE = (
     LUA_LIB
     + """
 local RANK = {online = 3, busy = 2, away = 1}
-local function aggregate(nodes, user_key, oldest, self)
+local function aggregate(nodes, user_key, oldest, self, alive)
   local fields = redis.call('HGETALL', user_key)
   local status, rank, last = false, -1, ''
-  local alive = {}
+  alive = alive or {}  -- instance -> alive, shared by the calls of one script
   for i = 1, #fields, 2 do
     local instance, st, seen = string.match(fields[i + 1], '^(.-)\\031(.-)\\031(.*)$')
     local live = alive[instance]
@@ -91,10 +91,10 @@ _USERS = (
     _AGGREGATE
     + """
 local oldest = now_ms() - tonumber(ARGV[1])
-local out = {}
+local out, alive = {}, {}
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local key = ARGV[2] .. user
-  local status, last = aggregate(KEYS[1], key, oldest, ARGV[3])
+  local status, last = aggregate(KEYS[1], key, oldest, ARGV[3], alive)
   if status then
     table.insert(out, user); table.insert(out, status); table.insert(out, last)
   elseif redis.call('EXISTS', key) == 0 then
@@ -126,9 +126,9 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     table.insert(targets, {ws, user, user_key})
   end
 end
-local out = {}
+local out, alive = {}, {}
 for _, t in ipairs(targets) do
-  local status = aggregate(KEYS[1], t[3], oldest, '')
+  local status = aggregate(KEYS[1], t[3], oldest, '', alive)
   if not status then
     table.insert(out, t[1]); table.insert(out, t[2])
     if redis.call('EXISTS', t[3]) == 0 then redis.call('SREM', ARGV[2] .. t[1], t[2]) end
