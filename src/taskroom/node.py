@@ -99,6 +99,11 @@ def make_shared_parts(settings: Settings) -> SharedParts:
     return BACKENDS[scheme](settings)
 
 
+def make_broker(settings: Settings) -> Broker:
+    """The broker `make_shared_parts` chooses for these settings."""
+    return make_shared_parts(settings).broker
+
+
 def build_node(settings: Settings) -> Node:
     db = Database(settings.database_url)
     log = WorkspaceLog()

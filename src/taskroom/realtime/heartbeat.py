@@ -63,7 +63,8 @@ class NodeHeartbeat:
     async def beat(self) -> None:
         was_alive = await self._state.beat()
         try:
-            if not was_alive or self._state.take_dirty():
+            missed_redis = self._state.take_dirty()
+            if missed_redis or not was_alive:
                 for change in await self._presence.resync():
                     await self._announcer.announce(change.workspace_id, change.before, change.after)
                 await self._limits.resync()
