@@ -33,6 +33,7 @@ _BACK_OFF = 1.0
 # Lua shared by the scripts: the Redis clock (one clock for every node), and whether an instance
 # is alive. Scripts reading TIME and then writing are replicated by effects (Redis >= 5 default).
 LUA_LIB = """
+redis.replicate_commands()  -- effects replication: a no-op on Redis 7, needed by 3.2 to 4
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.realtime.clients import joined
 from tests.support.api import Api, ApiUser
+from tests.support.redis_keys import drop_keys
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 from tests.support.servers import TEST_SETTINGS, RunningServer, start_server
 from tests.support.waiting import eventually
@@ -121,6 +122,7 @@ def cluster(database_factory: Callable[[str], str], tmp_path: Path) -> Iterator[
                 process.kill()
         for node in cluster.nodes:
             node.stop()
+        drop_keys(REDIS_URL, cluster.prefix)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import pytest
 from taskroom.redis_state import RedisNodeState
 from taskroom.security.limit_store import LimitStore, MemoryLimitStore, Window
 from taskroom.security.redis_limit_store import RedisLimitStore
+from tests.support.redis_keys import drop_keys_async
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
@@ -50,6 +51,8 @@ async def _redis_states(count: int, url: str = REDIS_URL) -> AsyncIterator[list[
     finally:
         for state in states:
             await state.close()
+        if url == REDIS_URL:
+            await drop_keys_async(url, prefix)
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ import pytest
 from taskroom.realtime.presence import MemoryPresence, Presence, PresenceMeta, UserPresence
 from taskroom.realtime.redis_presence import RedisPresence
 from taskroom.redis_state import RedisNodeState
+from tests.support.redis_keys import drop_keys_async
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
@@ -40,12 +41,14 @@ async def _memory() -> AsyncIterator[Presence]:
 
 @contextlib.asynccontextmanager
 async def _redis() -> AsyncIterator[Presence]:
-    state = RedisNodeState(REDIS_URL, fresh_prefix(), "node-test", heartbeat_ms=5000)
+    prefix = fresh_prefix()
+    state = RedisNodeState(REDIS_URL, prefix, "node-test", heartbeat_ms=5000)
     await state.beat()
     try:
         yield RedisPresence(state)
     finally:
         await state.close()
+        await drop_keys_async(REDIS_URL, prefix)
 
 
 IMPLEMENTATIONS = [

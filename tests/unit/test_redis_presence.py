@@ -17,6 +17,7 @@ import pytest
 from taskroom.realtime.presence import PresenceMeta, UserPresence
 from taskroom.realtime.redis_presence import RedisPresence
 from taskroom.redis_state import RedisNodeState
+from tests.support.redis_keys import drop_keys_async
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
@@ -46,6 +47,8 @@ async def nodes(count: int, url: str = REDIS_URL) -> AsyncIterator[list[FakeNode
     finally:
         for state in made:
             await state.close()
+        if url == REDIS_URL:
+            await drop_keys_async(url, prefix)
 
 
 def run(scenario: Callable[[], Awaitable[T]]) -> T:
