@@ -15,9 +15,12 @@ heartbeat that gets through reports the node `dirty`: its entries are written ag
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -83,6 +86,34 @@ end
 return 0
 """
 )
+
+
+class KeyedLocks:
+    """One asyncio lock per key, alive while someone holds or waits for it.
+
+    A node's calls about one connection must reach Redis in the order they were made; calls
+    through a connection pool may overtake each other (a `track` and the `untrack` right after it
+    would leave a ghost), so they take the connection's lock. Hand-written: it is these few lines.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def text(value: bytes | str) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -158,5 +158,29 @@ def test_without_redis_presence_answers_from_the_nodes_own_entries() -> None:
             change = await a.presence.untrack("w1", "c1", T2)
             assert change is not None and change[1] == UserPresence("alice", "offline", T2)
             assert a.state.take_dirty()  # the next heartbeat that gets through writes it all back
+
+    run(scenario)
+
+
+def test_an_untrack_made_right_after_a_track_leaves_no_entry_behind() -> None:
+    async def scenario() -> None:
+        async with nodes(2) as (a, b):
+            await a.state.beat()
+            await b.state.beat()
+            # The track's trip to Redis is slow (a busy pool, a slow network); the untrack is made
+            # while it is on its way, and must still reach Redis after it.
+            script = a.presence._track
+
+            async def slow_track(**kwargs: Any) -> Any:
+                await asyncio.sleep(0.2)
+                return await script(**kwargs)
+
+            a.presence._track = slow_track  # type: ignore[assignment]
+            tracking = asyncio.create_task(a.presence.track("w1", PresenceMeta("c1", "alice", "online", T1)))
+            await asyncio.sleep(0.05)
+            change = await a.presence.untrack("w1", "c1", T2)
+            await tracking
+            assert change is not None and change[1].status == "offline"
+            assert await listed(b, "w1") == {}
 
     run(scenario)

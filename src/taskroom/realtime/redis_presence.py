@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..redis_state import LUA_LIB, REDIS_ERRORS, RedisNodeState, text
+from ..redis_state import LUA_LIB, REDIS_ERRORS, KeyedLocks, RedisNodeState, text
 from ..timeutil import format_timestamp, utcnow
 from .presence import OFFLINE, MemoryPresence, PresenceMeta, UserPresence
 
@@ -160,32 +160,35 @@ class RedisPresence:
         self._local = MemoryPresence()  # this node's entries: the answer while Redis is away
         self._mine: dict[tuple[str, str], PresenceMeta] = {}  # (workspace, connection) -> entry
         self._index = state.key("presence-node", state.instance)
+        self._ordered = KeyedLocks()  # by connection: its changes reach Redis in order
 
     # --- the Presence contract ------------------------------------------------------------------
 
     async def track(self, workspace_id: str, meta: PresenceMeta) -> tuple[UserPresence | None, UserPresence]:
-        local = await self._local.track(workspace_id, meta)
-        self._mine[(workspace_id, meta.connection_id)] = meta
-        if self._state.usable():
-            try:
-                return await self._track_in_redis(workspace_id, meta)
-            except REDIS_ERRORS as exc:
-                self._state.failed("presence", exc)
-        return local
+        async with self._ordered.hold(meta.connection_id):
+            local = await self._local.track(workspace_id, meta)
+            self._mine[(workspace_id, meta.connection_id)] = meta
+            if self._state.usable():
+                try:
+                    return await self._track_in_redis(workspace_id, meta)
+                except REDIS_ERRORS as exc:
+                    self._state.failed("presence", exc)
+            return local
 
     async def untrack(
         self, workspace_id: str, connection_id: str, now: str
     ) -> tuple[UserPresence, UserPresence] | None:
-        local = await self._local.untrack(workspace_id, connection_id, now)
-        meta = self._mine.pop((workspace_id, connection_id), None)
-        if meta is None:
-            return None
-        if self._state.usable():
-            try:
-                return await self._untrack_in_redis(workspace_id, meta.user_id, connection_id, now)
-            except REDIS_ERRORS as exc:
-                self._state.failed("presence", exc)
-        return local
+        async with self._ordered.hold(connection_id):
+            local = await self._local.untrack(workspace_id, connection_id, now)
+            meta = self._mine.pop((workspace_id, connection_id), None)
+            if meta is None:
+                return None
+            if self._state.usable():
+                try:
+                    return await self._untrack_in_redis(workspace_id, meta.user_id, connection_id, now)
+                except REDIS_ERRORS as exc:
+                    self._state.failed("presence", exc)
+            return local
 
     async def users(self, workspace_id: str) -> list[UserPresence]:
         if self._state.usable():
@@ -213,13 +216,17 @@ class RedisPresence:
         now = self._now()
         for member in await self._redis.smembers(self._index):
             workspace_id, user_id, connection_id = text(member).split(_SEP, 2)
-            if (workspace_id, connection_id) not in self._mine:
-                change = await self._untrack_in_redis(workspace_id, user_id, connection_id, now)
-                if change is not None:
-                    changes.append(PresenceChange(workspace_id, *change))
-        for (workspace_id, _), meta in list(self._mine.items()):
-            before, after = await self._track_in_redis(workspace_id, meta)
-            changes.append(PresenceChange(workspace_id, before, after))
+            async with self._ordered.hold(connection_id):
+                if (workspace_id, connection_id) not in self._mine:
+                    change = await self._untrack_in_redis(workspace_id, user_id, connection_id, now)
+                    if change is not None:
+                        changes.append(PresenceChange(workspace_id, *change))
+        for key in list(self._mine):
+            async with self._ordered.hold(key[1]):
+                meta = self._mine.get(key)
+                if meta is not None:  # not untracked meanwhile
+                    before, after = await self._track_in_redis(key[0], meta)
+                    changes.append(PresenceChange(key[0], before, after))
         return changes
 
     async def sweep(self, instance: str) -> list[PresenceChange]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..redis_state import LUA_LIB, REDIS_ERRORS, RedisNodeState, text
+from ..redis_state import LUA_LIB, REDIS_ERRORS, KeyedLocks, RedisNodeState, text
 from .limit_store import MemoryLimitStore, Window
 
 # KEYS: the windows' keys. ARGV: hit id, then limit and window ms per key.
@@ -133,6 +133,7 @@ class RedisLimitStore:
         self._local = MemoryLimitStore()  # while Redis is away
         self._mine: dict[str, str] = {}  # this node's open slots: slot id -> key
         self._index = state.key("slots-node", state.instance)
+        self._ordered = KeyedLocks()  # by slot: opening and closing reach Redis in order
 
     async def hit(self, windows: Sequence[Window], hit_id: str) -> float | None:
         if self._state.usable():
@@ -173,6 +174,10 @@ class RedisLimitStore:
         return await self._local.take_tokens(key, rate, burst, cost)
 
     async def open_slot(self, key: str, slot_id: str, limit: int) -> bool:
+        async with self._ordered.hold(slot_id):
+            return await self._open_slot(key, slot_id, limit)
+
+    async def _open_slot(self, key: str, slot_id: str, limit: int) -> bool:
         if self._state.usable():
             try:
                 opened = await self._open_in_redis(key, slot_id, limit)
@@ -189,15 +194,16 @@ class RedisLimitStore:
         return opened
 
     async def close_slot(self, key: str, slot_id: str) -> None:
+        async with self._ordered.hold(slot_id):
+            await self._close_slot(key, slot_id)
+
+    async def _close_slot(self, key: str, slot_id: str) -> None:
         await self._local.close_slot(key, slot_id)
         if self._mine.pop(slot_id, None) is None:
             return
         if self._state.usable():
             try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hdel(self._slots_key(key), f"{self._state.instance}\x1f{slot_id}")
-                    pipe.srem(self._index, f"{key}\x1f{slot_id}")
-                    await pipe.execute()
+                await self._drop_in_redis(key, slot_id)
             except REDIS_ERRORS as exc:
                 self._state.failed("limits", exc)
 
@@ -222,12 +228,14 @@ class RedisLimitStore:
         for member in await self._redis.smembers(self._index):
             if text(member) not in mine:
                 key, slot_id = text(member).split("\x1f", 1)
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hdel(self._slots_key(key), f"{self._state.instance}\x1f{slot_id}")
-                    pipe.srem(self._index, member)
-                    await pipe.execute()
-        for slot_id, key in list(self._mine.items()):
-            await self._open_in_redis(key, slot_id, -1)  # admitted already: no limit to check
+                async with self._ordered.hold(slot_id):
+                    if slot_id not in self._mine:
+                        await self._drop_in_redis(key, slot_id)
+        for slot_id in list(self._mine):
+            async with self._ordered.hold(slot_id):
+                held = self._mine.get(slot_id)
+                if held is not None:  # not closed meanwhile
+                    await self._open_in_redis(held, slot_id, -1)  # admitted already: no limit to check
 
     async def sweep(self, instance: str) -> None:
         """Remove a dead instance's slots."""
@@ -246,6 +254,12 @@ class RedisLimitStore:
 
     def _slots_key(self, key: str) -> str:
         return self._state.key("slots", key)
+
+    async def _drop_in_redis(self, key: str, slot_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._slots_key(key), f"{self._state.instance}\x1f{slot_id}")
+            pipe.srem(self._index, f"{key}\x1f{slot_id}")
+            await pipe.execute()
 
     async def _open_in_redis(self, key: str, slot_id: str, limit: int) -> bool:
         return bool(
