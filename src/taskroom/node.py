@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from .container import Services, build_services
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
+from .realtime.commit_listener import CommitListener
 from .realtime.heartbeat import NodeHeartbeat
 from .realtime.hub import Hub
 from .realtime.presence import MemoryPresence, Presence
@@ -52,10 +53,15 @@ class Node:
     hub: Hub
     services: Services
     sessions: SessionFactory
+    # PostgreSQL only: SQLite serves one node, whose own publishes never miss.
+    commit_listener: CommitListener | None
+    # Redis only: keeps this node counted alive, and sweeps the nodes that are not.
     heartbeat: NodeHeartbeat | None = None
 
     async def start(self) -> None:
         await self.hub.start()
+        if self.commit_listener is not None:
+            self.hub.spawn(self.commit_listener.run())
         if self.heartbeat is not None:
             await self.heartbeat.start()
 
@@ -115,6 +121,11 @@ def build_node(settings: Settings) -> Node:
         settings, db, log, hub.publisher, metrics, realtime=hub, limit_store=shared.limits
     )
     sessions = SessionFactory(hub, services.tokens, feeds, settings)
+    listener = (
+        None
+        if db.is_sqlite
+        else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
+    )
     heartbeat = None
     if shared.state is not None and shared.presence_in_redis and shared.limits_in_redis:
         heartbeat = NodeHeartbeat(
@@ -130,5 +141,6 @@ def build_node(settings: Settings) -> Node:
         hub,
         services,
         sessions,
+        listener,
         heartbeat,
     )

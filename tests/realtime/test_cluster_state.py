@@ -7,15 +7,9 @@ SIGKILLed: it says nothing to Redis on its way out, and the others must find out
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,9 +18,10 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.realtime.clients import joined
 from tests.support.api import Api, ApiUser
+from tests.support.processes import NodeProcess
 from tests.support.redis_keys import drop_keys
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
-from tests.support.servers import TEST_SETTINGS, RunningServer, start_server
+from tests.support.servers import RunningServer, start_server
 from tests.support.waiting import eventually
 from tests.support.ws import WsClient
 
@@ -37,70 +32,22 @@ PASSWORD = "correct horse battery"
 
 
 @dataclass
-class ProcessNode:
-    """A node in a process of its own: `taskroom serve`, as an operator runs it."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no goodbye to Redis."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-
-@dataclass
 class Cluster:
     database_url: str
     prefix: str
     settings: dict[str, Any]
     nodes: list[RunningServer]
-    processes: list[ProcessNode]
-    log_dir: Path
+    processes: list[NodeProcess]
 
-    def start_process_node(self) -> ProcessNode:
-        with socket.socket() as probe:  # a free port for the child to bind
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        settings = {
-            **TEST_SETTINGS,
-            **self.settings,
-            "database_url": self.database_url,
-            "redis_url": REDIS_URL,
-            "redis_prefix": self.prefix,
-        }
-        env = {**os.environ, **{name.upper(): str(value) for name, value in settings.items()}}
-        log = (self.log_dir / f"node-{port}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "taskroom", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        node = ProcessNode(process, port)
+    def start_process_node(self) -> NodeProcess:
+        """A fourth node of the service, in a process of its own (one that can be SIGKILLed)."""
+        node = NodeProcess(self.database_url, redis_url=REDIS_URL, redis_prefix=self.prefix, **self.settings)
         self.processes.append(node)
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (self.log_dir / f"node-{port}.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/ws/health", timeout=2).status_code == 200:
-                    return node
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the node process did not start"
-            time.sleep(0.1)
+        return node
 
 
 @pytest.fixture
-def cluster(database_factory: Callable[[str], str], tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+def cluster(database_factory: Callable[[str], str]) -> Iterator[Callable[..., Cluster]]:
     """`cluster(**settings)`: three nodes on one fresh PostgreSQL database and one Redis key prefix."""
     require_redis()
     made: list[Cluster] = []
@@ -112,14 +59,13 @@ def cluster(database_factory: Callable[[str], str], tmp_path: Path) -> Iterator[
         nodes = [
             start_server(database_url, redis_url=REDIS_URL, redis_prefix=prefix, **settings) for _ in range(3)
         ]
-        made.append(Cluster(database_url, prefix, settings, nodes, [], tmp_path))
+        made.append(Cluster(database_url, prefix, settings, nodes, []))
         return made[-1]
 
     yield make
     for cluster in made:
         for process in cluster.processes:
-            if process.process.poll() is None:
-                process.kill()
+            process.stop()
         for node in cluster.nodes:
             node.stop()
         drop_keys(REDIS_URL, cluster.prefix)
