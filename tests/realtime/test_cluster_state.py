@@ -161,6 +161,28 @@ def test_a_killed_nodes_users_go_offline_for_the_others_and_leave_no_ghost(
             assert present(newcomer) == {bob.id: "online", carol.id: "online"}
 
 
+def test_presence_lost_by_redis_is_written_back_by_the_nodes_heartbeats(
+    cluster: Callable[..., Cluster], rest: Callable[[Any], Api]
+) -> None:
+    service = cluster()
+    one, two, _ = service.nodes
+    api = rest(one)
+    alice, bob = api.register("Alice"), api.register("Bob")
+    workspace_of(alice, bob)
+    with joined(one, alice, expect=1):
+        # Redis loses everything it held (a restart without persistence).
+        drop_keys(REDIS_URL, service.prefix)
+
+        def seen_from_two() -> dict[str, str]:
+            with joined(two, bob, expect=1) as newcomer:
+                return present(newcomer)
+
+        assert eventually(seen_from_two, lambda users: alice.id in users, timeout=DEAD_NODE_DEADLINE) == {
+            alice.id: "online",
+            bob.id: "online",
+        }
+
+
 # --- limits -------------------------------------------------------------------------------------
 
 
