@@ -35,8 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if settings.redis_url:
             logger.info(
-                "REDIS_URL is set: events, presence, typing and cursors cross nodes through Redis; "
-                "presence state, rate and connection limits are still counted per node"
+                "REDIS_URL is set: events, presence, typing and cursors cross nodes through Redis, "
+                "and presence, connection and rate limits are counted there for the whole service"
             )
         node = build_node(settings)
         app.state.node = node
