@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .container import Services, build_services
+from .documents.service import DocumentService
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
 from .realtime.commit_listener import CommitListener
@@ -36,13 +37,17 @@ class Node:
     sessions: SessionFactory
     # PostgreSQL only: SQLite serves one node, whose own publishes never miss.
     commit_listener: CommitListener | None
+    # Shared task descriptions (WS /api/v1/tasks/{taskId}/doc).
+    documents: DocumentService
 
     async def start(self) -> None:
         await self.hub.start()
+        await self.documents.start()
         if self.commit_listener is not None:
             self.hub.spawn(self.commit_listener.run())
 
     async def stop(self) -> None:
+        await self.documents.stop()
         await self.hub.stop()
         await self.db.dispose()
 
@@ -84,4 +89,6 @@ def build_node(settings: Settings) -> Node:
         if db.is_sqlite
         else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
     )
-    return Node(settings, db, metrics, broker, presence, hub, services, sessions, listener)
+    # Documents get a broker of their own (see documents/relay.py).
+    documents = DocumentService(settings, services, hub, make_broker(settings))
+    return Node(settings, db, metrics, broker, presence, hub, services, sessions, listener, documents)
