@@ -381,11 +381,10 @@ class DocumentService:
     # --- opening and closing --------------------------------------------------------------------
 
     async def _acquire(self, task_id: str) -> OpenDocument:
-        while True:
-            closing = self._closing.get(task_id)
-            if closing is None:
-                break
+        closing = self._closing.get(task_id)
+        while closing is not None:  # closed (stored, compacted) first, then opened afresh
             await asyncio.shield(closing)
+            closing = self._closing.get(task_id)
         document = self._documents.get(task_id)
         if document is None:
             opening = self._opening.get(task_id)
@@ -431,11 +430,9 @@ class DocumentService:
         task_id = document.shared.task_id
         if document.users == 0 and self._documents.get(task_id) is document and task_id not in self._closing:
             closing = self._closing[task_id] = asyncio.create_task(self._close_document(task_id))
-            try:
-                await asyncio.shield(closing)
-            finally:
-                if self._closing.get(task_id) is closing and closing.done():
-                    del self._closing[task_id]
+            # Gone from the map the moment it is done, before anyone waiting on it runs again.
+            closing.add_done_callback(lambda _: self._closing.pop(task_id, None))
+            await asyncio.shield(closing)
 
     async def _close_document(self, task_id: str) -> None:
         """The last user left: store what is pending, let the description catch up, compact."""
