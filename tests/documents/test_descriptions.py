@@ -281,3 +281,62 @@ def test_an_update_past_the_document_size_limit_is_refused_with_1009(
     code, value = asyncio.run(run())
     assert code == 1009
     assert value == "Small"
+
+
+def test_a_connection_whose_token_expires_is_closed_with_4401(
+    node_factory: Callable[..., RunningServer], api_factory: Callable[[RunningServer], Api]
+) -> None:
+    short = node_factory(jwt_ttl_seconds=2)
+    owner, _, task = scene(api_factory(short))
+
+    async def run() -> int | None:
+        async with YDocClient(doc_url(short.ws_url, task["id"], owner.token)) as client:
+            await asyncio.wait_for(client.synced.wait(), 10)
+            return await client.closed(within=10)
+
+    assert asyncio.run(run()) == 4401
+
+
+def test_a_viewer_made_member_edits_from_then_on(node: RunningServer, api: Api) -> None:
+    owner, workspace_id, task = scene(api, "Promoted")
+    reader = api.register("Reader")
+    owner.add_member(workspace_id, reader, role="viewer")
+
+    async def run() -> str:
+        url = doc_url(node.ws_url, task["id"], reader.token)
+        async with (
+            YDocClient(url) as client,
+            YDocClient(doc_url(node.ws_url, task["id"], owner.token)) as owning,
+        ):
+            await asyncio.wait_for(asyncio.gather(client.synced.wait(), owning.synced.wait()), 10)
+            changed = await asyncio.to_thread(
+                owner.patch, f"/workspaces/{workspace_id}/members/{reader.id}", json={"role": "member"}
+            )
+            assert changed.status_code == 200, changed.text
+            # The role change reaches the document through the workspace's event; until then an
+            # edit would still be ignored, so edit until the owner sees one.
+            async with asyncio.timeout(10):
+                while "!" not in owning.value():
+                    client.insert(len(client.value()), "!")
+                    await asyncio.sleep(0.2)
+            return owning.value()
+
+    assert asyncio.run(run()).startswith("Promoted!")
+
+
+def test_an_origin_outside_the_allowed_list_is_refused_with_403(
+    node_factory: Callable[..., RunningServer], api_factory: Callable[[RunningServer], Api]
+) -> None:
+    guarded = node_factory(ws_allowed_origins="https://board.example")
+    owner, _, task = scene(api_factory(guarded))
+    url = doc_url(guarded.ws_url, task["id"], owner.token)
+
+    async def status(origin: str) -> int:
+        try:
+            async with connect(url, open_timeout=10, origin=origin):  # type: ignore[arg-type]
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    assert asyncio.run(status("https://elsewhere.example")) == 403
+    assert asyncio.run(status("https://board.example")) == 101

@@ -120,3 +120,28 @@ def test_pycrdt_clients_on_two_nodes_converge_through_a_disconnection(
         assert marker in text
     eventually(lambda: description_on(a, owner, task_id) == text, timeout=10)
     assert description_on(b, member, task_id) == text
+
+
+def test_a_member_removed_on_one_node_is_cut_off_on_the_other_with_4403(
+    cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
+) -> None:
+    a, b = cluster(2)
+    owner, member, task_id = two_editors(api_factory(a), "Team")
+    workspace_id = description_on_workspace(a, owner, task_id)
+
+    async def run() -> int | None:
+        async with YDocClient(doc_url(b.ws_url, task_id, member.token)) as client:
+            await asyncio.wait_for(client.synced.wait(), 10)
+            with httpx.Client(base_url=a.api, headers={"Authorization": f"Bearer {owner.token}"}) as http:
+                removed = await asyncio.to_thread(
+                    http.delete, f"/workspaces/{workspace_id}/members/{member.id}"
+                )
+            assert removed.status_code == 204
+            return await client.closed()
+
+    assert asyncio.run(run()) == 4403
+
+
+def description_on_workspace(node: RunningServer, user: ApiUser, task_id: str) -> str:
+    with httpx.Client(base_url=node.api, headers={"Authorization": f"Bearer {user.token}"}) as http:
+        return str(http.get(f"/tasks/{task_id}").json()["workspaceId"])

@@ -71,7 +71,7 @@ class SocketPeer:
 
 async def serve(websocket: WebSocket, documents: DocumentService, task_id: str, token: str | None) -> None:
     try:
-        admission = await documents.admit(task_id, token)
+        admission = await documents.admit(task_id, token, websocket.headers.get("origin"))
     except Refused as refused:
         body = {"error": {"code": refused.code, "message": str(refused)}}
         await websocket.send_denial_response(JSONResponse(body, status_code=refused.status))

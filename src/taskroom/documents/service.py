@@ -38,7 +38,7 @@ from ..schemas import DESCRIPTION_MAX_LENGTH, ROLE_RANK, Role, TaskPatch
 from ..security.tokens import TokenError
 from ..settings import Settings
 from ..wire import MessageType
-from .protocol import MalformedMessage, awareness_message, parse, update_message
+from .protocol import MalformedMessage, awareness_message, parse, sync_step1_message, update_message
 from .relay import AWARENESS, UPDATE, DocumentRelay, Relayed
 from .shared import DocumentTooLarge, Peer, SharedDocument, fold, seed
 from .store import DocumentStore, StoredDocument
@@ -182,9 +182,12 @@ class DocumentService:
 
     # --- admission ------------------------------------------------------------------------------
 
-    async def admit(self, task_id: str, token: str | None) -> Admission:
-        """Who is connecting and with what rights; raises `Refused` (401, 404). On success the
-        task's workspace is watched until `release(admission)`."""
+    async def admit(self, task_id: str, token: str | None, origin: str | None = None) -> Admission:
+        """Who is connecting and with what rights; raises `Refused` (403, 401, 404). On success
+        the task's workspace is watched until `release(admission)`."""
+        allowed = self._settings.allowed_origins
+        if allowed is not None and (origin is None or origin.rstrip("/") not in allowed):
+            raise Refused(403, "FORBIDDEN", "origin not allowed")  # as on WS /api/v1/ws
         if not token:
             raise Refused(401, "UNAUTHORIZED", "missing token")
         try:
@@ -254,7 +257,13 @@ class DocumentService:
             elif role is None:
                 peer.close(CloseCode.REMOVED, "no longer a member of the workspace")
             else:
+                promoted = _can_edit(role) and not peer.can_edit
                 peer.can_edit = _can_edit(role)
+                if promoted:
+                    # Its later edits build on the ones ignored while it was a viewer, which the
+                    # document lacks: ask for everything it has (its answer is a sync step 2), as
+                    # a reconnection would, rather than leave its edits pending here forever.
+                    peer.send(sync_step1_message(document.shared.doc.get_state()))
 
     # --- connections ----------------------------------------------------------------------------
 
