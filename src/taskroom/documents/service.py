@@ -449,12 +449,15 @@ class DocumentService:
         if document is None:
             return
         try:
-            if document.flush is not None:
-                document.flush.cancel()
-                document.flush = None
-                await self._write_description(document)
-            elif document.flushing is not None:
-                await asyncio.shield(document.flushing)
+            while document.flush is not None or (
+                document.flushing is not None and not document.flushing.done()
+            ):
+                if document.flush is not None:  # due later: now
+                    document.flush.cancel()
+                    document.flush = None
+                    await self._write_description(document)
+                elif document.flushing is not None:
+                    await asyncio.shield(document.flushing)
             while document.writer is not None and not document.writer.done():
                 await asyncio.shield(document.writer)
             if document.stored_rows:
@@ -532,6 +535,10 @@ class DocumentService:
             except (NotFound, Forbidden):
                 continue
             document.description = text
+            if str(shared.text) != text and document.flush is None:
+                # Changed while this was written (a REST edit may even have committed first and
+                # been overwritten by it): the text as it is now goes next.
+                self._description_soon(document, None)
             return
         logger.info(
             "document %s: no editor left to credit; the description follows the next edit", shared.task_id
