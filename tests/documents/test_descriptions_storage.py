@@ -102,3 +102,36 @@ def test_the_token_in_the_query_never_reaches_the_log(
     lines = [record.getMessage() for record in caplog.records]
     assert any("token=[redacted]" in line for line in lines), lines
     assert not any(owner.token in line for line in lines)
+
+
+def test_nodes_without_a_broker_between_them_converge_through_the_stored_updates(
+    database_factory: Callable[[str], str],
+) -> None:
+    # Two nodes on one PostgreSQL and no Redis: nothing is relayed between them, so what crosses
+    # crosses through the database re-read (the safety net for a relay lost on the way).
+    database_url = database_factory("postgres")
+    a = start_server(database_url, doc_resync_interval=200)
+    b = start_server(database_url, doc_resync_interval=200)
+    try:
+        api = Api(a.api)
+        owner = api.register("Owner")
+        task = owner.create_task(owner.create_workspace()["id"], "Apart", description="base")
+        api.close()
+
+        async def run() -> tuple[str, str]:
+            async with (
+                YDocClient(doc_url(a.ws_url, task["id"], owner.token)) as left,
+                YDocClient(doc_url(b.ws_url, task["id"], owner.token)) as right,
+            ):
+                await asyncio.wait_for(asyncio.gather(left.synced.wait(), right.synced.wait()), 10)
+                left.insert(0, "left ")
+                right.insert(len(right.value()), " right")
+                for client in (left, right):
+                    await client.wait_for(lambda c=client: "left" in c.value() and "right" in c.value())
+                return left.value(), right.value()
+
+        left, right = asyncio.run(run())
+        assert left == right == "left base right"
+    finally:
+        a.stop()
+        b.stop()
