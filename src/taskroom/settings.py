@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     doc_compact_updates: int = Field(200, gt=0)
     # Quiet time after a document change before the task's plain `description` follows it.
     doc_description_delay: int = Field(300, ge=0)
+    # Frames one document connection may send per second (and in a burst). A faster client is
+    # not refused (a dropped Yjs update would leave its later ones pending): it is read slower.
+    doc_rate_limit: float = Field(50.0, gt=0)
+    doc_rate_limit_burst: float = Field(100.0, gt=0)
     # How often a node re-reads each open document's stored updates, so that an update whose
     # relay between nodes was lost (Redis away) still arrives.
     doc_resync_interval: int = Field(5000, gt=0)

@@ -340,3 +340,21 @@ def test_an_origin_outside_the_allowed_list_is_refused_with_403(
 
     assert asyncio.run(status("https://elsewhere.example")) == 403
     assert asyncio.run(status("https://board.example")) == 101
+
+
+def test_a_client_sending_past_the_rate_limit_is_slowed_and_loses_nothing(
+    node_factory: Callable[..., RunningServer], api_factory: Callable[[RunningServer], Api]
+) -> None:
+    slow = node_factory(doc_rate_limit=40, doc_rate_limit_burst=5)
+    owner, _, task = scene(api_factory(slow), "")
+    url = doc_url(slow.ws_url, task["id"], owner.token)
+
+    async def run() -> str:
+        async with YDocClient(url) as typist, YDocClient(url) as reader:
+            await asyncio.wait_for(asyncio.gather(typist.synced.wait(), reader.synced.wait()), 10)
+            for number in range(30):  # 30 updates at once: six times the burst
+                typist.insert(len(typist.value()), chr(ord("a") + number % 26))
+            await reader.wait_for(lambda: len(reader.value()) == 30)
+            return reader.value()
+
+    assert asyncio.run(run()) == "abcdefghijklmnopqrstuvwxyzabcd"

@@ -19,6 +19,7 @@ from collections import deque
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..realtime.ratelimit import TokenBucket
 from .service import Admission, CloseCode, DocumentService, Refused
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ async def _converse(
         # The task went away between the check and the opening.
         await websocket.close(CloseCode.GONE, "the task was deleted")
         return
+    # uvicorn reads the socket no further until a frame is taken: waiting here slows the sender.
+    bucket = TokenBucket(settings.doc_rate_limit, settings.doc_rate_limit_burst)
     writer = asyncio.create_task(peer.write(), name="document-writer")
     loop = asyncio.get_running_loop()
     expiry = loop.call_later(
@@ -109,6 +112,9 @@ async def _converse(
             message = receive.result()
             if message["type"] == "websocket.disconnect":
                 break
+            if not bucket.try_acquire():
+                await asyncio.sleep((1 - bucket.available()) / bucket.rate)  # until one token is back
+                bucket.try_acquire()
             data = message.get("bytes")
             if data is None:
                 peer.close(CloseCode.UNSUPPORTED_DATA, "binary y-websocket frames only")
