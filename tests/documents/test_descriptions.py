@@ -358,3 +358,23 @@ def test_a_client_sending_past_the_rate_limit_is_slowed_and_loses_nothing(
             return reader.value()
 
     assert asyncio.run(run()) == "abcdefghijklmnopqrstuvwxyzabcd"
+
+
+def test_one_document_connection_too_many_for_a_user_is_closed_with_1013(
+    node_factory: Callable[..., RunningServer], api_factory: Callable[[RunningServer], Api]
+) -> None:
+    tight = node_factory(ws_max_connections_per_user=1)
+    owner, _, task = scene(api_factory(tight))
+    url = doc_url(tight.ws_url, task["id"], owner.token)
+
+    async def run() -> tuple[int | None, str]:
+        async with YDocClient(url) as first:
+            await asyncio.wait_for(first.synced.wait(), 10)
+            async with YDocClient(url) as second:
+                code = await second.closed()
+            first.insert(0, "Still ")
+            return code, first.value()
+
+    code, value = asyncio.run(run())
+    assert code == 1013
+    assert value == "Still Hello"

@@ -58,7 +58,7 @@ class YDocClient:
         self.close_code = None
         self._conn = await connect(self.url, open_timeout=10, max_size=None)
         self._reader = asyncio.create_task(self._read(self._conn))
-        await self._conn.send(create_sync_message(self.doc))
+        await self._send(create_sync_message(self.doc))  # (a server may close at once: see `closed`)
         await self.send_awareness()
         return self
 

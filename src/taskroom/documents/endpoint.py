@@ -19,8 +19,9 @@ from collections import deque
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..errors import NotFound
 from ..realtime.ratelimit import TokenBucket
-from .service import Admission, CloseCode, DocumentService, Refused
+from .service import Admission, CloseCode, Crowded, DocumentService, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ async def _converse(
     peer = SocketPeer(websocket, admission, settings.ws_max_buffered_bytes)
     try:
         document = await documents.attach(task_id, peer, admission)
-    except Exception:
-        # The task went away between the check and the opening.
+    except Crowded as crowded:
+        await websocket.close(CloseCode.TRY_AGAIN_LATER, str(crowded))
+        return
+    except NotFound:  # the task went away between the check and the opening
         await websocket.close(CloseCode.GONE, "the task was deleted")
         return
     # uvicorn reads the socket no further until a frame is taken: waiting here slows the sender.

@@ -83,6 +83,10 @@ class Refused(Exception):
         self.code = code
 
 
+class Crowded(Exception):
+    """Past WS_MAX_CONNECTIONS or WS_MAX_CONNECTIONS_PER_USER (document connections counted apart)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     user_id: str
@@ -268,7 +272,13 @@ class DocumentService:
     # --- connections ----------------------------------------------------------------------------
 
     async def attach(self, task_id: str, peer: Peer, admission: Admission) -> OpenDocument:
-        """The peer joins the document (opened here if it is not); it is sent the welcome."""
+        """The peer joins the document (opened here if it is not); it is sent the welcome.
+        Raises `Crowded` past this node's connection limits, `NotFound` if the task is gone."""
+        mine = sum(1 for other in self._peers if other.user_id == peer.user_id)
+        if len(self._peers) >= self._settings.ws_max_connections:
+            raise Crowded("too many document connections on this node")
+        if mine >= self._settings.ws_max_connections_per_user:
+            raise Crowded("too many document connections of this user on this node")
         document = await self._acquire(task_id)
         document.shared.peers.add(peer)
         self._peers.add(peer)
