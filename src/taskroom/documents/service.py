@@ -421,7 +421,6 @@ class DocumentService:
             await self.relay.subscribe(task_id)
             stored = await self.store.open(task_id, seed)
             if stored is None:
-                await self.relay.unsubscribe(task_id)
                 raise NotFound("task not found")
             shared = SharedDocument(
                 task_id, stored.workspace_id, self._max_chars, self._settings.doc_max_bytes
@@ -440,6 +439,8 @@ class DocumentService:
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters get it through their own await
+            with contextlib.suppress(Exception):
+                await self.relay.unsubscribe(task_id)
             raise
         finally:
             del self._opening[task_id]
@@ -559,6 +560,12 @@ class DocumentService:
 
         A task whose document was never opened has nothing to change: its first opening starts
         from the description."""
+        try:
+            await self._replace_description(task_id, text)
+        except Exception:  # the PATCH itself is committed; its answer must not turn into an error
+            logger.exception("document %s did not take the description of a REST edit", task_id)
+
+    async def _replace_description(self, task_id: str, text: str | None) -> None:
         if task_id not in self._documents and not await self.store.exists(task_id):
             return
         try:
