@@ -217,6 +217,19 @@ def test_deleting_the_task_closes_its_document_with_4404(node: RunningServer, ap
     assert asyncio.run(run()) == 4404
 
 
+def test_deleting_the_workspace_closes_its_documents_with_4404(node: RunningServer, api: Api) -> None:
+    owner, workspace_id, task = scene(api)
+
+    async def run() -> int | None:
+        async with YDocClient(doc_url(node.ws_url, task["id"], owner.token)) as client:
+            await asyncio.wait_for(client.synced.wait(), 10)
+            deleted = await asyncio.to_thread(owner.delete, f"/workspaces/{workspace_id}")
+            assert deleted.status_code == 204
+            return await client.closed()
+
+    assert asyncio.run(run()) == 4404
+
+
 def test_awareness_reaches_the_others_and_leaves_with_its_connection(node: RunningServer, api: Api) -> None:
     owner, _, task = scene(api)
     url = doc_url(node.ws_url, task["id"], owner.token)

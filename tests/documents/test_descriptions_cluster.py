@@ -95,6 +95,9 @@ def test_pycrdt_clients_on_two_nodes_converge_through_a_disconnection(
         left = await YDocClient(doc_url(a.ws_url, task_id, owner.token)).connect()
         right = await YDocClient(doc_url(b.ws_url, task_id, member.token)).connect()
         await asyncio.wait_for(asyncio.gather(left.synced.wait(), right.synced.wait()), 10)
+        # Awareness crosses too, and a disconnection takes it away on the other node.
+        await right.send_awareness({"name": "Right"})
+        await left.wait_for(lambda: {"name": "Right"} in left.others.values())
         for round_ in range(5):
             left.insert(0, f"L{round_} ")
             right.insert(len(right.value()), f" R{round_}")
@@ -102,6 +105,7 @@ def test_pycrdt_clients_on_two_nodes_converge_through_a_disconnection(
                 right.value().index("abcde"[round_]), 1
             )  # the seed's first five letters, one a round
         await right.disconnect()
+        await left.wait_for(lambda: {"name": "Right"} not in left.others.values())
         left.insert(0, "while-away ")
         right.insert(0, "offline ")
         await right.connect()
