@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from .. import logging_redaction
 from ..errors import Forbidden, NotFound
 from ..realtime.broker import Broker
 from ..realtime.room import Room, RoomEvent
@@ -149,6 +150,8 @@ class DocumentService:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Also when the app runs under another runner than `taskroom serve` (whose config does it).
+        logging_redaction.install()
         await self.relay.start()
         self._tasks = [
             asyncio.create_task(self.relay.run(self._on_relayed), name="documents-relay"),
