@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .api import auth, health, tasks, workspaces
+from .api import auth, documents, health, tasks, workspaces
 from .board import mount_board
 from .errors import ApiError
 from .node import build_node
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Taskroom", version=__version__, lifespan=lifespan, docs_url="/docs")
     _install_error_handlers(app)
-    for router in (auth.router, workspaces.router, tasks.router):
+    for router in (auth.router, workspaces.router, tasks.router, documents.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
     app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")

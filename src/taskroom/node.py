@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .container import Services, build_services
+from .documents.service import DocumentService
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
 from .realtime.commit_listener import CommitListener
@@ -55,11 +56,14 @@ class Node:
     sessions: SessionFactory
     # PostgreSQL only: SQLite serves one node, whose own publishes never miss.
     commit_listener: CommitListener | None
+    # Shared task descriptions (WS /api/v1/tasks/{taskId}/doc).
+    documents: DocumentService
     # Redis only: keeps this node counted alive, and sweeps the nodes that are not.
     heartbeat: NodeHeartbeat | None = None
 
     async def start(self) -> None:
         await self.hub.start()
+        await self.documents.start()
         if self.commit_listener is not None:
             self.hub.spawn(self.commit_listener.run())
         if self.heartbeat is not None:
@@ -67,6 +71,7 @@ class Node:
 
     async def stop(self) -> None:
         await self.hub.close_all()  # connections leave (and untrack) while Redis is still there
+        await self.documents.stop()
         if self.heartbeat is not None:
             await self.heartbeat.stop()
         await self.hub.stop()
@@ -126,6 +131,8 @@ def build_node(settings: Settings) -> Node:
         if db.is_sqlite
         else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
     )
+    # Documents get a broker of their own (see documents/relay.py).
+    documents = DocumentService(settings, services, hub, make_broker(settings))
     heartbeat = None
     if shared.state is not None and shared.presence_in_redis and shared.limits_in_redis:
         heartbeat = NodeHeartbeat(
@@ -142,5 +149,6 @@ def build_node(settings: Settings) -> Node:
         services,
         sessions,
         listener,
+        documents,
         heartbeat,
     )

@@ -66,7 +66,8 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 WorkspaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Description = Annotated[str, StringConstraints(max_length=20_000)]
+DESCRIPTION_MAX_LENGTH = 20_000
+Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX_LENGTH)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 # The largest integer every store and driver takes (a signed 64-bit column); larger is a 422, not a 500.
 MAX_INT64 = 2**63 - 1

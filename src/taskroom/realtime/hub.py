@@ -60,6 +60,9 @@ class Hub:
         self.announcer = PresenceAnnouncer(settings, presence, self.publisher, metrics, self.joined)
         self.replayer = Replayer(feeds, metrics)
         self.safety_net = LogSafetyNet(settings, feeds, self.rooms, self._deliver)
+        # Called with each logged event a room delivers, in seq order (the documents watch
+        # membership and deletions through this).
+        self.event_listeners: list[Callable[[str, RoomEvent], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # strong references until done
 
@@ -310,6 +313,8 @@ class Hub:
     def _deliver(self, room: Room, ready: list[tuple[int, RoomEvent]]) -> None:
         for seq, event in ready:
             effects = room.deliver(seq, event)
+            for listener in self.event_listeners:
+                listener(room.workspace_id, event)
             self.metrics.message_out(event.type, len(room.live))
             if event.published_at:
                 self.metrics.fanout(max(0.0, time.time() - event.published_at))
