@@ -86,7 +86,8 @@ WorkspaceName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)
 ]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
-Description = Annotated[str, StringConstraints(max_length=20_000, pattern=NO_NUL)]
+DESCRIPTION_MAX_LENGTH = 20_000
+Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 # The largest integer every store and driver takes (a signed 64-bit column); larger is a 422, not a 500.
 MAX_INT64 = 2**63 - 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from . import logging_redaction
 from .app import create_app
 from .node import Node
 from .realtime.transport import RealtimeWebSocketProtocol
@@ -39,6 +40,7 @@ class NodeServer(uvicorn.Server):
         node = _find_node(self.config.loaded_app)
         if node is not None:
             await node.hub.close_all()
+            await node.documents.close_all()
         await super().shutdown(sockets)
 
 
@@ -72,7 +74,10 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
         "timeout_graceful_shutdown": 10,
     }
     options.update(overrides)
-    return uvicorn.Config(create_app(settings), **options)
+    config = uvicorn.Config(create_app(settings), **options)
+    # After uvicorn set its loggers up: the document endpoint's query carries a token.
+    logging_redaction.install()
+    return config
 
 
 # Cyclic garbage collection every 50,000 allocations instead of 700 (older generations in the

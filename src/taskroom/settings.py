@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     # published (its publisher died) still reaches clients.
     ws_log_poll_interval: int = Field(2000, gt=0)
 
+    # Shared task descriptions (WS /api/v1/tasks/{taskId}/doc, docs/descriptions.md).
+    # The largest a document's encoded state may grow (its text is also bounded by the REST
+    # limit of a description, 20,000 characters); an update that would pass either is refused.
+    doc_max_bytes: int = Field(1_048_576, gt=0)
+    # Updates stored for a document before they are folded into its snapshot.
+    doc_compact_updates: int = Field(200, gt=0)
+    # Quiet time after a document change before the task's plain `description` follows it.
+    doc_description_delay: int = Field(300, ge=0)
+    # Frames one document connection may send per second (and in a burst). A faster client is
+    # not refused (a dropped Yjs update would leave its later ones pending): it is read slower.
+    doc_rate_limit: float = Field(50.0, gt=0)
+    doc_rate_limit_burst: float = Field(100.0, gt=0)
+    # How often a node re-reads each open document's stored updates, so that an update whose
+    # relay between nodes was lost (Redis away) still arrives.
+    doc_resync_interval: int = Field(5000, gt=0)
+
     # Failed logins on one account from one client address: the owner's own address keeps its
     # own count, so failures elsewhere never lock the owner out.
     login_max_failures: int = Field(5, gt=0)

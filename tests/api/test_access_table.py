@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete
+from starlette.routing import Mount
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from taskroom.db.models import User
 from tests.realtime.clients import joined
@@ -194,6 +196,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/docs"): Row("public", 200, lambda c, s: ("/docs", {})),
     ("GET", "/docs/oauth2-redirect"): Row("public", 200, lambda c, s: ("/docs/oauth2-redirect", {})),
     ("GET", "/redoc"): Row("public", 200, lambda c, s: ("/redoc", {})),
+    ("GET", "/client/{path}"): Row("public", 200, lambda c, s: ("/client/taskroom.js", {})),
+    ("GET", "/{path}"): Row("public", 200, lambda c, s: ("/", {})),  # the web board
     # any valid token
     ("GET", f"{API}/auth/me"): Row("signed in", 200, lambda c, s: (f"{API}/auth/me", {})),
     ("GET", f"{API}/workspaces"): Row("signed in", 200, lambda c, s: (f"{API}/workspaces", {})),
@@ -214,6 +218,10 @@ TABLE: dict[tuple[str, str], Row] = {
         "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/tasks", {})
     ),
     ("GET", f"{API}/tasks/{{task_id}}"): Row("viewer", 200, lambda c, s: (f"{API}/tasks/{s.task}", {})),
+    # the shared description: the upgrade is taken (101) or refused with a plain HTTP answer
+    ("WS", f"{API}/tasks/{{task_id}}/doc"): Row(
+        "viewer", 101, lambda c, s: (f"{API}/tasks/{s.task}/doc", {})
+    ),
     # task writes: member and up
     ("POST", f"{API}/workspaces/{{workspace_id}}/tasks"): Row(
         "member",
@@ -277,21 +285,31 @@ TABLE: dict[tuple[str, str], Row] = {
 
 
 def served_routes() -> set[tuple[str, str]]:
-    """Every (method, path) the app answers, HEAD aside (it follows GET)."""
+    """Every (method, path) the app answers, HEAD aside (it follows GET); "WS" for a WebSocket
+    route, and GET `{mount}/{path}` for a mount of files."""
     from taskroom.app import create_app
     from taskroom.settings import Settings
 
     app = create_app(Settings(jwt_secret="only-to-list-routes-0123456789abcdef"))
     routes: set[tuple[str, str]] = set()
     for route in app.routes:
-        # FastAPI keeps included routers as one entry each; their routes, with the prefix, come
-        # from `effective_route_contexts` (FastAPI is pinned in constraints.txt).
+        # FastAPI keeps included routers as one entry each; their routes come from
+        # `effective_route_contexts` (FastAPI is pinned in constraints.txt).
         contexts = getattr(route, "effective_route_contexts", None)
-        entries = list(contexts()) if contexts is not None else [route]
-        for entry in entries:
-            for method in getattr(entry, "methods", None) or ():
-                if method != "HEAD":
-                    routes.add((method, entry.path))
+        if contexts is not None:
+            prefix = route.include_context.prefix  # type: ignore[attr-defined]
+            for entry in contexts():
+                methods = getattr(entry, "methods", None)
+                if methods:
+                    routes.update((method, entry.path) for method in methods)
+                else:
+                    routes.add(("WS", prefix + entry.original_route.path))
+        elif isinstance(route, Mount):
+            routes.add(("GET", f"{route.path}/{{path}}"))
+        else:
+            routes.update(
+                (method, route.path) for method in getattr(route, "methods", None) or () if method != "HEAD"
+            )
     return routes
 
 
@@ -314,13 +332,27 @@ def expected(row: Row, caller: str) -> tuple[int, str | None]:
     return 403, "FORBIDDEN"
 
 
-def call(cast: Cast, scene: Scene, method: str, row: Row, caller: str) -> httpx.Response:
+def call(cast: Cast, scene: Scene, method: str, row: Row, caller: str) -> tuple[int, str | None]:
+    """The status and error code of the caller's request."""
     path, kwargs = row.request(cast, scene)
     token = cast.as_caller(caller).token
+    if method == "WS":  # the token in the query: browsers cannot set headers on a WebSocket
+        return upgrade(cast, path + (f"?token={token}" if token else ""))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = cast.api.http.request(method, cast.node.base_url + path, headers=headers, **kwargs)
     assert_nothing_foreign(cast, response.text)
-    return response
+    code = response.json()["error"]["code"] if response.status_code >= 400 else None
+    return response.status_code, code
+
+
+def upgrade(cast: Cast, path: str) -> tuple[int, str | None]:
+    try:
+        with connect(f"ws://127.0.0.1:{cast.node.port}{path}", open_timeout=10):
+            return 101, None
+    except InvalidStatus as refused:
+        body = refused.response.body or b""
+        assert_nothing_foreign(cast, body.decode())
+        return refused.response.status_code, json.loads(body)["error"]["code"]
 
 
 def assert_nothing_foreign(cast: Cast, text: str) -> None:
@@ -343,9 +375,7 @@ def test_each_caller_gets_exactly_the_documented_answer(cast: Cast, route: str) 
         want = expected(row, caller)
         allowed = want[1] is None
         scene = make_scene(cast) if allowed and row.writes else shared
-        response = call(cast, scene, method, row, caller)
-        code = response.json()["error"]["code"] if response.status_code >= 400 else None
-        answers[caller], wanted[caller] = (response.status_code, code), want
+        answers[caller], wanted[caller] = call(cast, scene, method, row, caller), want
     assert answers == wanted
     if row.writes:  # every allowed write had a scene of its own: the refusals changed nothing
         assert workspace_state(owner, shared.workspace) == before

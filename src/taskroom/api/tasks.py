@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ..schemas import NO_NUL, TaskCompleteIn, TaskIn, TaskList, TaskMoveIn, TaskOut, TaskPatch
 from ..services.tasks import TaskFilters
 from .deps import IdemKey, PathId, ServicesDep, UserId, reply
+from .documents import documents_of
 from .responses import READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
 
 router = APIRouter(tags=["tasks"])
@@ -44,9 +46,14 @@ async def get_task(task_id: PathId, user_id: UserId, services: ServicesDep) -> d
 
 @router.patch("/tasks/{task_id}", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE, 409))
 async def update_task(
-    task_id: PathId, body: TaskPatch, user_id: UserId, services: ServicesDep, key: IdemKey
+    request: Request, task_id: PathId, body: TaskPatch, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
-    return reply(await services.tasks.update(user_id, task_id, body, key))
+    result = await services.tasks.update(user_id, task_id, body, key)
+    documents = documents_of(request)
+    if "description" in body.model_fields_set and not result.replayed and documents is not None:
+        # The shared document follows the new description (a replayed answer changes nothing now).
+        await documents.replace_description(task_id, json.loads(result.body)["description"])
+    return reply(result)
 
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE))

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -136,3 +137,34 @@ class IdempotencyRecord(Base):
     # Null: the write needed no workspace role (creating a workspace, deleting it, leaving it).
     workspace_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     required_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class TaskDocument(Base):
+    """The shared text document of a task's description: its compacted state (PROTOCOL §3.6).
+
+    The document is the compacted `snapshot` plus every row of `task_document_updates` of the
+    task (in any order: Yjs updates commute). `version` rises with each compaction, which only
+    succeeds against the version it read, so two nodes compacting at once never lose an update.
+    """
+
+    __tablename__ = "task_documents"
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    snapshot: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# SQLite numbers rows by itself only in an INTEGER PRIMARY KEY column.
+UpdateId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class TaskDocumentUpdate(Base):
+    """One Yjs update to a task's document, appended by the node whose client sent it."""
+
+    __tablename__ = "task_document_updates"
+
+    id: Mapped[int] = mapped_column(UpdateId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("task_documents.task_id", ondelete="CASCADE"), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

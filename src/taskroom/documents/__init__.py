@@ -1,0 +1,1 @@
+"""Shared task descriptions: the y-websocket endpoint, pycrdt documents, storage and relay."""

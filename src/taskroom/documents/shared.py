@@ -1,0 +1,222 @@
+"""One task's shared document on this node, sans I/O: the Yjs state, awareness and who is editing.
+
+Every change, whoever makes it (a client, another node, the database re-read, a REST edit),
+goes through `pycrdt`, and what it really changed comes back as the *effective* update (the
+document's own update event, empty when the change was known already). That one value is what
+is sent to the other clients, relayed to the other nodes and stored, so a duplicate (an update
+relayed and also read back from the database, a client re-sending after a reconnect) costs
+nothing downstream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pycrdt import Awareness, Doc, Text, TransactionEvent
+
+from .protocol import (
+    MalformedMessage,
+    Message,
+    MessageType,
+    SyncStep,
+    awareness_message,
+    sync_step1_message,
+    sync_step2_message,
+)
+
+TEXT_NAME = "description"
+# Clients renew their awareness state every 15 s (y-protocols): one not heard of for 30 s is gone.
+AWARENESS_TIMEOUT_MS = 30_000
+
+
+class Peer(Protocol):
+    """A connection to a document, as the document sees it."""
+
+    user_id: str
+    can_edit: bool
+    awareness_ids: set[int]  # the awareness client ids this connection announced
+
+    def send(self, frame: bytes) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class DocumentTooLarge(Exception):
+    """The update would take the document past its limits; it was not applied."""
+
+
+@dataclass(slots=True)
+class Reception:
+    """What one client frame leads to."""
+
+    replies: list[bytes] = field(default_factory=list)  # to the sender
+    update: bytes | None = None  # an effective document change: to the others, relayed, stored
+    awareness: bytes | None = None  # an awareness update (bare): to every client, relayed
+    ignored: str | None = None  # why nothing happened (a viewer's edit)
+
+
+def seed(description: str | None) -> bytes:
+    """The first state of a task's document: its plain description as the text."""
+    doc: Doc[Any] = Doc()
+    text = doc.get(TEXT_NAME, type=Text)
+    if description:
+        text += description
+    return doc.get_update()
+
+
+def fold(parts: Iterable[bytes]) -> bytes:
+    """Updates merged into one, deleted content collected (what compaction stores)."""
+    doc: Doc[Any] = Doc()
+    for part in parts:
+        doc.apply_update(part)
+    return doc.get_update()
+
+
+class SharedDocument:
+    def __init__(self, task_id: str, workspace_id: str, max_chars: int, max_bytes: int) -> None:
+        self.task_id = task_id
+        self.workspace_id = workspace_id
+        self.doc: Doc[Any] = Doc()
+        self.text = self.doc.get(TEXT_NAME, type=Text)
+        self.awareness = Awareness(self.doc)
+        self.awareness.set_local_state(None)  # the server itself is nobody's cursor
+        self.awareness.observe(self._on_awareness)
+        self.peers: set[Peer] = set()
+        self._max_chars = max_chars
+        self._max_bytes = max_bytes
+        self._size = 0  # bytes applied since the state was last measured: never below the real size
+        self._effective: list[bytes] = []
+        self.doc.observe(self._on_change)
+
+    # --- document changes -----------------------------------------------------------------------
+
+    def _on_change(self, event: TransactionEvent) -> None:
+        self._effective.append(event.update)
+
+    def _collect(self) -> bytes | None:
+        changes, self._effective = self._effective, []
+        if not changes:
+            return None
+        self._size += sum(len(change) for change in changes)
+        return changes[0] if len(changes) == 1 else fold(changes)
+
+    def apply(self, update: bytes) -> bytes | None:
+        """Apply an update known to be acceptable (stored, relayed); the effective change."""
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            self._effective.clear()
+            raise MalformedMessage(f"not a Yjs update: {exc}") from None
+        return self._collect()
+
+    def apply_checked(self, update: bytes) -> bytes | None:
+        """Apply a client's update unless it takes the document past its limits."""
+        if self.characters() + len(update) > self._max_chars or self._size + len(update) > self._max_bytes:
+            # It might pass them: try it on a copy first. (An update of n bytes adds at most n
+            # characters and n bytes of state, so small updates never come here.)
+            trial: Doc[Any] = Doc()
+            trial.apply_update(self.doc.get_update())
+            try:
+                trial.apply_update(update)
+            except ValueError as exc:
+                raise MalformedMessage(f"not a Yjs update: {exc}") from None
+            size = len(trial.get_update())
+            if len(str(trial.get(TEXT_NAME, type=Text))) > self._max_chars or size > self._max_bytes:
+                raise DocumentTooLarge(
+                    f"the document would pass its limits ({self._max_chars} characters, {self._max_bytes} bytes)"
+                )
+            self._size = size
+        return self.apply(update)
+
+    def replace_text(self, text: str) -> bytes | None:
+        """Make the text `text` (a REST edit): everything deleted, then inserted, in one change."""
+        if str(self.text) == text:
+            return None
+        with self.doc.transaction(origin="rest"):
+            self.text.clear()
+            if text:
+                self.text.insert(0, text)
+        return self._collect()
+
+    def characters(self) -> int:
+        return len(str(self.text))
+
+    def measure(self) -> None:
+        self._size = len(self.doc.get_update())
+
+    # --- clients --------------------------------------------------------------------------------
+
+    def welcome(self) -> list[bytes]:
+        """What a new connection is sent first: the server's state vector (the client answers
+        with what the server lacks), then the awareness states of the others."""
+        frames = [sync_step1_message(self.doc.get_state())]
+        states = self.awareness_states()
+        if states is not None:
+            frames.append(states)
+        return frames
+
+    def receive(self, peer: Peer, message: Message) -> Reception:
+        if message.type == MessageType.SYNC:
+            if message.step == SyncStep.STEP1:
+                try:
+                    missing = self.doc.get_update(message.payload)
+                except ValueError as exc:
+                    raise MalformedMessage(f"not a state vector: {exc}") from None
+                return Reception(replies=[sync_step2_message(missing)])
+            if not peer.can_edit:
+                return Reception(ignored="a viewer's edit")
+            return Reception(update=self.apply_checked(message.payload))
+        if message.type == MessageType.AWARENESS:
+            self.apply_awareness(message.payload, peer)
+            return Reception(awareness=message.payload)
+        if message.type == MessageType.QUERY_AWARENESS:
+            states = self.awareness_states()
+            return Reception(replies=[states] if states is not None else [])
+        return Reception(ignored="an auth message from a client")
+
+    # --- awareness ------------------------------------------------------------------------------
+
+    def apply_awareness(self, update: bytes, origin: object) -> None:
+        try:
+            self.awareness.apply_awareness_update(update, origin)
+        except (ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:
+            raise MalformedMessage(f"not an awareness update: {exc}") from None
+
+    def _on_awareness(self, topic: str, change: tuple[dict[str, Any], Any]) -> None:
+        if topic != "update":
+            return
+        changes, origin = change
+        if origin in self.peers:
+            peer: Peer = origin
+            peer.awareness_ids.update(changes["added"], changes["updated"])
+            peer.awareness_ids.difference_update(changes["removed"])
+
+    def awareness_states(self) -> bytes | None:
+        """Every live awareness state as one message; None when there is none."""
+        now = time.time() * 1000
+        stale = [
+            client
+            for client, meta in self.awareness.meta.items()
+            if client in self.awareness.states and now - meta["lastUpdated"] > AWARENESS_TIMEOUT_MS
+        ]
+        if stale:  # a client of a node that died says nothing more: forget it
+            self.awareness.remove_awareness_states(stale, "timeout")
+        clients = list(self.awareness.states)
+        if not clients:
+            return None
+        return awareness_message(self.awareness.encode_awareness_update(clients))
+
+    def forget(self, peer: Peer) -> bytes | None:
+        """The connection left: its awareness states removed; the awareness update that says so
+        to everyone else (y-protocols' `removeAwarenessStates`), or None if it announced none."""
+        self.peers.discard(peer)
+        clients = [client for client in peer.awareness_ids if client in self.awareness.states]
+        peer.awareness_ids.clear()
+        if not clients:
+            return None
+        self.awareness.remove_awareness_states(clients, "left")
+        # Removed states are encoded as null with their last clock, which every client accepts.
+        return self.awareness.encode_awareness_update(clients)
