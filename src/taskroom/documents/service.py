@@ -536,7 +536,7 @@ class DocumentService:
         document.flushing = self._spawn(self._write_description(document))
 
     async def _write_description(self, document: OpenDocument) -> None:
-        text = str(document.shared.text)
+        text = _plain_description(document.shared)
         if text == (document.description or ""):
             return
         shared = document.shared
@@ -549,7 +549,7 @@ class DocumentService:
             except (NotFound, Forbidden):
                 continue
             document.description = text
-            if str(shared.text) != text and document.flush is None:
+            if _plain_description(shared) != text and document.flush is None:
                 # Changed while this was written (a REST edit may even have committed first and
                 # been overwritten by it): the text as it is now goes next.
                 self._description_soon(document, None)
@@ -594,3 +594,10 @@ class DocumentService:
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("background document task failed", exc_info=task.exception())
+
+
+def _plain_description(shared: SharedDocument) -> str:
+    """The document's text as the task's plain description: without NUL characters, which no
+    description may hold (PostgreSQL text cannot). A client may still type one into the document,
+    which keeps it; the description simply leaves it out rather than no longer following."""
+    return str(shared.text).replace("\x00", "")
