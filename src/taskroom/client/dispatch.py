@@ -17,7 +17,10 @@ from typing import Any
 
 logger = logging.getLogger("taskroom.client")
 
-_STOP = "\x00stop"  # not a frame type: frame types are words
+# Keys of the client's own reports start with INTERNAL; frame types are words, so none clash.
+INTERNAL = "\x00"
+STATE_KEY = INTERNAL + "state"
+_STOP = INTERNAL + "stop"
 
 Handler = Callable[[Any], Awaitable[None] | None]
 
@@ -39,6 +42,9 @@ class Handlers:
 
     def for_key(self, key: str) -> tuple[Handler, ...]:
         return tuple(self._by_key.get(key, ()))
+
+
+ANY_FRAME = "*"  # handlers of every frame (not of state reports)
 
 
 class Dispatcher:
@@ -91,7 +97,10 @@ class Dispatcher:
                 self._queue.task_done()
                 return
             try:
-                for handler in self._handlers.for_key(key):
+                handlers = self._handlers.for_key(key)
+                if not key.startswith(INTERNAL):
+                    handlers += self._handlers.for_key(ANY_FRAME)
+                for handler in handlers:
                     try:
                         result = handler(payload)
                         if inspect.isawaitable(result):

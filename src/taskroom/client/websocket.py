@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .backoff import Backoff
-from .dispatch import Dispatcher, Handler, Handlers
+from .dispatch import ANY_FRAME, STATE_KEY, Dispatcher, Handler, Handlers
 from .events import Event, NotConnectedError, ServerError
 from .positions import LogPositions, Verdict
 from .state import ConnectionState, StateChange
@@ -39,7 +39,6 @@ logger = logging.getLogger("taskroom.client")
 H = TypeVar("H", bound=Callable[..., Awaitable[None] | None])
 
 PRESENCE_STATUSES = frozenset({"online", "away", "busy"})
-_STATE_KEY = "\x00state"  # handlers of state reports; frame types are words, so this cannot clash
 
 
 class _Resync(Exception):
@@ -122,6 +121,10 @@ class TodoWebSocketClient:
         self._handlers.add(message_type, handler)
         return handler
 
+    def on_any(self, handler: H) -> H:
+        """Call `handler(event)` for every frame delivered, whatever its type (after its own handlers)."""
+        return self.on(ANY_FRAME, handler)
+
     def remove_handler(self, message_type: str, handler: Handler) -> None:
         self._handlers.remove(message_type, handler)
 
@@ -179,7 +182,7 @@ class TodoWebSocketClient:
 
     def on_state_change(self, handler: H) -> H:
         """`handler(StateChange)` on every state change and at the start of every attempt."""
-        self._handlers.add(_STATE_KEY, handler)
+        self._handlers.add(STATE_KEY, handler)
         return handler
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -552,7 +555,7 @@ class TodoWebSocketClient:
         self._state = state
         change = StateChange(state, previous, time.monotonic(), attempt, close_code, reason, delay)
         if self._dispatcher is not None:
-            self._dispatcher.put_nowait(_STATE_KEY, change)
+            self._dispatcher.put_nowait(STATE_KEY, change)
 
     def _fail_pending(self) -> None:
         for answer in self._pending.values():
