@@ -13,6 +13,7 @@ tied to a healthy connection, and no hook to re-authenticate with ``resume`` on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -415,6 +416,9 @@ class TodoWebSocketClient:
             if event.reply_to == auth_id:
                 if event.type != "AUTHENTICATE":
                     await self._deliver(event)  # the ERROR goes to on_error too
+                    # The server closes (4401) right after: wait for it, so the close code is reported.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(socket.wait_closed(), self._open_timeout)
                     raise ServerError(str(event.data.get("code")), str(event.data.get("message")))
                 break
             await self._receive(raw)
