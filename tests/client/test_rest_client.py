@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from taskroom.client import ApiError, TaskroomAPI, WriteQueued, WriteRequest
@@ -59,25 +60,36 @@ def test_writes_made_while_the_server_is_down_are_queued_and_replayed_exactly_on
     asyncio.run(scenario())
 
 
+class RecordingTransport(httpx.AsyncHTTPTransport):
+    """The real transport, noting the Idempotency-Key of every request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[tuple[str, str | None]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.keys.append((request.method, request.headers.get("Idempotency-Key")))
+        return await super().handle_async_request(request)
+
+
 def test_every_write_carries_its_own_idempotency_key(sqlite_node: RunningServer) -> None:
-    async def scenario() -> list[str]:
-        keys: list[str] = []
+    transport = RecordingTransport()
 
-        async def record(request: Any) -> None:
-            if request.method != "GET" and "Idempotency-Key" in request.headers:
-                keys.append(request.headers["Idempotency-Key"])
-
-        async with TaskroomAPI(sqlite_node.base_url) as api:
-            api._http.event_hooks["request"].append(record)
+    async def scenario() -> None:
+        async with TaskroomAPI(sqlite_node.base_url, transport=transport) as api:
             await new_account(api)
             workspace = (await api.create_workspace("Board"))["id"]
             task = await api.create_task(workspace, "one")
             await api.complete_task(task["id"])
+            await api.list_tasks(workspace)
             await api.delete_task(task["id"])
-        return keys
 
-    keys = asyncio.run(scenario())
-    assert len(keys) == 4 and len(set(keys)) == 4
+    asyncio.run(scenario())
+    # register (no user yet, so no key), then four writes with a key each, and the read without.
+    assert [method for method, _ in transport.keys] == ["POST", "POST", "POST", "POST", "GET", "DELETE"]
+    keys = [key for method, key in transport.keys[1:] if method != "GET"]
+    assert all(keys) and len(set(keys)) == 4
+    assert transport.keys[0][1] is None and transport.keys[4][1] is None
 
 
 def test_a_conflict_goes_to_the_callback_with_the_current_task(sqlite_node: RunningServer) -> None:

@@ -210,6 +210,7 @@ class TodoWebSocketClient:
             await self._wait_open(None)
             return
         self._stopping = False
+        self._has_been_open = False
         self._dispatcher = Dispatcher(self._handlers, self._max_pending_events)
         self._dispatcher.start()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="taskroom-client")
