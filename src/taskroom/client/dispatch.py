@@ -83,7 +83,10 @@ class Dispatcher:
             return
         self._task = None
         if task is asyncio.current_task():
-            self._queue.put_nowait((_STOP, None))
+            try:
+                self._queue.put_nowait((_STOP, None))
+            except asyncio.QueueFull:
+                task.cancel()  # no room to queue the stop: end at the handler's next await
             return
         if not task.done():
             await self._queue.join()
