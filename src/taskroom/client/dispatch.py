@@ -82,7 +82,8 @@ class Dispatcher:
         if task is None:
             return
         self._task = None
-        if task is asyncio.current_task():
+        inside = asyncio.current_task() is task
+        if inside:
             try:
                 self._queue.put_nowait((_STOP, None))
             except asyncio.QueueFull:
