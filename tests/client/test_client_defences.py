@@ -132,3 +132,39 @@ def test_sync_pages_through_has_more_and_takes_a_reset_snapshot() -> None:
             await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_a_failing_handler_stops_nothing_and_a_handler_may_disconnect_the_client() -> None:
+    async def script(connection: ServerConnection, auth: dict[str, Any], n: int) -> None:
+        for seq in (1, 2, 3):
+            await connection.send(json.dumps(envelope(seq)))
+
+    async def scenario() -> tuple[list[int | None], str]:
+        server, url, _ = await scripted_server(script)
+        seen: list[int | None] = []
+        finished = asyncio.Event()
+        client = TodoWebSocketClient(url, "token", backoff=quick_backoff())
+
+        @client.on_task_created
+        def fails_on_two(event: Event) -> None:
+            if event.seq == 2:
+                raise RuntimeError("a bug in the app")
+
+        @client.on_task_created
+        async def collects_and_leaves(event: Event) -> None:
+            seen.append(event.seq)
+            if event.seq == 3:
+                await client.disconnect()
+                finished.set()
+
+        try:
+            await client.connect()
+            await asyncio.wait_for(finished.wait(), 10)
+        finally:
+            server.close()
+            await server.wait_closed()
+        return seen, client.state.value
+
+    seen, state = asyncio.run(scenario())
+    assert seen == [1, 2, 3]
+    assert state == "closed"
