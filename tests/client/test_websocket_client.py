@@ -135,10 +135,15 @@ def test_a_node_killed_and_restarted_under_writes_costs_the_client_no_event_and_
             workspace = (await api.create_workspace("Board"))["id"]
 
             tokens_given = 0
+            # Closed while the node restarts, so that events are committed while the client is
+            # away for sure: they can reach it only through its resume.
+            reconnect_allowed = asyncio.Event()
+            reconnect_allowed.set()
 
-            def provider() -> str:
+            async def provider() -> str:
                 nonlocal tokens_given
                 tokens_given += 1
+                await reconnect_allowed.wait()
                 return api.token or ""
 
             received: list[Event] = []
@@ -173,15 +178,22 @@ def test_a_node_killed_and_restarted_under_writes_costs_the_client_no_event_and_
                 await until(lambda: ada_status.get(ada["id"]) == "away")
                 writer = asyncio.create_task(write_on())
                 await until(lambda: len(received) >= 10)
+                reconnect_allowed.clear()
                 await asyncio.to_thread(node.kill)
                 ada_status.clear()
                 await until(lambda: len(api.pending) >= 5, what="writes queued while the node is down")
                 await asyncio.to_thread(node.start)
+                written_after_restart = writes
+                await until(lambda: writes >= written_after_restart + 5 and not api.pending)
+                assert client.state is ConnectionState.RECONNECTING
+                delivered_before_resume = len(received)
+                committed_before_resume = len(await whole_log(api, workspace))
+                reconnect_allowed.set()
                 await until(
                     lambda: client.state is ConnectionState.OPEN, what="the client reconnected by itself"
                 )
-                written_after_restart = writes
-                await until(lambda: writes >= written_after_restart + 10)
+                written_after_reconnect = writes
+                await until(lambda: writes >= written_after_reconnect + 5)  # live again
                 stop_writing.set()
                 await writer
                 assert (await api.flush_queue()).remaining == 0
@@ -190,6 +202,7 @@ def test_a_node_killed_and_restarted_under_writes_costs_the_client_no_event_and_
                 await until(lambda: ada_status.get(ada["id"]) == "away", what="presence re-sent")
 
         assert logged(received) == as_logged(log)
+        assert delivered_before_resume < committed_before_resume  # those came through the resume
         titles = [e["data"]["task"]["title"] for e in log if e["type"] == "TASK_CREATED"]
         assert sorted(titles) == sorted(f"task {n}" for n in range(1, writes + 1))  # each write once
         assert node.starts == 2
