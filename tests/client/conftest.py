@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from taskroom.db.migrate import upgrade
 from tests.support.servers import TEST_SETTINGS, RunningServer, start_server
 
 TASKROOM = Path(sys.executable).with_name("taskroom")
@@ -33,13 +34,15 @@ def free_port() -> int:
 class NodeProcess:
     """`taskroom serve` on a fixed port and database, started and stopped at will."""
 
-    def __init__(self, workdir: Path, **env: str) -> None:
+    def __init__(self, workdir: Path, database_url: str | None = None, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = workdir / f"node-{self.port}.log"
+        self.database_url = database_url or f"sqlite:///{workdir / 'node.db'}"
+        upgrade(self.database_url)  # PostgreSQL is migrated by the operator; SQLite would do it itself
         self._env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{workdir / 'node.db'}",
+            "DATABASE_URL": self.database_url,
             "JWT_SECRET": TEST_SETTINGS["jwt_secret"],
             "ARGON2_TIME_COST": "1",
             "ARGON2_MEMORY_KIB": "1024",
@@ -88,11 +91,12 @@ class NodeProcess:
 
 @pytest.fixture
 def node_process(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
-    """Makes a started `taskroom serve` process (settings as environment variables); stopped after."""
+    """Makes a started `taskroom serve` process on its own SQLite file or on `database_url`
+    (other settings as environment variables); stopped after the test."""
     made: list[NodeProcess] = []
 
-    def make(**env: str) -> NodeProcess:
-        node = NodeProcess(tmp_path, **env)
+    def make(database_url: str | None = None, **env: str) -> NodeProcess:
+        node = NodeProcess(tmp_path, database_url, **env)
         made.append(node)
         node.start()
         return node

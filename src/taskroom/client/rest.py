@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 #: ``on_conflict(request, current_task)``: a plain or ``async`` callable.
 ConflictHandler = Callable[[WriteRequest, dict[str, Any]], Awaitable[None] | None]
+#: ``on_refused(request, error)``: a queued write the server refused when it was replayed.
+RefusalHandler = Callable[[WriteRequest, "ApiError"], Awaitable[None] | None]
+
+logger = logging.getLogger("taskroom.client")
 
 _OFFLINE_STATUSES = frozenset({502, 503, 504})
 
@@ -77,7 +82,9 @@ class TaskroomAPI:
     provider as for the WebSocket client; with a provider, a 401 asks it once more and retries.
 
     ``on_conflict(request, current_task)``: when set, a 409 ``CONFLICT`` is handed to it instead
-    of raised, and the write method returns the current task. ``queue_offline=False`` raises
+    of raised, and the write method returns the current task. ``on_refused(request, error)``
+    hears of every queued write the server refused when it was replayed (also those of the
+    flushes that writes do by themselves, whose results the caller does not see). ``queue_offline=False`` raises
     httpx's transport errors instead of queueing.
     """
 
@@ -87,6 +94,7 @@ class TaskroomAPI:
         token: TokenSource | None = None,
         *,
         on_conflict: ConflictHandler | None = None,
+        on_refused: RefusalHandler | None = None,
         queue_offline: bool = True,
         max_queued: int = 1000,
         timeout: float = 30.0,
@@ -96,6 +104,7 @@ class TaskroomAPI:
         self._token_source = token
         self._token: str | None = token if isinstance(token, str) else None
         self.on_conflict = on_conflict
+        self.on_refused = on_refused
         self._queue_offline = queue_offline
         self._queue = OfflineQueue(max_queued)
         self._flushing = asyncio.Lock()  # two flushes at once would pop each other's writes
@@ -300,6 +309,11 @@ class TaskroomAPI:
                 self._queue.pop_first()
                 if not await self._hand_conflict(request, error):
                     result.refused.append((request, error))
+                    logger.warning("queued %s %s refused: %s", request.method, request.path, error)
+                    if self.on_refused is not None:
+                        outcome = self.on_refused(request, error)
+                        if inspect.isawaitable(outcome):
+                            await outcome
                 continue
             self._queue.pop_first()
             result.applied.append((request, answer))
