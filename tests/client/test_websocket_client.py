@@ -357,3 +357,38 @@ def test_servers_that_close_at_once_are_retried_no_faster_than_the_floor() -> No
         assert len(spacing) >= 2, (name, states)
         assert min(spacing) >= floor - CLOCK_SLACK, name
         assert all(s.state is not ConnectionState.OPEN for s in states), name
+
+
+def test_a_member_removed_stops_following_the_workspace_and_hears_of_new_ones(
+    sqlite_node: RunningServer,
+) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(sqlite_node.base_url) as ada_api, TaskroomAPI(sqlite_node.base_url) as bo_api:
+            await new_account(ada_api, "Ada")
+            bo = await new_account(bo_api, "Bo")
+            workspace = (await ada_api.create_workspace("Board"))["id"]
+            frames: list[Event] = []
+            client = TodoWebSocketClient(sqlite_node.base_url, bo_api.token or "")
+            client.on_any(frames.append)
+            async with client:
+                await ada_api.add_member(workspace, bo["email"])
+                await until(lambda: client.last_seq(workspace) == 1, what="Bo follows the workspace")
+                await client.update_presence(workspace, "busy")
+                await ada_api.remove_member(workspace, bo["id"])
+                await until(lambda: any(e.type == "WORKSPACE_MEMBER_REMOVED" for e in frames))
+                assert client.last_seq(workspace) is None
+                own = await bo_api.create_workspace("Bo's own")
+                await until(lambda: any(e.type == "WORKSPACE_CREATED" for e in frames))
+                await bo_api.create_task(own["id"], "mine")
+                await until(lambda: client.last_seq(own["id"]) == 1, what="the new workspace is followed")
+                assert client.positions() == {own["id"]: 1}
+
+        types = [e.type for e in frames if e.type not in ("PRESENCE_STATE", "USER_PRESENCE")]
+        assert types == [
+            "WORKSPACE_MEMBER_ADDED",
+            "WORKSPACE_MEMBER_REMOVED",
+            "WORKSPACE_CREATED",
+            "TASK_CREATED",
+        ]
+
+    asyncio.run(scenario())

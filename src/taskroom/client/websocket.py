@@ -403,6 +403,7 @@ class TodoWebSocketClient:
         if _decode(hello).type != "CONNECT":
             raise _UnexpectedGreeting(f"expected CONNECT first, got {hello!r:.100}")
         resume = self._positions.resume_map()
+        self._joined.clear()  # what this connection joins is what its answer (and later events) say
         data: dict[str, Any] = {"token": token, "resume": resume}
         ids = self._requested_workspaces()
         if ids is not None:
@@ -527,6 +528,7 @@ class TodoWebSocketClient:
         if left:
             self._positions.forget(workspace_id)
             self._joined.discard(workspace_id)
+            self._presence.pop(workspace_id, None)
         else:
             self._joined.add(workspace_id)
         return True
