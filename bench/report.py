@@ -174,6 +174,16 @@ def evaluate(r: Rows) -> list[Verdict]:
             "deliveries/s",
         )
     )
+    c = r.get("cluster", "taskroom-cluster", "typing-rate5")
+    where = f"{c['subscribers']:,} subscribers over {c.get('nodes')} nodes" if c else "one room over 3 nodes"
+    out.append(
+        at_most(
+            f"Several nodes (PostgreSQL + Redis), {where} at 5 events/s: cross-node p99",
+            r.value("cluster", "taskroom-cluster", "typing-rate5", "crossNodeP99Ms"),
+            50,
+            "ms",
+        )
+    )
     w = r.get("rest-fanout", "taskroom", "writers")
     if w:
         all_delivered = w.get("delivered") == w.get("expected") and not w.get("restFailures")
@@ -337,6 +347,10 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 ]
 
 OTHER_KEYS = [
+    "nodes",
+    "subscribersPerNode",
+    "crossNodeP50Ms",
+    "crossNodeP99Ms",
     "kibPerConnection",
     "connectSeconds",
     "connectFailures",
@@ -371,7 +385,9 @@ def table(rows: list[Row]) -> list[str]:
             cells = [fmt(row[key]) if row.get(key) is not None else "—" for key, _, fmt in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    extra_rows = other + [x for x in delivery if any(k in x for k in ("writesPerSecond", "restP99Ms"))]
+    extra_rows = other + [
+        x for x in delivery if any(k in x for k in ("writesPerSecond", "restP99Ms", "crossNodeP99Ms"))
+    ]
     for row in extra_rows:
         facts = [f"{k} {json.dumps(row[k])}" for k in OTHER_KEYS if row.get(k) is not None]
         lines.append(f"- {row.get('target', '?')} {row.get('case', '?')}: " + ", ".join(facts))

@@ -37,8 +37,10 @@ from targets import (
     SocketIO,
     Target,
     Taskroom,
+    TaskroomCluster,
     marker_key,
     raise_nofile,
+    typing_key,
 )
 from wsclient import WSClient
 
@@ -833,6 +835,78 @@ async def scenario_client_cost(ctx: Ctx) -> None:
         target.stop()
 
 
+async def scenario_cluster(ctx: Ctx) -> None:
+    """Three nodes on PostgreSQL and Redis, one room spread over them: what crossing nodes costs.
+
+    The publisher (typing frames) and the REST writer are on node 0; a third of the subscribers
+    are there too, the rest on nodes 1 and 2, reached through Redis. Each row gives every
+    receipt's latency and, apart, the cross-node receipts' (`crossNode…`).
+    """
+    sizes = ctx.sizes
+    target = TaskroomCluster(ctx.taskroom_python)
+    clients: list[WSClient] = []
+    try:
+        await target.start()
+        await target.setup_rooms(1, sizes.pool)
+        everyone = Tracker(typing_key)
+        remote = Tracker(typing_key)
+        remote.sent = everyone.sent  # one map of send times; `remote` records only cross-node receipts
+
+        def on_remote(client: WSClient, payload: bytes) -> None:
+            everyone.on_text(client, payload)
+            remote.on_text(client, payload)
+
+        clients, failures = await connect_many(sizes.room, lambda i: target.subscriber(0, everyone.on_text))
+        for client in clients:
+            if target.node_of(client) != 0:
+                client.on_text = on_remote
+        publisher = await target.publisher(0)
+        publisher.client.port = target.ports[0]
+        await settle(1.0)
+        n = len(clients)
+        per_node = [sum(1 for c in clients if target.node_of(c) == k) for k in range(target.nodes)]
+
+        def cross(tracker: Tracker) -> dict[str, Any]:
+            return {
+                "nodes": target.nodes,
+                "subscribersPerNode": per_node,
+                "connectFailures": failures,
+                "crossNodeP50Ms": pct(remote.latencies, 0.5),
+                "crossNodeP99Ms": pct(remote.latencies, 0.99),
+                "crossNodeDelivered": remote.delivered,
+            }
+
+        await run_max(target, everyone, [publisher], n, 0.5)  # warm up
+        for case, rate in (("typing-max", None), ("typing-rate5", 5.0)):
+            remote.reset()
+            remote.sent = everyone.sent
+            if rate is None:
+                meter, sent = await run_max(target, everyone, [publisher], n, sizes.max_seconds)
+            else:
+                meter, sent = await run_rate(target, everyone, [publisher], n, rate, sizes.rate_seconds)
+            delivery_row("cluster", target, case, n, everyone, meter, sent, sent * n, **cross(remote))
+
+        everyone.extract = remote.extract = marker_key
+        http = target.http()
+        poster = RestPublisher(http, target.workspaces[0])
+        try:
+            for case, rate in (("rest-max", None), ("rest-rate5", 5.0)):
+                remote.reset()
+                remote.sent = everyone.sent
+                seconds = sizes.max_seconds if rate is None else sizes.rate_seconds
+                meter, sent = await run_rest(target, everyone, poster, n, seconds, rate)
+                delivery_row(
+                    "cluster", target, case, n, everyone, meter, sent, sent * n,
+                    restP50Ms=pct(poster.latencies, 0.5), restP99Ms=pct(poster.latencies, 0.99),
+                    restFailures=poster.failures, **cross(remote),
+                )  # fmt: skip
+        finally:
+            await http.close()
+    finally:
+        await close_all(clients)
+        target.stop()
+
+
 SCENARIOS: dict[str, Callable[[Ctx], Awaitable[None]]] = {
     "fanout-1k": scenario_fanout_1k,
     "fanout-10k": scenario_fanout_10k,
@@ -843,6 +917,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Awaitable[None]]] = {
     "reconnect-storm": scenario_reconnect,
     "rest-fanout": scenario_rest_fanout,
     "client-cost": scenario_client_cost,
+    "cluster": scenario_cluster,
 }
 
 

@@ -375,6 +375,9 @@ class Taskroom(Target):
         argv = [self.python, "-m", "taskroom", "serve", "--host", HOST, "--port", str(self.port)]
         self.server = ServerProcess(argv, env, self.port)
         await self.server.wait_listening()
+        await self._register()
+
+    async def _register(self) -> None:
         http = Http(HOST, self.port)
         status, body = await http.request(
             "POST",
@@ -394,6 +397,10 @@ class Taskroom(Target):
 
     def http(self) -> Http:
         return Http(HOST, self.port, self.token)
+
+    def next_port(self) -> int:
+        """The node the next WebSocket connects to (one node here; several in a cluster)."""
+        return self.port
 
     async def setup_rooms(self, rooms: int, pool: int) -> None:
         """`rooms` workspaces with `pool` real tasks each (the typing events name them)."""
@@ -453,7 +460,9 @@ class Taskroom(Target):
             elif kind == "ERROR" and not done.done():
                 done.set_exception(ConnectionError(str(frame.get("data"))))
 
-        client = await ws_connect(HOST, self.port, "/api/v1/ws", handshake)
+        port = self.next_port()
+        client = await ws_connect(HOST, port, "/api/v1/ws", handshake)
+        client.port = port
         closed = client.closed
         finished, _ = await asyncio.wait({done, closed}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
         if done not in finished:
@@ -477,3 +486,93 @@ class Taskroom(Target):
 
 def ignore(client: WSClient, payload: bytes) -> None:
     return None
+
+
+# --- Taskroom, several nodes ---------------------------------------------------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class TaskroomCluster(Taskroom):
+    """`nodes` Taskroom processes on one PostgreSQL database and one Redis, as one service.
+
+    WebSocket clients go round robin over the nodes, so one room is spread over all of them; the
+    REST writer and the publisher use node 0 (`self.port`). CPU and RSS are node 0's.
+    """
+
+    name = "taskroom-cluster"
+
+    def __init__(self, python: str = sys.executable, nodes: int = 3) -> None:
+        super().__init__(python)
+        self.nodes = nodes
+        self.ports: list[int] = []
+        self.servers: list[ServerProcess] = []
+        self.database = f"taskroom_bench_{os.getpid()}_{int(time.time())}"
+        self._turn = 0
+
+    def env(self) -> dict[str, str]:
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        return {
+            **super().env(),
+            "DATABASE_URL": f"{base}/{self.database}",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_PREFIX": f"taskroom-bench:{self.database}:",
+        }
+
+    async def _admin(self, statement: str) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    async def start(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="taskroom-bench-")
+        await self._admin(f'CREATE DATABASE "{self.database}"')
+        env = self.env()
+        upgrade = await asyncio.create_subprocess_exec(
+            self.python, "-m", "taskroom", "db", "upgrade", env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await upgrade.communicate()
+        if upgrade.returncode:
+            raise RuntimeError(f"db upgrade failed: {err.decode(errors='replace')[-2000:]}")
+        for number in range(self.nodes):
+            port = free_port()
+            argv = [self.python, "-m", "taskroom", "serve", "--host", HOST, "--port", str(port)]
+            server = ServerProcess(argv, {**env, "NODE_ID": f"bench-{number}"}, port)
+            self.ports.append(port)
+            self.servers.append(server)
+        for server in self.servers:
+            await server.wait_listening()
+        self.port, self.server = self.ports[0], self.servers[0]
+        await self._register()
+
+    def next_port(self) -> int:
+        self._turn += 1
+        return self.ports[self._turn % len(self.ports)]
+
+    def node_of(self, client: WSClient) -> int:
+        return self.ports.index(client.port)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.servers, self.server = [], None
+        if self.tmp is not None:
+            self.tmp.cleanup()
+            self.tmp = None
+        subprocess.run(
+            [
+                "psql",
+                POSTGRES_ADMIN_URL,
+                "-q",
+                "-c",
+                f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)',
+            ],
+            capture_output=True,
+            check=False,
+        )

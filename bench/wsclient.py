@@ -61,6 +61,7 @@ class WSClient(asyncio.Protocol):
         self.last_seq = 0
         self.gaps = 0
         self.count = 0
+        self.port = 0  # the server port it connected to (which node, with several)
 
     # --- asyncio.Protocol -------------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import auth, health, tasks, workspaces
+from .board import mount_board
 from .errors import ApiError
 from .node import build_node
 from .realtime.transport import SESSIONS_STATE_KEY
 from .settings import Settings
+from .static_assets import CLIENT_DIR, AssetFiles
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if settings.redis_url:
             logger.info(
-                "REDIS_URL is set: events, presence, typing and cursors cross nodes through Redis; "
-                "presence state, rate and connection limits are still counted per node"
+                "REDIS_URL is set: events, presence, typing and cursors cross nodes through Redis, "
+                "and presence, connection and rate limits are counted there for the whole service"
             )
         node = build_node(settings)
         app.state.node = node
@@ -55,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth.router, workspaces.router, tasks.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
+    app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")
     # WS /api/v1/ws is served by the WebSocket protocol itself (realtime/transport.py), not a route.
+    # The web board at `/` comes last and serves only paths that no other route claims.
+    mount_board(app.router.routes)
     return app
 
 

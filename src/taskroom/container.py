@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from .metrics import NodeMetrics
+from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordService
 from .security.rate_limits import RequestLimits
@@ -57,7 +58,10 @@ def build_services(
     publisher: EventPublisher,
     metrics: NodeMetrics,
     realtime: RealtimeStatus | None = None,
+    limit_store: LimitStore | None = None,
 ) -> Services:
+    """The services of a node; limits are counted in `limit_store` (this node's memory by default)."""
+    store = limit_store if limit_store is not None else MemoryLimitStore()
     tokens = TokenService(settings)
     idempotency = IdempotencyStore(timedelta(seconds=settings.idempotency_ttl_seconds))
     writes = WriteRunner(db, idempotency, publisher)
@@ -65,6 +69,7 @@ def build_services(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.password_hash_concurrency
     )
     throttle = LoginThrottle(
+        store,
         settings.login_max_failures,
         settings.login_max_failures_per_client,
         settings.login_failure_window_seconds,
@@ -81,6 +86,6 @@ def build_services(
         tasks=TaskService(db, log, writes),
         metrics=metrics,
         feeds=WorkspaceFeeds(db, log),
-        limits=RequestLimits(settings),
+        limits=RequestLimits(settings, store),
         realtime=realtime,
     )

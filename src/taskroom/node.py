@@ -1,4 +1,4 @@
-"""One node, built in one typed place: settings, storage, broker, presence, hub and services.
+"""One node, built in one typed place: settings, storage, broker, presence, limits, hub and services.
 
 `create_app` builds it in its lifespan; nothing else constructs these parts, and no module holds
 them globally, so each test's server has a node of its own.
@@ -13,14 +13,33 @@ from urllib.parse import urlsplit
 from .container import Services, build_services
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
+from .realtime.commit_listener import CommitListener
+from .realtime.heartbeat import NodeHeartbeat
 from .realtime.hub import Hub
 from .realtime.presence import MemoryPresence, Presence
 from .realtime.redis_broker import RedisBroker
+from .realtime.redis_presence import RedisPresence
 from .realtime.session import SessionFactory
+from .redis_state import RedisNodeState
+from .security.limit_store import LimitStore, MemoryLimitStore
+from .security.redis_limit_store import RedisLimitStore
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
 from .settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class SharedParts:
+    """What the nodes of one service share: the broker, presence and the limits' counts."""
+
+    broker: Broker
+    presence: Presence
+    limits: LimitStore
+    # Set when the parts live outside this process: it keeps this node counted alive there.
+    state: RedisNodeState | None = None
+    presence_in_redis: RedisPresence | None = None
+    limits_in_redis: RedisLimitStore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,48 +49,98 @@ class Node:
     metrics: NodeMetrics
     broker: Broker
     presence: Presence
+    limits: LimitStore
     hub: Hub
     services: Services
     sessions: SessionFactory
+    # PostgreSQL only: SQLite serves one node, whose own publishes never miss.
+    commit_listener: CommitListener | None
+    # Redis only: keeps this node counted alive, and sweeps the nodes that are not.
+    heartbeat: NodeHeartbeat | None = None
 
     async def start(self) -> None:
         await self.hub.start()
+        if self.commit_listener is not None:
+            self.hub.spawn(self.commit_listener.run())
+        if self.heartbeat is not None:
+            await self.heartbeat.start()
 
     async def stop(self) -> None:
+        await self.hub.close_all()  # connections leave (and untrack) while Redis is still there
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
         await self.hub.stop()
         await self.db.dispose()
 
 
-def _redis_broker(settings: Settings) -> Broker:
+def _in_process(_settings: Settings) -> SharedParts:
+    return SharedParts(MemoryBroker(), MemoryPresence(), MemoryLimitStore())
+
+
+def _redis(settings: Settings) -> SharedParts:
     assert settings.redis_url is not None
-    return RedisBroker(settings.redis_url, settings.redis_prefix)
+    state = RedisNodeState(
+        settings.redis_url, settings.redis_prefix, settings.node_id, settings.ws_heartbeat_interval
+    )
+    presence = RedisPresence(state)
+    limits = RedisLimitStore(state)
+    broker = RedisBroker(settings.redis_url, settings.redis_prefix)
+    return SharedParts(broker, presence, limits, state, presence, limits)
 
 
-# The broker is chosen by REDIS_URL's scheme; unset means this node alone, in-process.
-BROKERS: dict[str, Callable[[Settings], Broker]] = {
-    "redis": _redis_broker,
-    "rediss": _redis_broker,
-    "unix": _redis_broker,
+# The shared parts are chosen by REDIS_URL's scheme; unset means this node alone, in-process.
+BACKENDS: dict[str, Callable[[Settings], SharedParts]] = {
+    "redis": _redis,
+    "rediss": _redis,
+    "unix": _redis,
 }
 
 
-def make_broker(settings: Settings) -> Broker:
+def make_shared_parts(settings: Settings) -> SharedParts:
     if not settings.redis_url:
-        return MemoryBroker()
+        return _in_process(settings)
     scheme = urlsplit(settings.redis_url).scheme
-    if scheme not in BROKERS:
-        raise ValueError(f"REDIS_URL scheme {scheme!r} is not one of {', '.join(sorted(BROKERS))}")
-    return BROKERS[scheme](settings)
+    if scheme not in BACKENDS:
+        raise ValueError(f"REDIS_URL scheme {scheme!r} is not one of {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[scheme](settings)
+
+
+def make_broker(settings: Settings) -> Broker:
+    """The broker `make_shared_parts` chooses for these settings."""
+    return make_shared_parts(settings).broker
 
 
 def build_node(settings: Settings) -> Node:
     db = Database(settings.database_url)
     log = WorkspaceLog()
     metrics = NodeMetrics()
-    broker = make_broker(settings)
-    presence = MemoryPresence()
+    shared = make_shared_parts(settings)
     feeds = WorkspaceFeeds(db, log)
-    hub = Hub(settings, feeds, broker, presence, metrics)
-    services = build_services(settings, db, log, hub.publisher, metrics, realtime=hub)
+    hub = Hub(settings, feeds, shared.broker, shared.presence, metrics, shared.limits)
+    services = build_services(
+        settings, db, log, hub.publisher, metrics, realtime=hub, limit_store=shared.limits
+    )
     sessions = SessionFactory(hub, services.tokens, feeds, settings)
-    return Node(settings, db, metrics, broker, presence, hub, services, sessions)
+    listener = (
+        None
+        if db.is_sqlite
+        else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
+    )
+    heartbeat = None
+    if shared.state is not None and shared.presence_in_redis and shared.limits_in_redis:
+        heartbeat = NodeHeartbeat(
+            shared.state, shared.presence_in_redis, shared.limits_in_redis, hub.announcer
+        )
+    return Node(
+        settings,
+        db,
+        metrics,
+        shared.broker,
+        shared.presence,
+        shared.limits,
+        hub,
+        services,
+        sessions,
+        listener,
+        heartbeat,
+    )

@@ -12,8 +12,8 @@ from typing import IO
 
 import httpx
 
-from tests.client.conftest import TASKROOM
 from tests.support.api import Api
+from tests.support.processes import TASKROOM
 from tests.support.servers import RunningServer
 
 PASSWORD = "correct horse battery"

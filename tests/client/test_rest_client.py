@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from taskroom.client import ApiError, TaskroomAPI, WriteQueued, WriteRequest
-from tests.client.conftest import NodeProcess
 from tests.client.support import new_account
+from tests.support.processes import NodeProcess
 from tests.support.servers import RunningServer
 
 
@@ -21,10 +21,10 @@ def test_writes_made_while_the_server_is_down_are_queued_and_replayed_exactly_on
     node = node_process()
 
     async def scenario() -> None:
-        async with TaskroomAPI(node.url) as api:
+        async with TaskroomAPI(node.base_url) as api:
             await new_account(api)
             workspace = (await api.create_workspace("Board"))["id"]
-            node.stop()
+            node.terminate()
 
             with pytest.raises(WriteQueued) as queued:
                 await api.create_task(workspace, "written offline", priority="high")

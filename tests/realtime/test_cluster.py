@@ -62,25 +62,63 @@ def test_an_event_committed_on_one_node_reaches_the_clients_of_another(
             assert (event["type"], event["data"]["task"]["title"]) == ("TASK_CREATED", "From B")
 
 
-def test_typing_on_one_node_reaches_the_others_but_not_its_sender(
+def test_events_of_three_nodes_reach_every_node_in_one_order(
     cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
 ) -> None:
-    a, b = cluster(2)
+    nodes = cluster(3)
+    alice = api_factory(nodes[0]).register("Alice")
+    workspace_id = alice.create_workspace()["id"]
+    clients = [joined(node, alice, expect=1) for node in nodes]
+    try:
+        for number in range(9):  # each node writes in turn
+            node = nodes[number % 3]
+            response = write_on(
+                node, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": f"T{number}"}
+            )
+            assert response.status_code == 201
+        for client in clients:
+            events = read_events_until(client, workspace_id, last_seq=9, timeout=10)
+            assert [e["seq"] for e in events] == list(range(1, 10))
+            assert [e["data"]["task"]["title"] for e in events] == [f"T{n}" for n in range(9)]
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.parametrize(
+    ("message", "data"),
+    [
+        ("USER_TYPING", {"isTyping": True}),
+        ("CURSOR_POSITION", {"position": {"x": 10, "y": 20}}),
+    ],
+)
+def test_typing_and_cursors_on_one_node_reach_the_others_but_not_their_sender(
+    message: str,
+    data: dict[str, Any],
+    cluster: Callable[[int], list[RunningServer]],
+    api_factory: Callable[[RunningServer], Api],
+) -> None:
+    a, b, c = cluster(3)
     api = api_factory(a)
     alice, bob = api.register("Alice"), api.register("Bob")
     workspace_id = alice.create_workspace()["id"]
     alice.add_member(workspace_id, bob)
     task_id = alice.create_task(workspace_id)["id"]
-    with joined(a, alice, expect=1) as on_a, joined(b, bob, expect=1) as on_b:
-        on_b.send("USER_TYPING", {"workspaceId": workspace_id, "taskId": task_id, "isTyping": True})
-        typing = on_a.recv_type("USER_TYPING", timeout=5)
-        assert typing["data"] == {
-            "workspaceId": workspace_id,
-            "taskId": task_id,
-            "userId": bob.id,
-            "isTyping": True,
-        }
-        assert of_type(on_b.quiet(), "USER_TYPING") == []
+    with (
+        joined(a, alice, expect=1) as on_a,
+        joined(b, bob, expect=1) as on_b,
+        joined(c, alice, expect=1) as on_c,
+    ):
+        on_b.send(message, {"workspaceId": workspace_id, "taskId": task_id, **data})
+        for receiver in (on_a, on_c):
+            received = receiver.recv_type(message, timeout=5)
+            assert received["data"] == {
+                "workspaceId": workspace_id,
+                "taskId": task_id,
+                "userId": bob.id,
+                **data,
+            }
+        assert of_type(on_b.quiet(), message) == []
 
 
 def test_a_member_removed_on_one_node_hears_nothing_more_on_another(

@@ -76,12 +76,13 @@ class RunningServer:
         self.thread.join(timeout=30)
 
 
-def start_server(database_url: str, **overrides: Any) -> RunningServer:
+def start_server(database_url: str, port: int = 0, **overrides: Any) -> RunningServer:
+    """A node on `port` (0: a free one); a restarted node binds the port its predecessor had."""
     settings = Settings(**{**TEST_SETTINGS, "database_url": database_url, **overrides})
     upgrade(database_url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = NodeServer(uvicorn_config(settings, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"node-{port}")

@@ -1,22 +1,60 @@
 """The Presence contract (realtime/presence.py), one suite for every implementation.
 
-To check another implementation, add a factory for it to IMPLEMENTATIONS (a fresh, empty
-presence per call, e.g. on its own Redis key prefix): every test here then runs against it too.
+To check another implementation, add a `PresenceImplementation` for it to IMPLEMENTATIONS (it
+opens a fresh, empty presence, e.g. on its own Redis key prefix): every test here then runs
+against it too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
 
 from taskroom.realtime.presence import MemoryPresence, Presence, PresenceMeta, UserPresence
+from taskroom.realtime.redis_presence import RedisPresence
+from taskroom.redis_state import RedisNodeState
+from tests.support.redis_keys import drop_keys_async
+from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
 
-IMPLEMENTATIONS: list[tuple[str, Callable[[], Presence]]] = [("memory", MemoryPresence)]
+Opener = Callable[[], AbstractAsyncContextManager[Presence]]
+
+
+@dataclass(frozen=True)
+class PresenceImplementation:
+    name: str
+    open: Opener
+    require: Callable[[], None] = lambda: None
+
+
+@contextlib.asynccontextmanager
+async def _memory() -> AsyncIterator[Presence]:
+    yield MemoryPresence()
+
+
+@contextlib.asynccontextmanager
+async def _redis() -> AsyncIterator[Presence]:
+    prefix = fresh_prefix()
+    state = RedisNodeState(REDIS_URL, prefix, "node-test", heartbeat_ms=5000)
+    await state.beat()
+    try:
+        yield RedisPresence(state)
+    finally:
+        await state.close()
+        await drop_keys_async(REDIS_URL, prefix)
+
+
+IMPLEMENTATIONS = [
+    PresenceImplementation("memory", _memory),
+    PresenceImplementation("redis", _redis, require_redis),
+]
 
 T1 = "2026-11-26T14:00:01.000Z"
 T2 = "2026-11-26T14:00:02.000Z"
@@ -24,15 +62,17 @@ T3 = "2026-11-26T14:00:03.000Z"
 T4 = "2026-11-26T14:00:04.000Z"
 
 
-@pytest.fixture(params=[factory for _, factory in IMPLEMENTATIONS], ids=[name for name, _ in IMPLEMENTATIONS])
-def make_presence(request: pytest.FixtureRequest) -> Callable[[], Presence]:
-    factory: Callable[[], Presence] = request.param
-    return factory
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda impl: impl.name)
+def make_presence(request: pytest.FixtureRequest) -> Opener:
+    implementation: PresenceImplementation = request.param
+    implementation.require()
+    return implementation.open
 
 
-def run(scenario: Callable[[Presence], Awaitable[T]], make: Callable[[], Presence]) -> T:
+def run(scenario: Callable[[Presence], Awaitable[T]], make: Opener) -> T:
     async def main() -> T:
-        return await scenario(make())
+        async with make() as presence:
+            return await scenario(presence)
 
     return asyncio.run(main())
 
@@ -48,14 +88,14 @@ def by_user(users: list[UserPresence]) -> dict[str, tuple[str, str]]:
     return {u.user_id: (u.status, u.last_seen) for u in users}
 
 
-def test_an_empty_workspace_has_nobody(make_presence: Callable[[], Presence]) -> None:
+def test_an_empty_workspace_has_nobody(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         assert await presence.users("w1") == []
 
     run(scenario, make_presence)
 
 
-def test_a_users_first_connection_has_no_before(make_presence: Callable[[], Presence]) -> None:
+def test_a_users_first_connection_has_no_before(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         before, after = await presence.track("w1", meta("c1", "alice", "online", T1))
         assert before is None
@@ -65,7 +105,7 @@ def test_a_users_first_connection_has_no_before(make_presence: Callable[[], Pres
     run(scenario, make_presence)
 
 
-def test_a_second_connection_of_the_same_user_is_aggregated(make_presence: Callable[[], Presence]) -> None:
+def test_a_second_connection_of_the_same_user_is_aggregated(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         await presence.track("w1", meta("c1", "alice", "online", T1))
         before, after = await presence.track("w1", meta("c2", "alice", "online", T2))
@@ -86,7 +126,7 @@ def test_a_second_connection_of_the_same_user_is_aggregated(make_presence: Calla
     ],
 )
 def test_the_most_available_status_over_connections_wins(
-    make_presence: Callable[[], Presence], statuses: list[str], aggregated: str
+    make_presence: Opener, statuses: list[str], aggregated: str
 ) -> None:
     async def scenario(presence: Presence) -> None:
         after = None
@@ -98,7 +138,7 @@ def test_the_most_available_status_over_connections_wins(
     run(scenario, make_presence)
 
 
-def test_tracking_a_connection_again_replaces_its_entry(make_presence: Callable[[], Presence]) -> None:
+def test_tracking_a_connection_again_replaces_its_entry(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         await presence.track("w1", meta("c1", "alice", "online", T1))
         before, after = await presence.track("w1", meta("c1", "alice", "away", T2))
@@ -112,7 +152,7 @@ def test_tracking_a_connection_again_replaces_its_entry(make_presence: Callable[
 
 
 def test_the_user_stays_present_until_the_last_connection_goes(
-    make_presence: Callable[[], Presence],
+    make_presence: Opener,
 ) -> None:
     async def scenario(presence: Presence) -> None:
         await presence.track("w1", meta("c1", "alice", "away", T1))
@@ -126,7 +166,7 @@ def test_the_user_stays_present_until_the_last_connection_goes(
     run(scenario, make_presence)
 
 
-def test_untracking_an_unknown_connection_changes_nothing(make_presence: Callable[[], Presence]) -> None:
+def test_untracking_an_unknown_connection_changes_nothing(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         assert await presence.untrack("w1", "nobody", T1) is None
         await presence.track("w1", meta("c1", "alice"))
@@ -137,7 +177,7 @@ def test_untracking_an_unknown_connection_changes_nothing(make_presence: Callabl
     run(scenario, make_presence)
 
 
-def test_users_lists_everybody_present_once(make_presence: Callable[[], Presence]) -> None:
+def test_users_lists_everybody_present_once(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         await presence.track("w1", meta("c1", "alice", "online", T1))
         await presence.track("w1", meta("c2", "alice", "away", T2))
@@ -149,7 +189,7 @@ def test_users_lists_everybody_present_once(make_presence: Callable[[], Presence
     run(scenario, make_presence)
 
 
-def test_workspaces_are_independent(make_presence: Callable[[], Presence]) -> None:
+def test_workspaces_are_independent(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         # The same connection in two rooms, with a different status in each.
         await presence.track("w1", meta("c1", "alice", "busy", T1))
@@ -164,7 +204,7 @@ def test_workspaces_are_independent(make_presence: Callable[[], Presence]) -> No
     run(scenario, make_presence)
 
 
-def test_wire_form_is_the_protocols(make_presence: Callable[[], Presence]) -> None:
+def test_wire_form_is_the_protocols(make_presence: Opener) -> None:
     async def scenario(presence: Presence) -> None:
         _, after = await presence.track("w1", meta("c1", "alice", "busy", T1))
         assert after.wire() == {"userId": "alice", "status": "busy", "lastSeen": T1}

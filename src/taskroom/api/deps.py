@@ -50,14 +50,14 @@ def client_address(request: Request) -> str:
 
 async def limit_registrations(request: Request, services: ServicesDep) -> None:
     """REGISTER_MAX_PER_CLIENT attempts per address and window, taken emails included."""
-    wait = services.limits.registrations.hit(client_address(request))
+    wait = await services.limits.registration(client_address(request))
     if wait is not None:
         raise TooManyRequests("too many registrations from this address; try again later", retry_after=wait)
 
 
 async def limit_member_adds(services: ServicesDep, user_id: UserId) -> None:
     """MEMBER_ADD_MAX_PER_MINUTE per acting user: 404 vs 201 must not enumerate accounts quickly."""
-    wait = services.limits.member_adds.hit(user_id)
+    wait = await services.limits.member_add(user_id)
     if wait is not None:
         raise TooManyRequests("too many members added; try again later", retry_after=wait)
 

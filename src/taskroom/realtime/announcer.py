@@ -41,7 +41,7 @@ class PresenceAnnouncer:
         self._statuses[connection.id] = status
         meta = PresenceMeta(connection.id, connection.user_id, status, format_timestamp(utcnow()))
         before, after = await self._presence.track(workspace_id, meta)
-        await self._announce(workspace_id, before, after, connection.id)
+        await self.announce(workspace_id, before, after, connection.id)
 
     async def welcome(self, connection: Connection, workspace_id: str) -> bool:
         """Track a connection that just joined, then send it the room's state.
@@ -66,14 +66,15 @@ class PresenceAnnouncer:
         """The connection is out of the room: drop its entry, tell the others if that changes its user."""
         change = await self._presence.untrack(workspace_id, connection.id, format_timestamp(utcnow()))
         if change is not None:
-            await self._announce(workspace_id, change[0], change[1], connection.id)
+            await self.announce(workspace_id, change[0], change[1], connection.id)
 
     def forget(self, connection: Connection) -> None:
         self._statuses.pop(connection.id, None)
 
-    async def _announce(
-        self, workspace_id: str, before: UserPresence | None, after: UserPresence, origin: str
+    async def announce(
+        self, workspace_id: str, before: UserPresence | None, after: UserPresence, origin: str | None = None
     ) -> None:
+        """Tell the room (every node's connections but `origin`) when the user's status changed."""
         if before is not None and before.status == after.status:
             return
         frame = encode_server_frame(MessageType.USER_PRESENCE, {"workspaceId": workspace_id, **after.wire()})

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
 from ..metrics import NodeMetrics
+from ..security.limit_store import LimitStore
 from ..services.feeds import WorkspaceFeeds
 from ..settings import Settings
 from ..wire import MessageType
@@ -42,8 +43,10 @@ class Hub:
         broker: Broker,
         presence: Presence,
         metrics: NodeMetrics,
+        limits: LimitStore,
     ) -> None:
         self.settings = settings
+        self.limits = limits  # per-user limits: this node's memory, or Redis for the whole service
         self.feeds = feeds
         self.broker = broker
         self.metrics = metrics
@@ -99,6 +102,20 @@ class Hub:
         room = self.rooms.get(workspace_id)
         return room is not None and room.is_member(connection)
 
+    async def admit_user(self, connection: Connection, user_id: str) -> bool:
+        """Hold one of the user's WS_MAX_CONNECTIONS_PER_USER slots; False when all are taken.
+
+        Held until `unregister` (with Redis, counted over every node; a dead node's stop counting)."""
+        limit = self.settings.ws_max_connections_per_user
+        return await self.limits.open_slot(_connections_key(user_id), connection.id, limit)
+
+    async def admit_frame(self, user_id: str, cost: float) -> bool:
+        """Take `cost` from the user's WS_RATE_LIMIT bucket, shared by all their connections."""
+        settings = self.settings
+        return await self.limits.take_tokens(
+            f"ws-rate:{user_id}", settings.ws_rate_limit, settings.ws_rate_limit_burst, cost
+        )
+
     async def bind_user(self, connection: Connection, user_id: str) -> None:
         if self.registry.bind_user(connection, user_id):
             await self.broker.subscribe(user_channel(user_id))
@@ -111,6 +128,8 @@ class Hub:
             for workspace_id in list(connection.rooms):
                 await self.leave(connection, workspace_id)
         self.announcer.forget(connection)
+        if connection.user_id is not None:
+            await self.limits.close_slot(_connections_key(connection.user_id), connection.id)
         self.registry.remove(connection)
         if last and connection.user_id is not None:
             await self.broker.unsubscribe(user_channel(connection.user_id))
@@ -327,6 +346,10 @@ class Hub:
     async def _join_from(self, connection: Connection, workspace_id: str, after: int) -> None:
         if not self.registry.gone(connection) and workspace_id not in connection.rooms:
             await self.join(connection, [workspace_id], {workspace_id: after})
+
+
+def _connections_key(user_id: str) -> str:
+    return f"ws-connections:{user_id}"
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

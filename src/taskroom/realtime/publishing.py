@@ -38,6 +38,7 @@ class BrokerPublisher:
         self._broker = broker
         self._node_id = node_id
         self._local = local
+        self._failing = False  # the broker refused the last publish: say so once, not per message
 
     async def publish_committed(self, events: Sequence[CommittedEvent]) -> None:
         for event in events:
@@ -92,5 +93,11 @@ class BrokerPublisher:
             logger.exception("local delivery failed on %s", channel)
         try:
             await self._broker.publish(channel, encode_message(message))
-        except Exception:  # the log still has logged events; ephemeral ones are best effort
-            logger.exception("broker publish failed on %s", channel)
+        except Exception as exc:  # the log still has logged events; ephemeral ones are best effort
+            if not self._failing:
+                self._failing = True
+                logger.warning("broker publish failed (%r); other nodes read events from the log", exc)
+            return
+        if self._failing:
+            self._failing = False
+            logger.info("broker publish works again")

@@ -26,11 +26,16 @@ logger = logging.getLogger(__name__)
 _READ_TIMEOUT = 1.0  # seconds one read waits for a message before looking around again
 _RETRY_FIRST, _RETRY_MAX = 0.1, 2.0  # back-off of the consumer while Redis is away
 _PING_TIMEOUT = 1.0
+_COMMAND_TIMEOUT = 1.0
 
 
 class RedisBroker:
     def __init__(self, url: str, prefix: str = "taskroom:") -> None:
-        self._redis = redis.Redis.from_url(url, socket_connect_timeout=2.0)
+        # A publish waits at most _COMMAND_TIMEOUT: a REST write publishes after its commit, and
+        # a Redis that stopped answering must not hold the answer up (the log repairs the loss).
+        self._redis = redis.Redis.from_url(
+            url, socket_connect_timeout=_COMMAND_TIMEOUT, socket_timeout=_COMMAND_TIMEOUT
+        )
         self._prefix = prefix
         self._channels: set[str] = set()  # what this node should hear, whatever Redis knows
         self._pubsub: PubSub | None = None

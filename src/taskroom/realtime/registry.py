@@ -1,4 +1,4 @@
-"""This node's connections: by id and by user, with the per-user limits that go with them."""
+"""This node's connections: by id and by user (per-user limits are the hub's `LimitStore`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from ..metrics import NodeMetrics
 from ..settings import Settings
 from .connection import Connection
 from .protocol import CloseCode
-from .ratelimit import TokenBucket
 
 
 class ConnectionRegistry:
@@ -18,8 +17,6 @@ class ConnectionRegistry:
         self._metrics = metrics
         self.connections: dict[str, Connection] = {}
         self._by_user: dict[str, dict[str, Connection]] = {}
-        # One bucket per user across their connections on this node (PROTOCOL §3.5).
-        self._user_buckets: dict[str, TokenBucket] = {}
         self._emptied = asyncio.Event()  # set whenever the last connection goes
 
     def at_capacity(self) -> bool:
@@ -47,7 +44,6 @@ class ConnectionRegistry:
         if mine is None or mine.pop(connection.id, None) is None or mine:
             return False
         del self._by_user[user_id]
-        self._user_buckets.pop(user_id, None)
         return True
 
     def remove(self, connection: Connection) -> None:
@@ -60,19 +56,9 @@ class ConnectionRegistry:
     def connections_of(self, user_id: str) -> list[Connection]:
         return list(self._by_user.get(user_id, {}).values())
 
-    def count_for(self, user_id: str) -> int:
-        return len(self._by_user.get(user_id, ()))
-
     def gone(self, connection: Connection) -> bool:
         """Closing, or leaving the node (no longer among its user's connections)."""
         return connection.closing or connection.id not in self._by_user.get(connection.user_id or "", {})
-
-    def user_bucket(self, user_id: str) -> TokenBucket:
-        bucket = self._user_buckets.get(user_id)
-        if bucket is None:
-            bucket = TokenBucket(self._settings.ws_rate_limit, self._settings.ws_rate_limit_burst)
-            self._user_buckets[user_id] = bucket
-        return bucket
 
     async def close_all(self, grace: float) -> None:
         """Close every connection with 1001 (going away) and wait, up to `grace` seconds, for them to go."""

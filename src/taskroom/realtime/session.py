@@ -228,12 +228,12 @@ class ClientSession:
                 raise InvalidMessage("binary frames are not commands: send JSON text frames")
             frame = parse_client_frame(raw)
         except ProtocolError as err:
-            if self._admit_rate(1.0):
+            if await self._admit_rate(1.0):
                 self._send(MessageType.ERROR, encode_error(err))
             return
         # Cursor updates are thinned to 20/s anyway; counting each at full price would have a
         # client moving its pointer at 60 fps rate-limited, then closed.
-        if not self._admit_rate(CURSOR_COST if frame.type == MessageType.CURSOR_POSITION else 1.0):
+        if not await self._admit_rate(CURSOR_COST if frame.type == MessageType.CURSOR_POSITION else 1.0):
             return
         try:
             self.hub.metrics.message_in(frame.type)
@@ -247,9 +247,11 @@ class ClientSession:
             logger.exception("failed to handle a frame on %s", self.connection.id)
             self._send(MessageType.ERROR, encode_error(InternalError("internal error", reply_to=frame.id)))
 
-    def _admit_rate(self, cost: float) -> bool:
-        user_bucket = self.hub.registry.user_bucket(self.state.user_id) if self.state.user_id else None
-        if self.bucket.try_acquire(cost) and (user_bucket is None or user_bucket.try_acquire(cost)):
+    async def _admit_rate(self, cost: float) -> bool:
+        # The connection's own bucket first, in memory: a connection over its rate costs no
+        # round trip to a shared store.
+        user_id = self.state.user_id
+        if self.bucket.try_acquire(cost) and (user_id is None or await self.hub.admit_frame(user_id, cost)):
             self.abuse.accepted()
             return True
         self.hub.metrics.frame_rate_limited()
@@ -303,7 +305,7 @@ class ClientSession:
             raise Unauthorized(err.message, reply_to=frame.id) from err
         connection = self.connection
         if first:
-            if self.hub.registry.count_for(claims.user_id) >= self.settings.ws_max_connections_per_user:
+            if not await self.hub.admit_user(connection, claims.user_id):
                 connection.close(CloseCode.TRY_AGAIN_LATER, "too many connections for this user")
                 return
             if self._auth_timer is not None:

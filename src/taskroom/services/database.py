@@ -12,6 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..db.engine import create_engine, create_sqlite_reader, is_sqlite, session_factory
 
+# The PostgreSQL NOTIFY channel of committed log heads; its payload is "workspaceId seq" lines.
+COMMIT_CHANNEL = "taskroom_log"
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
 
 class Reader(Protocol):
     """Statements in, buffered rows out: what the real-time layer's reads need (see `rows()`)."""
@@ -86,6 +90,18 @@ class Database:
             return
         async with self.engine.connect() as async_connection, async_connection.begin():
             yield async_connection
+
+    async def announce_commit(self, session: AsyncSession, heads: Mapping[str, int]) -> None:
+        """Tell every node, with the commit itself, the new head seq of each workspace written.
+
+        PostgreSQL delivers a NOTIFY to its listeners if and only if the transaction commits, even
+        when this process dies right after: nodes then read the log without waiting for a poll
+        (`realtime/commit_listener.py`). SQLite serves one node, which needs no such notice.
+        """
+        if self.is_sqlite:
+            return
+        payload = "\n".join(f"{workspace_id} {seq}" for workspace_id, seq in heads.items())
+        await session.execute(_NOTIFY, {"channel": COMMIT_CHANNEL, "payload": payload})
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -53,9 +53,9 @@ class UserService:
         return self._auth_answer(user)
 
     async def login(self, data: LoginIn, client: str) -> dict[str, Any]:
-        wait = self.throttle.attempt(data.email, client)  # a failure until it succeeds
-        if wait is not None:
-            raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
+        attempt = await self.throttle.attempt(data.email, client)  # a failure until it succeeds
+        if attempt.retry_after is not None:
+            raise TooManyRequests("too many failed logins; try again later", retry_after=attempt.retry_after)
         async with self.db.read() as session:
             user = await session.scalar(select(User).where(User.email == data.email))
         if (
@@ -63,7 +63,7 @@ class UserService:
             or user is None
         ):
             raise InvalidCredentials("wrong email or password")
-        self.throttle.succeeded(data.email, client)
+        await self.throttle.succeeded(attempt)
         return self._auth_answer(user)
 
     async def exists(self, user_id: str) -> bool:

@@ -94,6 +94,11 @@ class WriteRunner:
                 if replay is not None:
                     return replay
             outcome = await work(session)
+            if outcome.events:
+                heads: dict[str, int] = {}
+                for event in outcome.events:
+                    heads[event.workspace_id] = max(event.seq, heads.get(event.workspace_id, 0))
+                await self._db.announce_commit(session, heads)
             body = "" if outcome.body is None else json.dumps(outcome.body, separators=(",", ":"))
             if key is not None:
                 stored = StoredReply(outcome.status_code, body, outcome.scope)

@@ -1,0 +1,197 @@
+"""One node's standing in the Redis of its service: its liveness, and the sweeping of dead nodes.
+
+Shared state that belongs to a node's connections (presence entries, connection slots) names the
+node's *instance*: NODE_ID plus a random part per start, so that a node restarted under the same
+NODE_ID never inherits its dead predecessor's entries. An instance is alive while its score in
+the `nodes` sorted set (the Redis clock at its last heartbeat, in ms) is younger than two
+heartbeats. Readers ignore the entries of instances that are not alive; a surviving node claims
+each dead instance (SET NX, so one sweeper wins) and removes what it left behind.
+
+Redis unreachable: each caller falls back to this node's own view (see `RedisPresence`,
+`RedisLimitStore`) and calls `failed`, which logs once per outage and keeps callers off Redis for
+a moment, so that a hung Redis costs one timeout now and then, not one per frame. The next
+heartbeat that gets through reports the node `dirty`: its entries are written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# What a Redis call may raise when Redis is away or slow.
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+
+# Seconds callers stay off Redis after a failure (the heartbeat keeps trying).
+_BACK_OFF = 1.0
+
+# Lua shared by the scripts: the Redis clock (one clock for every node), and whether an instance
+# is alive. Scripts reading TIME and then writing are replicated by effects (Redis >= 5 default).
+LUA_LIB = """
+redis.replicate_commands()  -- effects replication: a no-op on Redis 7, needed by 3.2 to 4
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function alive_since(nodes, instance, oldest)
+  local score = redis.call('ZSCORE', nodes, instance)
+  return score and tonumber(score) >= oldest
+end
+"""
+
+# KEYS: nodes. ARGV: instance, ttl ms. Returns 1 when the instance was alive already.
+_BEAT = (
+    LUA_LIB
+    + """
+local now = now_ms()
+local was = alive_since(KEYS[1], ARGV[1], now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+if was then return 1 end
+return 0
+"""
+)
+
+# KEYS: nodes. ARGV: ttl ms, sweep-lock key prefix, this instance.
+# Dead instances whose sweep lock this node took (the lock lasts a ttl: a sweeper that dies
+# mid-way leaves the instance to the next one).
+_CLAIM_DEAD = (
+    LUA_LIB
+    + """
+local now = now_ms()
+local claimed = {}
+for _, instance in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))) do
+  if instance ~= ARGV[3] and redis.call('SET', ARGV[2] .. instance, ARGV[3], 'NX', 'PX', ARGV[1]) then
+    table.insert(claimed, instance)
+  end
+end
+return claimed
+"""
+)
+
+# KEYS: nodes. ARGV: ttl ms, the instance. Forgets it unless it came back meanwhile.
+_FORGET = (
+    LUA_LIB
+    + """
+if not alive_since(KEYS[1], ARGV[1], now_ms() - tonumber(ARGV[2])) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+)
+
+
+class KeyedLocks:
+    """One asyncio lock per key, alive while someone holds or waits for it.
+
+    A node's calls about one connection must reach Redis in the order they were made; calls
+    through a connection pool may overtake each other (a `track` and the `untrack` right after it
+    would leave a ghost), so they take the connection's lock. Hand-written: it is these few lines.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (the client hands bytes back; its typing allows either)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisNodeState:
+    def __init__(self, url: str, prefix: str, node_id: str, heartbeat_ms: int) -> None:
+        # Short socket timeouts: a limit check waits for Redis on a client's frame.
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        self.prefix = prefix
+        self.instance = f"{node_id}/{uuid.uuid4().hex[:8]}"
+        self.heartbeat_seconds = heartbeat_ms / 1000
+        # Missing two beats counts as dead; survivors sweep on their next beat: within three.
+        self.ttl_ms = 2 * heartbeat_ms
+        self.nodes_key = self.key("nodes")
+        self._beat = self.redis.register_script(_BEAT)
+        self._claim = self.redis.register_script(_CLAIM_DEAD)
+        self._forget = self.redis.register_script(_FORGET)
+        self._off_until = 0.0
+        self._dirty = False
+        self._warned = False
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # --- failures -------------------------------------------------------------------------------
+
+    def usable(self) -> bool:
+        """False for a moment after a failure: callers answer from this node's view meanwhile."""
+        return time.monotonic() >= self._off_until
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        self._off_until = time.monotonic() + _BACK_OFF
+        self._dirty = True
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "Redis unreachable (%s: %s): presence and limits are this node's own until it is back",
+                what,
+                exc,
+            )
+
+    def take_dirty(self) -> bool:
+        """Whether something failed to reach Redis since the last call (then write it all again)."""
+        dirty, self._dirty = self._dirty, False
+        return dirty
+
+    # --- liveness -------------------------------------------------------------------------------
+
+    async def beat(self) -> bool:
+        """Refresh this instance's liveness. False on the first beat, and when it had been counted
+        dead (its entries may have been swept: the caller writes them again). Raises when Redis is away."""
+        try:
+            was_alive = bool(await self._beat(keys=[self.nodes_key], args=[self.instance, self.ttl_ms]))
+        except REDIS_ERRORS as exc:
+            self.failed("heartbeat", exc)
+            raise
+        if self._warned:
+            self._warned = False
+            logger.warning("Redis is reachable again: writing this node's presence and limits back")
+        self._off_until = 0.0
+        return was_alive
+
+    async def claim_dead(self) -> list[str]:
+        """Dead instances this node has won the right to sweep."""
+        claimed = await self._claim(
+            keys=[self.nodes_key], args=[self.ttl_ms, self.key("sweeping", ""), self.instance]
+        )
+        return [item.decode() for item in claimed]
+
+    async def forget(self, instance: str) -> None:
+        await self._forget(keys=[self.nodes_key], args=[instance, self.ttl_ms])
+
+    async def goodbye(self) -> None:
+        """This instance stops: no longer alive (its connections were closed and untracked first)."""
+        await self.redis.zrem(self.nodes_key, self.instance)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

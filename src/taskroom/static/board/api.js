@@ -1,0 +1,110 @@
+// REST calls of PROTOCOL.md §2. Every write carries an Idempotency-Key, and a write whose answer was
+// lost to the network is sent again with the same key, so it takes effect once.
+
+// Relative to the page, so the board also works under a proxy's path prefix.
+const BASE = new URL("api/v1", document.baseURI).pathname;
+const WRITE_ATTEMPTS = 3;
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `request failed (${status})`);
+    this.status = status;
+    this.code = error.code || "HTTP_ERROR";
+    this.current = error.current || null;
+    this.fields = error.fields || [];
+  }
+}
+
+export class NetworkError extends Error {}
+
+// crypto.randomUUID exists only in secure contexts; getRandomValues everywhere.
+function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Api {
+  // getToken: () => current token or null; onUnauthorized: called on a 401 of an authenticated call.
+  constructor(getToken, onUnauthorized) {
+    this.getToken = getToken;
+    this.onUnauthorized = onUnauthorized;
+  }
+
+  async request(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const token = this.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const write = method !== "GET";
+    if (write) headers["Idempotency-Key"] = newIdempotencyKey();
+    const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+    let response;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        response = await fetch(BASE + path, init);
+        break;
+      } catch (error) {
+        if (!write || attempt >= WRITE_ATTEMPTS) throw new NetworkError("The server cannot be reached.");
+        await pause(400 * attempt);
+      }
+    }
+    if (response.status === 204) return null;
+    const payload = await response.json().catch(() => null);
+    if (!response.ok) {
+      if (response.status === 401 && token) this.onUnauthorized();
+      throw new ApiError(response.status, payload);
+    }
+    return payload;
+  }
+
+  register(name, email, password) {
+    return this.request("POST", "/auth/register", { name, email, password });
+  }
+  login(email, password) {
+    return this.request("POST", "/auth/login", { email, password });
+  }
+  me() {
+    return this.request("GET", "/auth/me");
+  }
+
+  listWorkspaces() {
+    return this.request("GET", "/workspaces");
+  }
+  getWorkspace(id) {
+    return this.request("GET", `/workspaces/${encodeURIComponent(id)}`);
+  }
+  createWorkspace(name) {
+    return this.request("POST", "/workspaces", { name });
+  }
+  listMembers(workspaceId) {
+    return this.request("GET", `/workspaces/${encodeURIComponent(workspaceId)}/members`);
+  }
+  invite(workspaceId, email, role) {
+    return this.request("POST", `/workspaces/${encodeURIComponent(workspaceId)}/members`, { email, role });
+  }
+
+  listTasks(workspaceId) {
+    return this.request("GET", `/workspaces/${encodeURIComponent(workspaceId)}/tasks`);
+  }
+  createTask(workspaceId, title, status) {
+    return this.request("POST", `/workspaces/${encodeURIComponent(workspaceId)}/tasks`, { title, status });
+  }
+  updateTask(taskId, changes, baseVersion) {
+    return this.request("PATCH", `/tasks/${encodeURIComponent(taskId)}`, { ...changes, baseVersion });
+  }
+  completeTask(taskId, completed) {
+    return this.request("POST", `/tasks/${encodeURIComponent(taskId)}/complete`, { completed });
+  }
+  moveTask(taskId, status, beforeId, afterId) {
+    const body = { status };
+    if (beforeId) body.beforeId = beforeId;
+    if (afterId) body.afterId = afterId;
+    return this.request("POST", `/tasks/${encodeURIComponent(taskId)}/move`, body);
+  }
+  deleteTask(taskId) {
+    return this.request("DELETE", `/tasks/${encodeURIComponent(taskId)}`);
+  }
+}

@@ -1,0 +1,328 @@
+// Type declarations of the Taskroom JavaScript client (taskroom.js, served beside this file).
+// The wire contract is PROTOCOL.md §3; docs/clients.md describes the behaviour.
+
+export type TaskStatus = "todo" | "in_progress" | "done";
+export type Priority = "low" | "medium" | "high" | "urgent";
+export type Role = "owner" | "admin" | "member" | "viewer";
+export type PresenceStatus = "online" | "away" | "busy";
+export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+export type ErrorCode =
+  | "INVALID_MESSAGE"
+  | "UNKNOWN_TYPE"
+  | "NOT_AUTHENTICATED"
+  | "UNAUTHORIZED"
+  | "TOKEN_EXPIRED"
+  | "FORBIDDEN"
+  | "RATE_LIMITED"
+  | "FEATURE_DISABLED"
+  | "INTERNAL";
+
+/** ISO-8601 UTC time, e.g. "2026-11-26T14:00:00.000Z". */
+export type Timestamp = string;
+
+export interface Task {
+  id: string;
+  workspaceId: string;
+  title: string;
+  description: string | null;
+  status: TaskStatus;
+  /** Orders tasks inside a column; compared byte by byte. */
+  position: string;
+  completed: boolean;
+  completedAt: Timestamp | null;
+  assigneeId: string | null;
+  dueDate: Timestamp | null;
+  priority: Priority;
+  createdBy: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  version: number;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  description: string | null;
+  ownerId: string;
+  /** The viewer's role; absent in WORKSPACE_UPDATED (it is per viewer). */
+  role?: Role;
+  seq: number;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface Member {
+  userId: string;
+  email: string;
+  name: string;
+  role: Role;
+  joinedAt: Timestamp;
+}
+
+/** Every frame: `data` is the payload the handlers get first. */
+export interface Envelope<T = unknown, K extends string = string> {
+  type: K;
+  data: T;
+  timestamp: Timestamp;
+  /** On frames that answer a client frame: that frame's `id`. */
+  replyTo?: string;
+  /** On logged events: the workspace's event number. */
+  seq?: number;
+  eventId?: string;
+}
+
+/** A logged event as it comes live, in a SYNC_RESPONSE, or from GET /workspaces/{id}/events. */
+export interface LoggedEnvelope<T = unknown, K extends string = string> extends Envelope<T, K> {
+  seq: number;
+  eventId: string;
+}
+
+export interface TaskCreatedData {
+  workspaceId: string;
+  task: Task;
+  actorId: string;
+}
+export interface TaskUpdatedData {
+  workspaceId: string;
+  task: Task;
+  /** Names of the fields that changed. */
+  changes: string[];
+  actorId: string;
+}
+export interface TaskDeletedData {
+  workspaceId: string;
+  taskId: string;
+  actorId: string;
+}
+/** Also when un-completed: `task.completed` says which. */
+export interface TaskCompletedData {
+  workspaceId: string;
+  task: Task;
+  actorId: string;
+}
+export interface TaskMovedData {
+  workspaceId: string;
+  task: Task;
+  from: { status: TaskStatus; position: string };
+  to: { status: TaskStatus; position: string };
+  actorId: string;
+}
+export interface WorkspaceCreatedData {
+  workspace: Workspace;
+  actorId: string;
+}
+export interface WorkspaceUpdatedData {
+  workspaceId: string;
+  workspace: Workspace;
+  actorId: string;
+}
+export interface WorkspaceDeletedData {
+  workspaceId: string;
+  actorId: string;
+}
+export interface WorkspaceMemberAddedData {
+  workspaceId: string;
+  member: Member;
+  actorId: string;
+}
+/** A role change (this server's addition to §3.2). */
+export interface WorkspaceMemberUpdatedData {
+  workspaceId: string;
+  member: Member;
+  actorId: string;
+}
+export interface WorkspaceMemberRemovedData {
+  workspaceId: string;
+  userId: string;
+  actorId: string;
+}
+export interface UserPresenceData {
+  workspaceId: string;
+  userId: string;
+  status: PresenceStatus | "offline";
+  lastSeen: Timestamp;
+}
+export interface UserTypingData {
+  workspaceId: string;
+  taskId: string;
+  userId: string;
+  isTyping: boolean;
+}
+export interface CursorPositionData {
+  workspaceId: string;
+  taskId: string | null;
+  userId: string;
+  position: Record<string, unknown>;
+}
+export interface PresenceStateData {
+  workspaceId: string;
+  users: Array<{ userId: string; status: PresenceStatus; lastSeen: Timestamp }>;
+}
+export interface Snapshot {
+  workspace: Workspace;
+  members: Member[];
+  tasks: Task[];
+}
+export type SyncResponseData =
+  | { workspaceId: string; events: LoggedEnvelope[]; latestSeq: number; hasMore: boolean; reset?: false }
+  | { workspaceId: string; reset: true; snapshot: Snapshot; latestSeq: number };
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  replyTo?: string;
+}
+
+/** Payload of each frame type a handler can subscribe to. */
+export interface EventDataMap {
+  TASK_CREATED: TaskCreatedData;
+  TASK_UPDATED: TaskUpdatedData;
+  TASK_DELETED: TaskDeletedData;
+  TASK_COMPLETED: TaskCompletedData;
+  TASK_MOVED: TaskMovedData;
+  WORKSPACE_CREATED: WorkspaceCreatedData;
+  WORKSPACE_UPDATED: WorkspaceUpdatedData;
+  WORKSPACE_DELETED: WorkspaceDeletedData;
+  WORKSPACE_MEMBER_ADDED: WorkspaceMemberAddedData;
+  WORKSPACE_MEMBER_UPDATED: WorkspaceMemberUpdatedData;
+  WORKSPACE_MEMBER_REMOVED: WorkspaceMemberRemovedData;
+  USER_PRESENCE: UserPresenceData;
+  USER_TYPING: UserTypingData;
+  CURSOR_POSITION: CursorPositionData;
+  PRESENCE_STATE: PresenceStateData;
+  SYNC_RESPONSE: SyncResponseData;
+  ERROR: ErrorData;
+}
+export type EventType = keyof EventDataMap;
+
+/** Handlers get the event's `data` first and the whole envelope (with `seq`, `eventId`) second. */
+export type Handler<K extends EventType> = (data: EventDataMap[K], envelope: Envelope<EventDataMap[K], K>) => void;
+export type Unsubscribe = () => void;
+
+export type TokenProvider = () => string | Promise<string>;
+
+export interface ReconnectPolicy {
+  /** No reconnect sooner than this after a close (default 500). */
+  floorMs: number;
+  /** The jitter window starts here and doubles per failed attempt (default 1000). */
+  baseMs: number;
+  /** Largest wait (default 30000). */
+  capMs: number;
+  /** A connection authenticated this long resets the attempt count (default 10000). */
+  healthyAfterMs: number;
+  /** An attempt not authenticated by then is given up (default 15000). */
+  openTimeoutMs: number;
+}
+
+export interface ClientOptions {
+  /** `ws(s)://host/api/v1/ws`, or the server's `http(s)://` base (then `/api/v1/ws` is appended). */
+  url: string;
+  /** An access token, or a function giving a fresh one (called on every connect and before expiry). */
+  token: string | TokenProvider;
+  /** Join only these workspaces (default: every workspace of the user). */
+  workspaceIds?: string[];
+  /** The WebSocket class; in Node pass the `ws` package's. Default: globalThis.WebSocket. */
+  WebSocket?: new (url: string) => unknown;
+  /** Last seq already known per workspace: the first connection resumes after it. */
+  resume?: Record<string, number>;
+  reconnect?: Partial<ReconnectPolicy>;
+  /** Send PING after this much silence; 0 turns it off (default 25000). */
+  heartbeatMs?: number;
+  /** Give the link up when nothing arrives this long after a PING (default 10000). */
+  pongTimeoutMs?: number;
+}
+
+export interface StateChangeDetail {
+  previous: ClientState;
+  /** Close code of the connection that ended, when one did. */
+  code?: number;
+  reason?: string;
+  /** Why an attempt failed before a socket existed (e.g. the token provider threw), or why the client gave up. */
+  error?: unknown;
+  /** Wait before the next attempt, and its number since the last healthy connection. */
+  delayMs?: number;
+  attempt?: number;
+  /** On `open`: whether this was a reconnect (the client resumed), the user, and refused workspaceIds. */
+  resumed?: boolean;
+  userId?: string;
+  denied?: string[];
+}
+
+export interface SyncOptions {
+  /** Deliver again every event after this seq (default: the last seq seen). */
+  sinceSeq?: number;
+  /** Events per SYNC_REQUEST page (server: 1–1000, default 500). */
+  limit?: number;
+}
+
+export interface SyncResult {
+  workspaceId: string;
+  /** The events this sync delivered to the handlers (duplicates left out). */
+  events: LoggedEnvelope[];
+  latestSeq: number;
+  /** True when the server answered with a snapshot (past retention); `snapshot` is then set. */
+  reset: boolean;
+  snapshot?: Snapshot;
+}
+
+export declare const STATES: readonly ClientState[];
+export declare const PRESENCE_STATUSES: readonly PresenceStatus[];
+export declare const EVENT_HANDLERS: Readonly<Record<EventType, string>>;
+export declare const DEFAULT_RECONNECT: Readonly<ReconnectPolicy>;
+
+/** Wait before attempt `attempt`: `min(cap, floor + random() * min(cap, base * 2^attempt))`. */
+export declare function backoffDelay(attempt: number, policy?: Partial<ReconnectPolicy>, random?: () => number): number;
+/** The WebSocket URL for a ws(s) URL (unchanged) or an http(s) base (`/api/v1/ws` appended). */
+export declare function toWebSocketUrl(url: string, base?: string): string;
+
+export declare class TaskroomClientError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string);
+}
+
+export declare class TodoWebSocketClient {
+  constructor(options: ClientOptions);
+  readonly state: ClientState;
+  readonly url: string;
+  readonly userId: string | null;
+  readonly connectionId: string | null;
+  /** The last seq delivered for a workspace. */
+  lastSeq(workspaceId: string): number | undefined;
+
+  /** Resolves once authenticated; rejects if the client closes before (disconnect(), a refused string token). */
+  connect(): Promise<void>;
+  /** Closes with 1000 and stops reconnecting. */
+  disconnect(): Promise<void>;
+
+  on<K extends EventType>(type: K, callback: Handler<K>): Unsubscribe;
+  /** On every change of state, and on every retry scheduled (the same state, a new `attempt` and `delayMs`). */
+  onStateChange(callback: (state: ClientState, detail: StateChangeDetail) => void): Unsubscribe;
+
+  onTaskCreated(callback: Handler<"TASK_CREATED">): Unsubscribe;
+  onTaskUpdated(callback: Handler<"TASK_UPDATED">): Unsubscribe;
+  onTaskDeleted(callback: Handler<"TASK_DELETED">): Unsubscribe;
+  onTaskCompleted(callback: Handler<"TASK_COMPLETED">): Unsubscribe;
+  onTaskMoved(callback: Handler<"TASK_MOVED">): Unsubscribe;
+  onWorkspaceCreated(callback: Handler<"WORKSPACE_CREATED">): Unsubscribe;
+  onWorkspaceUpdated(callback: Handler<"WORKSPACE_UPDATED">): Unsubscribe;
+  onWorkspaceDeleted(callback: Handler<"WORKSPACE_DELETED">): Unsubscribe;
+  onWorkspaceMemberAdded(callback: Handler<"WORKSPACE_MEMBER_ADDED">): Unsubscribe;
+  onWorkspaceMemberUpdated(callback: Handler<"WORKSPACE_MEMBER_UPDATED">): Unsubscribe;
+  onWorkspaceMemberRemoved(callback: Handler<"WORKSPACE_MEMBER_REMOVED">): Unsubscribe;
+  onUserPresence(callback: Handler<"USER_PRESENCE">): Unsubscribe;
+  onUserTyping(callback: Handler<"USER_TYPING">): Unsubscribe;
+  onCursorPosition(callback: Handler<"CURSOR_POSITION">): Unsubscribe;
+  onPresenceState(callback: Handler<"PRESENCE_STATE">): Unsubscribe;
+  onSyncResponse(callback: Handler<"SYNC_RESPONSE">): Unsubscribe;
+  onError(callback: Handler<"ERROR">): Unsubscribe;
+
+  /** Remembered per workspace and sent again after every reconnect; false when not sent now. */
+  updatePresence(workspaceId: string, status: PresenceStatus): boolean;
+  /** False when not connected (not queued). */
+  setTyping(workspaceId: string, taskId: string, isTyping: boolean): boolean;
+  /** At most 20 a second leave the client; the latest call within a window wins. */
+  sendCursor(workspaceId: string, taskId: string | null | undefined, position: Record<string, unknown>): boolean;
+  /** SYNC_REQUEST from the last seq seen, through every page; events go through their handlers. */
+  sync(workspaceId: string, options?: SyncOptions): Promise<SyncResult>;
+}
+
+export default TodoWebSocketClient;

@@ -1,0 +1,800 @@
+// Taskroom real-time client (PROTOCOL.md §3 and §4): one ES module, no build step, no dependencies.
+//
+//   import TodoWebSocketClient from "https://taskroom.example.com/client/taskroom.js";
+//   const client = new TodoWebSocketClient({ url: "wss://taskroom.example.com/api/v1/ws", token, workspaceIds });
+//   client.onTaskCreated(({ task }) => render(task));
+//   await client.connect();
+//
+// Guarantees (docs/clients.md has the long form):
+// - Logged events (those with a `seq`) reach the handlers once each and, per workspace, in `seq` order,
+//   across reconnects: every reconnect AUTHENTICATEs with `resume` = the last seq seen per workspace, and
+//   anything at or below that seq is dropped as a duplicate.
+// - The client reconnects by itself after anything but `disconnect()`, waiting an exponential back-off with
+//   full jitter that never goes under its floor, whatever close code or HTTP answer the server gave.
+// - A token provider is called on every connect, shortly before the token in force expires (the fresh token
+//   is sent on the open socket), and after a 4401 close.
+
+export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed"]);
+
+export const PRESENCE_STATUSES = Object.freeze(["online", "away", "busy"]);
+
+// Event type → handler method name. Logged events of §3.2 (plus the server's WORKSPACE_MEMBER_UPDATED),
+// the collaboration frames of §3.3, and the frames a client may want to watch.
+export const EVENT_HANDLERS = Object.freeze({
+  TASK_CREATED: "onTaskCreated",
+  TASK_UPDATED: "onTaskUpdated",
+  TASK_DELETED: "onTaskDeleted",
+  TASK_COMPLETED: "onTaskCompleted",
+  TASK_MOVED: "onTaskMoved",
+  WORKSPACE_CREATED: "onWorkspaceCreated",
+  WORKSPACE_UPDATED: "onWorkspaceUpdated",
+  WORKSPACE_DELETED: "onWorkspaceDeleted",
+  WORKSPACE_MEMBER_ADDED: "onWorkspaceMemberAdded",
+  WORKSPACE_MEMBER_UPDATED: "onWorkspaceMemberUpdated",
+  WORKSPACE_MEMBER_REMOVED: "onWorkspaceMemberRemoved",
+  USER_PRESENCE: "onUserPresence",
+  USER_TYPING: "onUserTyping",
+  CURSOR_POSITION: "onCursorPosition",
+  PRESENCE_STATE: "onPresenceState",
+  SYNC_RESPONSE: "onSyncResponse",
+  ERROR: "onError",
+});
+
+export const DEFAULT_RECONNECT = Object.freeze({
+  // No reconnect comes sooner than this after a close, so no answer of the server can cause a tight loop.
+  floorMs: 500,
+  // The jitter window doubles from this on each failed attempt …
+  baseMs: 1000,
+  // … up to this.
+  capMs: 30000,
+  // The attempt count goes back to zero only once a connection has stayed authenticated this long, so a
+  // server that accepts and then drops at once (1008, 1013) still meets a growing back-off.
+  healthyAfterMs: 10000,
+  // An attempt that is not authenticated by then is given up (a black-holed network never closes by itself).
+  openTimeoutMs: 15000,
+});
+
+const CURSOR_INTERVAL_MS = 50; // 20 a second, as the server thins them anyway (§3.3)
+const CLOSE_NORMAL = 1000;
+const CLOSE_UNAUTHORIZED = 4401;
+// Sent when the client itself gives a connection up (dead link, no authentication in time).
+const CLOSE_CLIENT_GAVE_UP = 4000;
+
+/**
+ * The wait before reconnect attempt number `attempt` (0 for the first after a healthy connection):
+ * `floor + random() * min(cap, base * 2^attempt)`, never more than `cap`. Full jitter spreads the clients of a
+ * restarted node over the whole window instead of bringing them back in waves; the floor keeps the
+ * smallest draw from being a tight loop.
+ */
+export function backoffDelay(attempt, policy = DEFAULT_RECONNECT, random = Math.random) {
+  const { floorMs, baseMs, capMs } = { ...DEFAULT_RECONNECT, ...policy };
+  const exponent = Math.min(Math.max(0, Math.floor(attempt)), 52); // 2^52 already exceeds any cap
+  const window = Math.min(capMs, baseMs * 2 ** exponent);
+  return Math.min(Math.max(capMs, floorMs), floorMs + random() * window);
+}
+
+/**
+ * The WebSocket URL of the endpoint. A `ws:`/`wss:` URL is taken as it is. An `http:`/`https:` URL is the
+ * server's base: the scheme becomes `ws:`/`wss:` and `/api/v1/ws` is appended (or `/ws` to a path that ends
+ * in `/api/v1`). A relative URL is resolved against `base` (in a browser, the page's address).
+ */
+export function toWebSocketUrl(url, base = globalThis.location?.href) {
+  let parsed;
+  try {
+    parsed = base === undefined ? new URL(String(url)) : new URL(String(url), base);
+  } catch {
+    throw new TypeError(`url: not a URL: ${url}`);
+  }
+  if (parsed.protocol === "ws:" || parsed.protocol === "wss:") return parsed.href;
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new TypeError(`url: expected a ws:, wss:, http: or https: URL, got ${parsed.protocol}`);
+  }
+  parsed.protocol = parsed.protocol === "https:" ? "wss:" : "ws:";
+  const path = parsed.pathname.replace(/\/+$/, "");
+  if (path.endsWith("/api/v1/ws")) parsed.pathname = path;
+  else if (path.endsWith("/api/v1")) parsed.pathname = `${path}/ws`;
+  else parsed.pathname = `${path}/api/v1/ws`;
+  return parsed.href;
+}
+
+/** What `connect()` rejects with, and what the state change to `closed` carries when the client gave up. */
+export class TaskroomClientError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "TaskroomClientError";
+    this.code = code;
+  }
+}
+
+export class TodoWebSocketClient {
+  #url;
+  #token;
+  #requestedWorkspaceIds;
+  #WebSocket;
+  #reconnect;
+  #heartbeatMs;
+  #pongTimeoutMs;
+
+  #state = "closed";
+  #everOpen = false;
+  #stopped = true;
+  #generation = 0; // bumped by connect() and disconnect(): an attempt of an earlier run stops itself
+  #socket = null;
+  #attempt = 0;
+  #nextId = 1;
+  #authId = null;
+  #userId = null;
+  #connectionId = null;
+  #lastReceivedAt = 0;
+  #lastPingAt = 0;
+  #expiresAt = null;
+
+  #handlers = new Map(); // type → Set of callbacks
+  #stateHandlers = new Set();
+  #pending = new Map(); // frame id → { resolve, reject }
+  #lastSeq = new Map(); // workspaceId → last seq delivered
+  #held = new Map(); // workspaceId → live events held while a sync of that workspace runs
+  #fills = new Map(); // workspaceId → the running sync's promise
+  #presence = new Map(); // workspaceId → last status set, sent again after every reconnect
+  #connectWaiters = [];
+
+  #reconnectTimer = null;
+  #openTimer = null;
+  #healthyTimer = null;
+  #refreshTimer = null;
+  #heartbeatTimer = null;
+  #cursorTimer = null;
+  #cursorPending = null;
+  #lastCursorAt = -Infinity;
+
+  /**
+   * @param {object} options
+   * @param {string} options.url ws(s) URL of /api/v1/ws, or the server's http(s) base (see toWebSocketUrl)
+   * @param {string | (() => string | Promise<string>)} options.token an access token or a provider of fresh ones
+   * @param {string[]} [options.workspaceIds] join only these (default: every workspace of the user)
+   * @param {new (url: string) => any} [options.WebSocket] the WebSocket class (Node: the `ws` package); default globalThis.WebSocket
+   * @param {Record<string, number>} [options.resume] last seq already known per workspace (e.g. from a REST load)
+   * @param {object} [options.reconnect] back-off policy, see DEFAULT_RECONNECT
+   * @param {number} [options.heartbeatMs] send PING after this much silence; 0 turns it off (default 25000)
+   * @param {number} [options.pongTimeoutMs] give the link up when nothing arrives this long after a PING (default 10000)
+   */
+  constructor(options) {
+    const { url, token, workspaceIds, WebSocket, resume, reconnect, heartbeatMs, pongTimeoutMs } = options ?? {};
+    if (typeof token !== "string" && typeof token !== "function") {
+      throw new TypeError("token: a string or a function returning one (or a promise of one) is required");
+    }
+    if (workspaceIds !== undefined && !Array.isArray(workspaceIds)) {
+      throw new TypeError("workspaceIds: an array of workspace ids");
+    }
+    const WebSocketClass = WebSocket ?? globalThis.WebSocket;
+    if (typeof WebSocketClass !== "function") {
+      throw new TypeError("WebSocket: no WebSocket class here; pass one (in Node: the `ws` package)");
+    }
+    this.#url = toWebSocketUrl(url);
+    this.#token = token;
+    this.#requestedWorkspaceIds = workspaceIds ? [...workspaceIds] : null;
+    this.#WebSocket = WebSocketClass;
+    this.#reconnect = { ...DEFAULT_RECONNECT, ...reconnect };
+    this.#heartbeatMs = heartbeatMs ?? 25000;
+    this.#pongTimeoutMs = pongTimeoutMs ?? 10000;
+    for (const [workspaceId, seq] of Object.entries(resume ?? {})) {
+      if (!Number.isInteger(seq) || seq < 0) throw new TypeError(`resume.${workspaceId}: a seq (integer >= 0)`);
+      this.#lastSeq.set(workspaceId, seq);
+    }
+  }
+
+  /** `connecting`, `open`, `reconnecting` or `closed`. */
+  get state() {
+    return this.#state;
+  }
+
+  /** The URL connected to. */
+  get url() {
+    return this.#url;
+  }
+
+  /** The authenticated user's id (null before the first authentication). */
+  get userId() {
+    return this.#userId;
+  }
+
+  /** The server's id of the current connection (from CONNECT), or null. */
+  get connectionId() {
+    return this.#connectionId;
+  }
+
+  /** The last seq delivered for a workspace (undefined when none is known). */
+  lastSeq(workspaceId) {
+    return this.#lastSeq.get(workspaceId);
+  }
+
+  /** Resolves once authenticated; rejects if the client closes (disconnect(), or a token that cannot work) first. */
+  connect() {
+    if (this.#state === "open") return Promise.resolve();
+    const waiting = new Promise((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    if (this.#stopped) {
+      this.#stopped = false;
+      this.#generation += 1;
+      this.#everOpen = false;
+      this.#attempt = 0;
+      this.#setState("connecting");
+      void this.#attemptConnection();
+    }
+    return waiting;
+  }
+
+  /** Closes with 1000 and stops reconnecting for good. Resolves when the socket is closed. */
+  disconnect() {
+    const socket = this.#socket;
+    this.#stopped = true;
+    this.#generation += 1;
+    this.#clearTimers();
+    this.#dropConnectionState(new TaskroomClientError("DISCONNECTED", "the client was disconnected"));
+    this.#socket = null;
+    this.#setState("closed", { code: CLOSE_NORMAL });
+    this.#rejectConnectWaiters(new TaskroomClientError("DISCONNECTED", "disconnect() was called"));
+    if (!socket) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      // A peer that never answers the close handshake must not hold the caller.
+      const timer = setTimeout(() => {
+        forceClose(socket);
+        done();
+      }, 2000);
+      socket.onopen = null;
+      socket.onmessage = null;
+      socket.onerror = () => {};
+      socket.onclose = done;
+      try {
+        socket.close(CLOSE_NORMAL, "client disconnect");
+      } catch {
+        done();
+      }
+      if (socket.readyState === 3) done(); // already CLOSED
+    });
+  }
+
+  /** Subscribes to frames of one type (e.g. "TASK_CREATED"); returns the unsubscribe function. */
+  on(type, callback) {
+    if (typeof callback !== "function") throw new TypeError("callback: a function is required");
+    let set = this.#handlers.get(type);
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(type, set);
+    }
+    // A wrapper, so that the same function subscribed twice is also called twice and unsubscribed once.
+    const entry = (data, envelope) => callback(data, envelope);
+    set.add(entry);
+    return () => set.delete(entry);
+  }
+
+  /**
+   * `callback(state, detail)` on every change of state, and on every retry scheduled (the same state again,
+   * with the retry's `attempt`, `delayMs` and the `code` or `error` that ended the last attempt).
+   * Returns the unsubscribe function.
+   */
+  onStateChange(callback) {
+    if (typeof callback !== "function") throw new TypeError("callback: a function is required");
+    const entry = (state, detail) => callback(state, detail);
+    this.#stateHandlers.add(entry);
+    return () => this.#stateHandlers.delete(entry);
+  }
+
+  /** Sets this user's status in a workspace; remembered and sent again after every reconnect. */
+  updatePresence(workspaceId, status) {
+    requireId("workspaceId", workspaceId);
+    if (!PRESENCE_STATUSES.includes(status)) {
+      throw new TypeError(`status: one of ${PRESENCE_STATUSES.join(", ")}`);
+    }
+    this.#presence.set(workspaceId, status);
+    return this.#sendIfOpen("USER_PRESENCE", { workspaceId, status });
+  }
+
+  /** Tells the room this user is (or stopped) typing in a task. Not queued: false when not connected. */
+  setTyping(workspaceId, taskId, isTyping) {
+    requireId("workspaceId", workspaceId);
+    requireId("taskId", taskId);
+    return this.#sendIfOpen("USER_TYPING", { workspaceId, taskId, isTyping: Boolean(isTyping) });
+  }
+
+  /**
+   * Shares a cursor position (a small JSON object). At most 20 are sent a second; within that window the
+   * latest call wins and goes out when the window ends. Not queued across a disconnect.
+   */
+  sendCursor(workspaceId, taskId, position) {
+    requireId("workspaceId", workspaceId);
+    if (taskId !== null && taskId !== undefined) requireId("taskId", taskId);
+    if (position === null || typeof position !== "object" || Array.isArray(position)) {
+      throw new TypeError("position: a plain object is required");
+    }
+    const data = taskId === null || taskId === undefined ? { workspaceId, position } : { workspaceId, taskId, position };
+    const wait = this.#lastCursorAt + CURSOR_INTERVAL_MS - now();
+    if (wait <= 0 && this.#cursorTimer === null) {
+      this.#lastCursorAt = now();
+      return this.#sendIfOpen("CURSOR_POSITION", data);
+    }
+    this.#cursorPending = data;
+    if (this.#cursorTimer === null) {
+      this.#cursorTimer = setTimeout(() => {
+        this.#cursorTimer = null;
+        const latest = this.#cursorPending;
+        this.#cursorPending = null;
+        if (latest) {
+          this.#lastCursorAt = now();
+          this.#sendIfOpen("CURSOR_POSITION", latest);
+        }
+      }, Math.max(0, wait));
+    }
+    return this.#state === "open";
+  }
+
+  /**
+   * Asks for the events after the last seq seen (or after `options.sinceSeq`, to have events delivered
+   * again) with SYNC_REQUEST, page after page while `hasMore`. The events go through their handlers in
+   * order (live events of that workspace are held meanwhile and follow them), each page also through
+   * onSyncResponse. A `reset` answer (past the retention) goes to onSyncResponse with its snapshot, and the
+   * client goes on from its `latestSeq`. Rejects when not connected or on an ERROR answer.
+   */
+  sync(workspaceId, options = {}) {
+    requireId("workspaceId", workspaceId);
+    const { sinceSeq, limit } = options;
+    if (sinceSeq !== undefined && (!Number.isInteger(sinceSeq) || sinceSeq < 0)) {
+      return Promise.reject(new TypeError("sinceSeq: an integer >= 0"));
+    }
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+      return Promise.reject(new TypeError("limit: an integer >= 1"));
+    }
+    if (this.#state !== "open") {
+      return Promise.reject(new TaskroomClientError("NOT_CONNECTED", "sync() needs an open connection"));
+    }
+    if (sinceSeq !== undefined) {
+      const running = this.#fills.get(workspaceId);
+      // A rewind waits for a running sync, then starts from where it was asked to.
+      return (running ?? Promise.resolve()).catch(() => {}).then(() => {
+        this.#lastSeq.set(workspaceId, sinceSeq);
+        return this.#fill(workspaceId, limit);
+      });
+    }
+    return this.#fill(workspaceId, limit);
+  }
+
+  // ---- connection lifecycle -------------------------------------------------------------------------
+
+  async #attemptConnection() {
+    this.#reconnectTimer = null;
+    const generation = this.#generation;
+    let token;
+    try {
+      token = await this.#currentToken();
+    } catch (error) {
+      if (generation !== this.#generation) return;
+      this.#scheduleReconnect({ error });
+      return;
+    }
+    if (generation !== this.#generation) return;
+    let socket;
+    try {
+      socket = new this.#WebSocket(this.#url);
+    } catch (error) {
+      this.#scheduleReconnect({ error });
+      return;
+    }
+    this.#socket = socket;
+    this.#authId = null;
+    this.#lastReceivedAt = now();
+    this.#openTimer = setTimeout(() => {
+      this.#openTimer = null;
+      this.#giveUp(socket, "not authenticated in time");
+    }, this.#reconnect.openTimeoutMs);
+    socket.onopen = () => {
+      if (socket !== this.#socket) return;
+      this.#authId = this.#send("AUTHENTICATE", this.#authenticateData(token));
+    };
+    socket.onmessage = (event) => {
+      if (socket === this.#socket) this.#receive(event.data);
+    };
+    // Every failure also ends in a close event; the close carries the decision.
+    socket.onerror = () => {};
+    socket.onclose = (event) => {
+      if (socket === this.#socket) this.#closed(event.code, event.reason);
+    };
+  }
+
+  #authenticateData(token) {
+    const data = { token };
+    const known = [...this.#lastSeq.keys()];
+    if (this.#requestedWorkspaceIds) {
+      data.workspaceIds = [...new Set([...this.#requestedWorkspaceIds, ...known])];
+    }
+    if (known.length > 0) data.resume = Object.fromEntries(this.#lastSeq);
+    return data;
+  }
+
+  #authenticated(envelope) {
+    const { data } = envelope;
+    clearTimeout(this.#openTimer);
+    this.#openTimer = null;
+    this.#userId = data.userId ?? this.#userId;
+    for (const { id, seq } of data.workspaces ?? []) {
+      if (!this.#lastSeq.has(id)) this.#lastSeq.set(id, seq);
+    }
+    this.#scheduleRefresh(envelope);
+    this.#healthyTimer = setTimeout(() => {
+      this.#healthyTimer = null;
+      this.#attempt = 0;
+    }, this.#reconnect.healthyAfterMs);
+    this.#startHeartbeat();
+    const resumed = this.#everOpen;
+    this.#everOpen = true;
+    this.#setState("open", { resumed, userId: this.#userId, denied: data.denied ?? [] });
+    for (const [workspaceId, status] of this.#presence) {
+      this.#sendIfOpen("USER_PRESENCE", { workspaceId, status });
+    }
+    const waiters = this.#connectWaiters;
+    this.#connectWaiters = [];
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  #closed(code, reason) {
+    this.#socket = null;
+    this.#clearConnectionTimers();
+    this.#dropConnectionState(new TaskroomClientError("CONNECTION_CLOSED", `connection closed (${code})`));
+    if (this.#stopped) return;
+    if (code === CLOSE_UNAUTHORIZED && typeof this.#token === "string") {
+      // The same string can never work again: stop rather than knock forever.
+      this.#stopped = true;
+      this.#clearTimers();
+      const error = new TaskroomClientError("UNAUTHORIZED", "the token was refused or expired; pass a token provider");
+      this.#setState("closed", { code, reason, error });
+      this.#rejectConnectWaiters(error);
+      return;
+    }
+    this.#scheduleReconnect({ code, reason });
+  }
+
+  #scheduleReconnect(detail) {
+    if (this.#stopped || this.#reconnectTimer !== null) return;
+    const delayMs = backoffDelay(this.#attempt, this.#reconnect);
+    this.#attempt += 1;
+    this.#setState(this.#everOpen ? "reconnecting" : "connecting", { ...detail, delayMs, attempt: this.#attempt }, true);
+    this.#reconnectTimer = setTimeout(() => void this.#attemptConnection(), delayMs);
+  }
+
+  // The client abandons a socket it has no more use for (dead link, authentication too slow).
+  #giveUp(socket, reason) {
+    if (socket !== this.#socket) return;
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.onerror = () => {};
+    forceClose(socket, reason);
+    this.#closed(CLOSE_CLIENT_GAVE_UP, reason);
+  }
+
+  #dropConnectionState(error) {
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
+    // Held live events come again through resume (the seq they follow was never passed).
+    this.#held.clear();
+    this.#authId = null;
+    this.#connectionId = null;
+    this.#expiresAt = null;
+  }
+
+  #clearConnectionTimers() {
+    for (const name of ["openTimer", "healthyTimer", "refreshTimer", "heartbeatTimer"]) this.#clearTimer(name);
+    clearTimeout(this.#cursorTimer);
+    this.#cursorTimer = null;
+    this.#cursorPending = null;
+  }
+
+  #clearTimers() {
+    this.#clearConnectionTimers();
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+  }
+
+  #clearTimer(name) {
+    // Private fields cannot be reached by a computed name; the four connection timers are listed here.
+    switch (name) {
+      case "openTimer":
+        clearTimeout(this.#openTimer);
+        this.#openTimer = null;
+        break;
+      case "healthyTimer":
+        clearTimeout(this.#healthyTimer);
+        this.#healthyTimer = null;
+        break;
+      case "refreshTimer":
+        clearTimeout(this.#refreshTimer);
+        this.#refreshTimer = null;
+        break;
+      case "heartbeatTimer":
+        clearInterval(this.#heartbeatTimer);
+        this.#heartbeatTimer = null;
+        break;
+    }
+  }
+
+  #rejectConnectWaiters(error) {
+    const waiters = this.#connectWaiters;
+    this.#connectWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  // `always`: report a new retry even though the state stays the same (its attempt and delay are news).
+  #setState(state, detail = {}, always = false) {
+    if (state === this.#state && !always) return;
+    const previous = this.#state;
+    this.#state = state;
+    for (const callback of [...this.#stateHandlers]) {
+      safely(() => callback(state, { previous, ...detail }));
+    }
+  }
+
+  // ---- tokens -----------------------------------------------------------------------------------------
+
+  async #currentToken() {
+    const token = typeof this.#token === "function" ? await this.#token() : this.#token;
+    if (typeof token !== "string" || token === "") {
+      throw new TaskroomClientError("BAD_TOKEN", "the token provider gave no token (a non-empty string)");
+    }
+    return token;
+  }
+
+  // Refresh on the open socket a little before expiry: with a 1 h token one minute before, with a short
+  // one at 80 % of its life. Measured on the server's clock (the answer's timestamp) so a skewed local
+  // clock does not matter.
+  #scheduleRefresh(envelope) {
+    this.#clearTimer("refreshTimer");
+    const expiresAt = Date.parse(envelope.data?.expiresAt ?? "");
+    if (Number.isNaN(expiresAt) || typeof this.#token !== "function") return;
+    const serverNow = Date.parse(envelope.timestamp ?? "");
+    const remaining = expiresAt - (Number.isNaN(serverNow) ? Date.now() : serverNow);
+    this.#expiresAt = now() + remaining;
+    this.#armRefresh(Math.max(remaining - 60000, remaining * 0.8));
+  }
+
+  #armRefresh(delayMs) {
+    this.#clearTimer("refreshTimer");
+    this.#refreshTimer = setTimeout(() => void this.#refresh(), Math.max(0, delayMs));
+  }
+
+  async #refresh() {
+    this.#refreshTimer = null;
+    const socket = this.#socket;
+    try {
+      const token = await this.#currentToken();
+      if (socket !== this.#socket || this.#state !== "open") return;
+      const answer = await this.#request("AUTHENTICATE", { token });
+      if (socket === this.#socket) this.#scheduleRefresh(answer);
+    } catch {
+      // Try again while time is left; past that the server closes with 4401 and the reconnect asks anew.
+      if (socket !== this.#socket || this.#expiresAt === null) return;
+      const left = this.#expiresAt - now();
+      if (left > 1000) this.#armRefresh(left / 2);
+    }
+  }
+
+  // ---- heartbeat --------------------------------------------------------------------------------------
+
+  // Browsers hide protocol-level pings, so a dead link (a laptop waking up, a NAT that forgot us) is found
+  // with application PINGs: one after `heartbeatMs` of silence; nothing at all for `pongTimeoutMs` more and
+  // the connection is given up and resumed on a new one. A busy connection sends no PING.
+  #startHeartbeat() {
+    this.#clearTimer("heartbeatTimer");
+    if (!this.#heartbeatMs) return;
+    const tick = Math.max(100, Math.min(this.#heartbeatMs, this.#pongTimeoutMs) / 4);
+    const socket = this.#socket;
+    this.#heartbeatTimer = setInterval(() => {
+      const silent = now() - this.#lastReceivedAt;
+      if (silent >= this.#heartbeatMs + this.#pongTimeoutMs) {
+        this.#giveUp(socket, "no answer to PING");
+      } else if (silent >= this.#heartbeatMs && now() - this.#lastPingAt >= this.#heartbeatMs) {
+        this.#lastPingAt = now();
+        this.#sendIfOpen("PING", {});
+      }
+    }, tick);
+  }
+
+  // ---- frames -----------------------------------------------------------------------------------------
+
+  #send(type, data) {
+    const id = `c${this.#nextId++}`;
+    this.#socket.send(JSON.stringify({ type, data, timestamp: new Date().toISOString(), id }));
+    return id;
+  }
+
+  #sendIfOpen(type, data) {
+    if (this.#state !== "open" || !this.#socket) return false;
+    try {
+      this.#send(type, data);
+      return true;
+    } catch {
+      return false; // the socket is closing; its close event decides what follows
+    }
+  }
+
+  #request(type, data) {
+    if (this.#state !== "open" || !this.#socket) {
+      return Promise.reject(new TaskroomClientError("NOT_CONNECTED", `${type} needs an open connection`));
+    }
+    return new Promise((resolve, reject) => {
+      const id = this.#send(type, data);
+      this.#pending.set(id, { resolve, reject });
+    });
+  }
+
+  #receive(raw) {
+    this.#lastReceivedAt = now();
+    if (typeof raw !== "string") return; // the server sends text frames only
+    let envelope;
+    try {
+      envelope = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (envelope === null || typeof envelope !== "object" || typeof envelope.type !== "string") return;
+    const { type, replyTo } = envelope;
+    if (type === "CONNECT") {
+      this.#connectionId = envelope.data?.connectionId ?? null;
+      return;
+    }
+    if (type === "AUTHENTICATE" && replyTo !== undefined && replyTo === this.#authId) {
+      this.#authId = null;
+      this.#authenticated(envelope);
+      return;
+    }
+    const waiter = replyTo === undefined ? undefined : this.#pending.get(replyTo);
+    if (waiter) {
+      this.#pending.delete(replyTo);
+      if (type === "ERROR") {
+        const { code, message } = envelope.data ?? {};
+        waiter.reject(Object.assign(new TaskroomClientError(code ?? "ERROR", message ?? "error"), { envelope }));
+        this.#emit("ERROR", envelope);
+      } else {
+        waiter.resolve(envelope);
+      }
+      return;
+    }
+    if (type === "SYNC_RESPONSE" && envelope.data?.reset) {
+      this.#reset(envelope);
+      return;
+    }
+    if (typeof envelope.seq === "number" && typeof envelope.data?.workspaceId === "string") {
+      this.#logged(envelope);
+      return;
+    }
+    this.#emit(type, envelope);
+  }
+
+  // A logged event: dropped at or below the last seq seen; held while a sync of its workspace runs; a seq
+  // that skips ahead (never expected of the server) starts a sync to fill the gap rather than pass it over.
+  #logged(envelope) {
+    const { workspaceId } = envelope.data;
+    const held = this.#held.get(workspaceId);
+    if (held) {
+      held.push(envelope);
+      return;
+    }
+    const last = this.#lastSeq.get(workspaceId);
+    if (last !== undefined && envelope.seq > last + 1) {
+      this.#held.set(workspaceId, [envelope]);
+      this.#fill(workspaceId).catch(() => {});
+      return;
+    }
+    this.#deliver(envelope);
+  }
+
+  #deliver(envelope) {
+    const { workspaceId } = envelope.data;
+    const last = this.#lastSeq.get(workspaceId);
+    if (last !== undefined && envelope.seq <= last) return false;
+    this.#lastSeq.set(workspaceId, envelope.seq);
+    this.#emit(envelope.type, envelope);
+    const { type, data } = envelope;
+    if (type === "WORKSPACE_DELETED" || (type === "WORKSPACE_MEMBER_REMOVED" && data.userId === this.#userId)) {
+      // No more events will come from it; nor is it resumed or given presence on the next connection.
+      this.#lastSeq.delete(workspaceId);
+      this.#presence.delete(workspaceId);
+    }
+    return true;
+  }
+
+  #reset(envelope) {
+    const { workspaceId, latestSeq } = envelope.data;
+    if (typeof workspaceId === "string" && Number.isInteger(latestSeq)) this.#lastSeq.set(workspaceId, latestSeq);
+    this.#emit("SYNC_RESPONSE", envelope);
+  }
+
+  #fill(workspaceId, limit) {
+    const running = this.#fills.get(workspaceId);
+    if (running) return running;
+    if (!this.#held.has(workspaceId)) this.#held.set(workspaceId, []);
+    const socket = this.#socket;
+    const result = { workspaceId, events: [], latestSeq: this.#lastSeq.get(workspaceId) ?? 0, reset: false };
+    const run = async () => {
+      for (;;) {
+        const sinceSeq = this.#lastSeq.get(workspaceId) ?? 0;
+        const data = { workspaceId, sinceSeq };
+        if (limit !== undefined) data.limit = limit;
+        const answer = await this.#request("SYNC_REQUEST", data);
+        const page = answer.data;
+        result.latestSeq = page.latestSeq;
+        if (page.reset) {
+          result.reset = true;
+          result.snapshot = page.snapshot;
+          this.#reset(answer);
+          return result;
+        }
+        for (const event of page.events ?? []) {
+          if (this.#deliver(event)) result.events.push(event);
+        }
+        this.#emit("SYNC_RESPONSE", answer);
+        if (!page.hasMore || (page.events ?? []).length === 0) return result;
+      }
+    };
+    const promise = run().finally(() => {
+      this.#fills.delete(workspaceId);
+      const held = this.#held.get(workspaceId);
+      this.#held.delete(workspaceId);
+      if (held && socket === this.#socket) {
+        held.sort((a, b) => a.seq - b.seq);
+        for (const event of held) this.#deliver(event);
+      }
+    });
+    this.#fills.set(workspaceId, promise);
+    return promise;
+  }
+
+  #emit(type, envelope) {
+    const set = this.#handlers.get(type);
+    if (!set) return;
+    for (const callback of [...set]) safely(() => callback(envelope.data, envelope));
+  }
+}
+
+// One onX method per event type: client.onTaskCreated(cb) is client.on("TASK_CREATED", cb).
+for (const [type, method] of Object.entries(EVENT_HANDLERS)) {
+  Object.defineProperty(TodoWebSocketClient.prototype, method, {
+    value: function (callback) {
+      return this.on(type, callback);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+function requireId(name, value) {
+  if (typeof value !== "string" || value === "") throw new TypeError(`${name}: a non-empty string is required`);
+}
+
+function now() {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
+function forceClose(socket, reason) {
+  try {
+    if (typeof socket.terminate === "function") socket.terminate(); // Node's `ws`: no closing handshake
+    else socket.close(CLOSE_CLIENT_GAVE_UP, reason);
+  } catch {
+    // already closed
+  }
+}
+
+// A throwing handler must not stop the others nor the client; the error is reported as uncaught.
+function safely(fn) {
+  try {
+    fn();
+  } catch (error) {
+    if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+    else queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
+export default TodoWebSocketClient;

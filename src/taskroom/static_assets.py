@@ -1,0 +1,44 @@
+"""Files the server hands out as they are: the JavaScript client under `/client` (PROTOCOL §4)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, Response
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
+from starlette.types import Scope
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+CLIENT_DIR: Final = STATIC_DIR / "client"
+
+# The platform's MIME table decides otherwise: `.ts` is a Qt translation file on Linux, and `.js` is
+# `application/javascript` on some systems. Longest suffix first.
+CONTENT_TYPES: Final = (
+    (".d.ts", "application/typescript; charset=utf-8"),
+    (".ts", "application/typescript; charset=utf-8"),
+    (".mjs", "text/javascript; charset=utf-8"),
+    (".js", "text/javascript; charset=utf-8"),
+)
+
+
+class AssetFiles(StaticFiles):
+    """Starlette's static files (ETag, Last-Modified, 304), with the content types of CONTENT_TYPES."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        name = os.fspath(full_path)
+        media_type = next((kind for suffix, kind in CONTENT_TYPES if name.endswith(suffix)), None)
+        response = FileResponse(
+            full_path, status_code=status_code, stat_result=stat_result, media_type=media_type
+        )
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
