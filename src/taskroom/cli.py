@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--password", help="read from TASKROOM_PASSWORD or a prompt when absent")
 
+    _add_client_commands(commands)
+
     args = parser.parse_args(argv)
+    if getattr(args, "client_command", None) is not None:
+        return int(args.client_command(args))
     settings = Settings()
     if args.command == "serve":
         from .server import serve as run
@@ -50,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         password = args.password or os.environ.get("TASKROOM_PASSWORD") or getpass.getpass("Password: ")
         return asyncio.run(_create_user(settings, args.email, args.name, password))
     return 0
+
+
+def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`token` and `tail`: commands of the Python client, which need no server settings."""
+    from .client.commands import add_client_commands
+
+    add_client_commands(commands)
 
 
 def _prepare_schema(database_url: str, *, migrate: bool) -> str | None:

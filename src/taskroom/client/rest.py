@@ -1,0 +1,413 @@
+"""`TaskroomAPI`: a small asyncio REST client of ``/api/v1`` (PROTOCOL.md §2) on httpx.
+
+Every write carries an ``Idempotency-Key`` (a uuid4). A write that cannot reach the server
+(a connection error, a timeout, or 502/503/504 from a proxy in front of it) is queued with its
+key and :class:`WriteQueued` is raised; ``flush_queue()`` replays the queue in order later, and
+the server applies each write once however often it is replayed. While writes wait, new ones
+queue behind them, so writes reach the server in the order they were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .offline import OfflineQueue, WriteQueued, WriteRequest
+from .state import ConnectionState, StateChange
+from .tokens import TokenSource, fetch_token
+from .urls import http_base_url
+
+if TYPE_CHECKING:
+    from .websocket import TodoWebSocketClient
+
+#: ``on_conflict(request, current_task)``: a plain or ``async`` callable.
+ConflictHandler = Callable[[WriteRequest, dict[str, Any]], Awaitable[None] | None]
+#: ``on_refused(request, error)``: a queued write the server refused when it was replayed.
+RefusalHandler = Callable[[WriteRequest, "ApiError"], Awaitable[None] | None]
+
+logger = logging.getLogger("taskroom.client")
+
+_OFFLINE_STATUSES = frozenset({502, 503, 504})
+
+
+class ApiError(Exception):
+    """The server refused a request: ``status``, ``code`` and ``message`` of its error body.
+
+    ``current`` is the task as it now is, on a 409 ``CONFLICT`` of a task write.
+    """
+
+    def __init__(self, status: int, code: str, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body or {}
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        current = self.body.get("current")
+        return current if isinstance(current, dict) else None
+
+
+class _Unset:
+    """Marks an argument not given, where None means "set to null" (an assignee, a due date)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
+@dataclass
+class FlushResult:
+    """What ``flush_queue()`` did: writes applied (with the server's answer body, None for a
+    204), writes the server refused (removed from the queue), and how many still wait."""
+
+    applied: list[tuple[WriteRequest, Any]] = field(default_factory=list)
+    refused: list[tuple[WriteRequest, ApiError]] = field(default_factory=list)
+    remaining: int = 0
+
+
+class TaskroomAPI:
+    """REST client bound to one server. ``url`` is the server (``http://127.0.0.1:8000``) or its
+    ``/api/v1`` base. ``token`` is optional (``login``/``register`` set it), a string or a
+    provider as for the WebSocket client; with a provider, a 401 asks it once more and retries.
+
+    ``on_conflict(request, current_task)``: when set, a 409 ``CONFLICT`` is handed to it instead
+    of raised, and the write method returns the current task. ``on_refused(request, error)``
+    hears of every queued write the server refused when it was replayed (also those of the
+    flushes that writes do by themselves, whose results the caller does not see). ``queue_offline=False`` raises
+    httpx's transport errors instead of queueing.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: TokenSource | None = None,
+        *,
+        on_conflict: ConflictHandler | None = None,
+        on_refused: RefusalHandler | None = None,
+        queue_offline: bool = True,
+        max_queued: int = 1000,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = http_base_url(url)
+        self._token_source = token
+        self._token: str | None = token if isinstance(token, str) else None
+        self.on_conflict = on_conflict
+        self.on_refused = on_refused
+        self._queue_offline = queue_offline
+        self._queue = OfflineQueue(max_queued)
+        self._flushing = asyncio.Lock()  # two flushes at once would pop each other's writes
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> TaskroomAPI:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def token(self) -> str | None:
+        """The access token in use (set by ``login``/``register`` or fetched from the provider)."""
+        return self._token
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    async def register(self, email: str, password: str, name: str) -> dict[str, Any]:
+        """Create an account; its token is used from now on. Returns ``{user, accessToken, …}``."""
+        body = await self._send(
+            "POST", "/auth/register", {"email": email, "password": password, "name": name}
+        )
+        self._token = str(body["accessToken"])
+        return dict(body)
+
+    async def login(self, email: str, password: str) -> dict[str, Any]:
+        """Log in; the token is used from now on. Returns ``{user, accessToken, expiresIn, …}``."""
+        body = await self._send("POST", "/auth/login", {"email": email, "password": password})
+        self._token = str(body["accessToken"])
+        return dict(body)
+
+    async def me(self) -> dict[str, Any]:
+        return dict(await self._read("/auth/me"))
+
+    # --- workspaces and members ---------------------------------------------------------------
+
+    async def list_workspaces(self) -> list[dict[str, Any]]:
+        return list((await self._read("/workspaces"))["items"])
+
+    async def get_workspace(self, workspace_id: str) -> dict[str, Any]:
+        return dict(await self._read(f"/workspaces/{workspace_id}"))
+
+    async def create_workspace(self, name: str, description: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        return dict(await self._write(WriteRequest("POST", "/workspaces", body)))
+
+    async def update_workspace(
+        self, workspace_id: str, *, name: str | _Unset = UNSET, description: str | _Unset | None = UNSET
+    ) -> dict[str, Any]:
+        body = _given(name=name, description=description)
+        return dict(await self._write(WriteRequest("PATCH", f"/workspaces/{workspace_id}", body)))
+
+    async def delete_workspace(self, workspace_id: str) -> None:
+        await self._write(WriteRequest("DELETE", f"/workspaces/{workspace_id}"))
+
+    async def list_members(self, workspace_id: str) -> list[dict[str, Any]]:
+        return list((await self._read(f"/workspaces/{workspace_id}/members"))["items"])
+
+    async def add_member(self, workspace_id: str, email: str, role: str = "member") -> dict[str, Any]:
+        body = {"email": email, "role": role}
+        return dict(await self._write(WriteRequest("POST", f"/workspaces/{workspace_id}/members", body)))
+
+    async def update_member(self, workspace_id: str, user_id: str, role: str) -> dict[str, Any]:
+        path = f"/workspaces/{workspace_id}/members/{user_id}"
+        return dict(await self._write(WriteRequest("PATCH", path, {"role": role})))
+
+    async def remove_member(self, workspace_id: str, user_id: str) -> None:
+        await self._write(WriteRequest("DELETE", f"/workspaces/{workspace_id}/members/{user_id}"))
+
+    # --- tasks --------------------------------------------------------------------------------
+
+    async def list_tasks(
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        completed: bool | None = None,
+        assignee_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        params: dict[str, str] = {}
+        if status is not None:
+            params["status"] = status
+        if completed is not None:
+            params["completed"] = "true" if completed else "false"
+        if assignee_id is not None:
+            params["assigneeId"] = assignee_id
+        return list((await self._read(f"/workspaces/{workspace_id}/tasks", params))["items"])
+
+    async def get_task(self, task_id: str) -> dict[str, Any]:
+        return dict(await self._read(f"/tasks/{task_id}"))
+
+    async def create_task(
+        self,
+        workspace_id: str,
+        title: str,
+        *,
+        description: str | _Unset = UNSET,
+        status: str | _Unset = UNSET,
+        assignee_id: str | _Unset | None = UNSET,
+        due_date: str | _Unset | None = UNSET,
+        priority: str | _Unset = UNSET,
+    ) -> dict[str, Any]:
+        body = {
+            "title": title,
+            **_given(
+                description=description,
+                status=status,
+                assigneeId=assignee_id,
+                dueDate=due_date,
+                priority=priority,
+            ),
+        }
+        return dict(await self._write(WriteRequest("POST", f"/workspaces/{workspace_id}/tasks", body)))
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        title: str | _Unset = UNSET,
+        description: str | _Unset = UNSET,
+        assignee_id: str | _Unset | None = UNSET,
+        due_date: str | _Unset | None = UNSET,
+        priority: str | _Unset = UNSET,
+        base_version: int | _Unset = UNSET,
+    ) -> dict[str, Any]:
+        """PATCH a task. With `base_version`, a field someone else changed since is a 409."""
+        body = _given(
+            title=title,
+            description=description,
+            assigneeId=assignee_id,
+            dueDate=due_date,
+            priority=priority,
+            baseVersion=base_version,
+        )
+        return dict(await self._write(WriteRequest("PATCH", f"/tasks/{task_id}", body)))
+
+    async def complete_task(self, task_id: str, completed: bool = True) -> dict[str, Any]:
+        return dict(
+            await self._write(WriteRequest("POST", f"/tasks/{task_id}/complete", {"completed": completed}))
+        )
+
+    async def move_task(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        before_id: str | _Unset = UNSET,
+        after_id: str | _Unset = UNSET,
+        base_version: int | _Unset = UNSET,
+    ) -> dict[str, Any]:
+        """Move to column `status`, right below `before_id` and/or right above `after_id`."""
+        body = {"status": status, **_given(beforeId=before_id, afterId=after_id, baseVersion=base_version)}
+        return dict(await self._write(WriteRequest("POST", f"/tasks/{task_id}/move", body)))
+
+    async def delete_task(self, task_id: str) -> None:
+        await self._write(WriteRequest("DELETE", f"/tasks/{task_id}"))
+
+    async def events(self, workspace_id: str, since: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """One page of the workspace's log: ``{events, latestSeq, hasMore}`` (410 GONE: reload)."""
+        params = {"since": str(since)}
+        if limit is not None:
+            params["limit"] = str(limit)
+        return dict(await self._read(f"/workspaces/{workspace_id}/events", params))
+
+    # --- the offline queue --------------------------------------------------------------------
+
+    @property
+    def pending(self) -> list[WriteRequest]:
+        """The writes waiting for the server, oldest first."""
+        return list(self._queue)
+
+    def enqueue(self, request: WriteRequest) -> None:
+        """Queue a write (one stored by the app across a restart, say) for the next flush."""
+        self._queue.append(request)
+
+    async def flush_queue(self) -> FlushResult:
+        """Send the queued writes, oldest first, each with its original key.
+
+        Stops at the first that still cannot reach the server (it stays first in the queue). A
+        write the server refuses leaves the queue and is listed in ``refused``, except a 409
+        ``CONFLICT`` when ``on_conflict`` is set: that goes to the callback.
+        """
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> FlushResult:
+        result = FlushResult()
+        while (request := self._queue.first()) is not None:
+            try:
+                answer = await self._exchange(request)
+            except (httpx.TransportError, _Unavailable):
+                break
+            except ApiError as error:
+                self._queue.pop_first()
+                if not await self._hand_conflict(request, error):
+                    result.refused.append((request, error))
+                    logger.warning("queued %s %s refused: %s", request.method, request.path, error)
+                    if self.on_refused is not None:
+                        outcome = self.on_refused(request, error)
+                        if inspect.isawaitable(outcome):
+                            await outcome
+                continue
+            self._queue.pop_first()
+            result.applied.append((request, answer))
+        result.remaining = len(self._queue)
+        return result
+
+    def replay_on_reconnect(self, client: TodoWebSocketClient) -> None:
+        """Flush the queue whenever `client`'s connection opens (the server is reachable again)."""
+
+        async def flush_when_open(change: StateChange) -> None:
+            if change.state is ConnectionState.OPEN and len(self._queue):
+                await self.flush_queue()
+
+        client.on_state_change(flush_when_open)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _write(self, request: WriteRequest) -> Any:
+        if len(self._queue):
+            await self.flush_queue()
+        if len(self._queue):
+            self._queue.append(request)
+            raise WriteQueued(request)
+        try:
+            return await self._exchange(request)
+        except (httpx.TransportError, _Unavailable) as exc:
+            if not self._queue_offline:
+                raise
+            self._queue.append(request)
+            raise WriteQueued(request, exc) from exc
+        except ApiError as error:
+            if await self._hand_conflict(request, error):
+                return error.current
+            raise
+
+    async def _hand_conflict(self, request: WriteRequest, error: ApiError) -> bool:
+        if self.on_conflict is None or error.code != "CONFLICT" or error.current is None:
+            return False
+        outcome = self.on_conflict(request, error.current)
+        if inspect.isawaitable(outcome):
+            await outcome
+        return True
+
+    async def _exchange(self, request: WriteRequest) -> Any:
+        headers = {"Idempotency-Key": request.idempotency_key}
+        response = await self._authorized(request.method, request.path, json=request.body, headers=headers)
+        if response.status_code in _OFFLINE_STATUSES:
+            raise _Unavailable(response.status_code)
+        return _body_or_raise(response)
+
+    async def _read(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return _body_or_raise(await self._authorized("GET", path, params=params))
+
+    async def _send(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        """An unauthenticated request (login, register): never queued."""
+        return _body_or_raise(await self._http.request(method, path, json=body))
+
+    async def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        refreshable = self._token_source is not None and not isinstance(self._token_source, str)
+        if self._token is None and self._token_source is not None:
+            self._token = await fetch_token(self._token_source)
+        if self._token is None:
+            raise ApiError(401, "UNAUTHORIZED", "no token: log in, register, or give token=")
+        response = await self._http.request(
+            method, path, headers={**headers, "Authorization": f"Bearer {self._token}"}, **kwargs
+        )
+        if response.status_code == 401 and refreshable:
+            assert self._token_source is not None
+            self._token = await fetch_token(self._token_source)
+            response = await self._http.request(
+                method, path, headers={**headers, "Authorization": f"Bearer {self._token}"}, **kwargs
+            )
+        return response
+
+
+class _Unavailable(Exception):
+    """A proxy answered 502/503/504: the server is not reachable right now."""
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not UNSET}
+
+
+def _body_or_raise(response: httpx.Response) -> Any:
+    if response.status_code == 204:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.is_success:
+        return body
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        raise ApiError(response.status_code, "HTTP_ERROR", response.text[:200])
+    raise ApiError(response.status_code, str(error.get("code")), str(error.get("message")), error)
