@@ -8,9 +8,10 @@ reads it all but cannot type. Nothing here measures time: `expect` waits up to L
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, WebSocketRoute, expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.pages import LIVE_MS, BoardPage
@@ -122,3 +123,28 @@ def test_two_people_type_in_one_description_and_a_viewer_reads_it(
     # Ada's dialog is closed: her caret leaves the others' descriptions.
     expect(bo_dialog.locator(".remote-caret", has_text="Ada")).to_have_count(0, timeout=LIVE_MS)
     expect(cy_dialog.locator(".remote-caret", has_text="Ada")).to_have_count(0, timeout=LIVE_MS)
+
+
+def test_without_the_shared_document_the_description_is_saved_with_the_task(
+    board_api: Api, open_page: Callable[..., BoardPage]
+) -> None:
+    ada = board_api.register("Ada")
+    space = ada.create_workspace("Offsite")
+    task = ada.create_task(space["id"], "Book rooms", description="Two rooms")
+    page = _open_board(open_page, ada, "Offsite")
+
+    # The document's endpoint refuses this page, as the server does once access is gone.
+    def refuse(socket: WebSocketRoute) -> None:
+        socket.close(code=4403, reason="no access")
+
+    page.page.route_web_socket(re.compile(r"/api/v1/tasks/[^/]+/doc"), refuse)
+    dialog = page.open_editor("Book rooms")
+    expect(dialog).to_contain_text("Live editing of the description is not available now", timeout=LIVE_MS)
+    text = _description(dialog)
+    expect(text).to_be_editable()
+    text.fill("Two rooms, one with a projector")
+    with page.page.expect_request(lambda request: request.method == "PATCH") as sent:
+        dialog.get_by_role("button", name="Save").click()
+    assert sent.value.post_data_json["description"] == "Two rooms, one with a projector"
+    expect(dialog).to_be_hidden()
+    assert ada.get(f"/tasks/{task['id']}").json()["description"] == "Two rooms, one with a projector"
