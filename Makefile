@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test lint typecheck bench bench-quick clean
+.PHONY: install install-bench run test lint typecheck bench bench-quick board-vendor clean
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,11 @@ bench: install-bench
 bench-quick: install-bench
 	$(BIN)/python bench/suite.py --quick
 	$(BIN)/python bench/report.py
+
+# The board's copy of yjs and y-websocket (src/taskroom/static/board/vendor/yjs.js, committed): the
+# exact npm versions of tools/board-vendor/package-lock.json, bundled by esbuild. Needs Node.js.
+board-vendor:
+	cd tools/board-vendor && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -110,7 +110,7 @@ export class BoardView {
     parts.check.setAttribute("aria-label", `Completed: ${task.title}`);
     parts.column.value = task.status;
     parts.columnLabel.textContent = `Column of ${task.title}`;
-    parts.edit.setAttribute("aria-label", `Edit ${task.title}`);
+    parts.edit.setAttribute("aria-label", `${this.canWrite ? "Edit" : "View"} ${task.title}`);
     parts.remove.setAttribute("aria-label", `Delete ${task.title}`);
     parts.done.hidden = !task.completed;
     const typing = typingText(this.store.typistsOf(task.id));
@@ -130,9 +130,9 @@ export class BoardView {
     const columnLabelNode = element("label", { class: "visually-hidden", for: columnId });
     const column = element("select", { class: "card-column", id: columnId, disabled: !this.canWrite });
     for (const c of COLUMNS) column.append(element("option", { value: c.status, text: c.label }));
-    const edit = element("button", { type: "button", class: "card-edit button-quiet", text: "Edit" });
+    const edit = element("button", { type: "button", class: "card-edit button-quiet", text: this.canWrite ? "Edit" : "View" });
     const remove = element("button", { type: "button", class: "card-delete button-quiet", text: "Delete" });
-    edit.hidden = remove.hidden = column.hidden = !this.canWrite;
+    remove.hidden = column.hidden = !this.canWrite; // a viewer opens the editor read-only
     const card = element(
       "li",
       {

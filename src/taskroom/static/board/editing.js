@@ -1,15 +1,27 @@
 // Editing a task's title and description, and settling a conflict when someone else saved the same
 // fields meanwhile. Edits carry the version the editor started from (`baseVersion`): the server
 // merges changes to fields nobody else touched and answers 409 with its current task otherwise.
+// The description is the task's shared document (shared-description.js) while that is connected:
+// it is saved as people type, and Save sends the other fields only.
 
 import { ApiError } from "./api.js";
-import { typingText } from "./people.js";
+import { colourOf, typingText } from "./people.js";
+import { SharedDescription } from "./shared-description.js";
+
+const SHARED_NOTES = {
+  connecting: "Connecting to the shared description…",
+  shared: "The description is shared: everyone editing sees changes as they are typed, and they are saved as you type.",
+  offline: "Reconnecting… Your changes to the description are kept and sent when the connection is back.",
+  closed: "The shared description was closed (the task was deleted or your access changed).",
+  unavailable: "Live editing of the description is not available now: it is saved with Save.",
+};
 
 const FIELDS = { title: "Title", description: "Description" };
 
 export class TaskEditor {
-  // context: {api, store, typing: TypingSignal, announce(text), showError(text)}, read at each use
-  // (the store and typing signal are those of the board open at the time).
+  // context: {api, store, typing: TypingSignal, session: {token, user}, canWrite, announce(text),
+  // showError(text)}, read at each use (the store, typing signal and role are those of the board
+  // open at the time).
   constructor(context) {
     this.context = context;
     this.dialog = document.getElementById("edit-dialog");
@@ -17,6 +29,12 @@ export class TaskEditor {
     this.title = document.getElementById("edit-task-title");
     this.description = document.getElementById("edit-task-description");
     this.typingNote = document.getElementById("edit-typing");
+    this.sharedNote = document.getElementById("edit-description-state");
+    this.caretLayer = document.getElementById("edit-description-carets");
+    this.heading = document.getElementById("edit-title");
+    this.saveButton = document.getElementById("edit-save");
+    this.cancelButton = document.getElementById("edit-cancel");
+    this.shared = null;
     this.conflict = new ConflictResolver(context);
     this.task = null;
     this.form.addEventListener("submit", (event) => {
@@ -32,11 +50,45 @@ export class TaskEditor {
 
   open(task) {
     this.task = { ...task }; // the version the edit starts from
+    const readOnly = !this.context.canWrite;
+    this.heading.textContent = readOnly ? "View task" : "Edit task";
+    this.saveButton.hidden = readOnly;
+    this.cancelButton.textContent = readOnly ? "Close" : "Cancel";
     this.title.value = task.title;
+    this.title.readOnly = readOnly;
     this.description.value = task.description || "";
+    this.description.readOnly = true; // until the shared document has arrived
+    this.openShared(task.id, readOnly);
     this.showTypists();
     this.dialog.showModal();
     this.title.focus();
+  }
+
+  openShared(taskId, readOnly) {
+    const { token, user } = this.context.session;
+    const shared = new SharedDescription({
+      taskId,
+      token,
+      user: { name: user.name, color: colourOf(user.id) },
+      textarea: this.description,
+      layer: this.caretLayer,
+      readOnly,
+      onState: (state) => {
+        if (this.shared === shared) this.sharedChanged(state, readOnly);
+      },
+    });
+    this.shared = shared;
+    this.sharedChanged(shared.state, readOnly);
+  }
+
+  sharedChanged(state, readOnly) {
+    this.sharedNote.textContent = readOnly && state === "shared" ? "Read-only: you are a viewer here." : SHARED_NOTES[state];
+    if (state === "unavailable") {
+      // Without the document the description is edited as a plain field and sent with Save.
+      this.shared.destroy();
+      this.shared = null;
+      this.description.readOnly = readOnly;
+    }
   }
 
   // Called when who types where changes.
@@ -49,12 +101,21 @@ export class TaskEditor {
   changes() {
     const changes = {};
     if (this.title.value !== this.task.title) changes.title = this.title.value;
-    if (this.description.value !== (this.task.description || "")) changes.description = this.description.value;
+    // While the shared document is connected it carries the description, and the server writes it
+    // to the task: sending it as well would replace the text others typed meanwhile.
+    const sharedLive = this.shared && this.shared.live;
+    if (!sharedLive && this.description.value !== (this.task.description || "")) {
+      changes.description = this.description.value;
+    }
     return changes;
   }
 
   async save() {
     const task = this.task;
+    if (!this.context.canWrite) {
+      this.close();
+      return;
+    }
     const changes = this.changes();
     if (!this.title.value.trim()) {
       this.context.showError("A task needs a title.");
@@ -88,6 +149,9 @@ export class TaskEditor {
 
   closed() {
     this.context.typing.stop();
+    if (this.shared) this.shared.destroy();
+    this.shared = null;
+    this.sharedNote.textContent = "";
     this.task = null;
   }
 

@@ -206,6 +206,12 @@ const editor = new TaskEditor({
   get typing() {
     return board.typing;
   },
+  get session() {
+    return session;
+  },
+  get canWrite() {
+    return ROLE_RANK[board.workspace.role] >= ROLE_RANK.member;
+  },
   announce,
   showError,
 });
