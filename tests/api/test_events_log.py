@@ -5,6 +5,7 @@ and a `since` older than what is retained answers 410 GONE."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -250,7 +251,9 @@ def test_since_older_than_the_retained_log_answers_410_gone(
         for n in range(3):
             owner.create_task(wid, f"T{n}")
         # The node also prunes in the background (every second at this retention); pruning once
-        # here, on the node's own loop, makes the test independent of that timer.
+        # here, on the node's own loop, makes the test independent of that timer. The last
+        # event must first be older than the 1 ms retention (a fast answer can beat it).
+        time.sleep(0.01)
         node.run_on_loop(node.app_state.services.prune())
 
         for since in (0, 1, 2):
