@@ -6,6 +6,7 @@ them globally, so each test's server has a node of its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -74,4 +75,27 @@ def build_node(settings: Settings) -> Node:
     hub = Hub(settings, feeds, broker, presence, metrics)
     services = build_services(settings, db, log, hub.publisher, metrics, realtime=hub)
     sessions = SessionFactory(hub, services.tokens, feeds, settings)
+    _sample_runtime(metrics, presence, sessions)
     return Node(settings, db, metrics, broker, presence, hub, services, sessions)
+
+
+def _sample_runtime(metrics: NodeMetrics, presence: Presence, sessions: SessionFactory) -> None:
+    """What a soak test or an operator watches for leaks: all of it returns to its idle level."""
+    metrics.sample(
+        "asyncioTasks",
+        "taskroom_asyncio_tasks",
+        "asyncio tasks of the node's event loop",
+        lambda: len(asyncio.all_tasks()),
+    )
+    metrics.sample(
+        "presenceEntries",
+        "taskroom_presence_entries",
+        "Connections tracked in a workspace's presence",
+        presence.entries,
+    )
+    metrics.sample(
+        "pendingConnections",
+        "taskroom_ws_connections_pending",
+        "WebSockets not authenticated yet (counted per address against WS_MAX_PENDING_PER_ADDRESS)",
+        sessions.pending.total,
+    )

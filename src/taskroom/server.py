@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from .app import create_app
+from .http_limits import HeadLimitedHttpToolsProtocol
 from .node import Node
 from .realtime.transport import RealtimeWebSocketProtocol
 from .settings import Settings
@@ -60,6 +61,10 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
     options: dict[str, Any] = {
         "host": host,
         "port": port,
+        # REST through httptools, with a deadline and a size bound on every request head.
+        "http": HeadLimitedHttpToolsProtocol.configured(
+            settings.http_header_timeout / 1000, settings.http_max_header_bytes
+        ),
         # WS /api/v1/ws straight on the socket; every other path through the ASGI app.
         "ws": RealtimeWebSocketProtocol,
         "ws_max_size": settings.ws_max_message_bytes,
@@ -70,6 +75,9 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
         "log_level": settings.log_level,
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
+        # TLS on this socket when a certificate is set: HTTPS and wss:// on the same port.
+        "ssl_certfile": settings.ssl_certfile,
+        "ssl_keyfile": settings.ssl_keyfile,
     }
     options.update(overrides)
     return uvicorn.Config(create_app(settings), **options)

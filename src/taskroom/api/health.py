@@ -1,16 +1,42 @@
-"""Health and metrics (PROTOCOL §2)."""
+"""Health and metrics (PROTOCOL §2).
+
+Health is always served (load balancers and orchestrators poll it, and it tells nothing beyond
+up or down). Metrics tell more (connection counts, traffic by type): `METRICS_ENABLED=false`
+leaves their routes out, and `METRICS_TOKEN` puts them behind a bearer token of their own.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..errors import Unauthorized
 from .deps import ServicesDep
 
 router = APIRouter(tags=["health"])
+metrics_router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def require_metrics_token(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With METRICS_TOKEN set, the metrics answer only to `Authorization: Bearer <METRICS_TOKEN>`."""
+    expected = services.settings.metrics_token
+    if not expected:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        error = Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>")
+        error.headers = {"WWW-Authenticate": "Bearer"}
+        raise error
 
 
 @router.get("/api/v1/ws/health")
@@ -34,11 +60,11 @@ async def health(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/api/v1/ws/metrics")
+@metrics_router.get("/api/v1/ws/metrics", dependencies=[Depends(require_metrics_token)])
 async def metrics_json(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"nodeId": services.settings.node_id, **services.metrics.snapshot()})
 
 
-@router.get("/metrics")
+@metrics_router.get("/metrics", dependencies=[Depends(require_metrics_token)])
 async def metrics_prometheus(services: ServicesDep) -> Response:
     return Response(services.metrics.prometheus(), media_type="text/plain; version=0.0.4; charset=utf-8")
