@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test lint typecheck bench bench-quick clean
+.PHONY: install install-bench run test lint typecheck bench bench-quick soak clean
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,12 @@ bench: install-bench
 bench-quick: install-bench
 	$(BIN)/python bench/suite.py --quick
 	$(BIN)/python bench/report.py
+
+# Hundreds of connections churning for SOAK_SECONDS (default 300), then the leak checks
+# (docs/reliability.md). Not part of `make test`.
+SOAK_SECONDS ?= 300
+soak: install
+	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Health and metrics (PROTOCOL §2).
 
-Health is always served (load balancers and orchestrators poll it, and it tells nothing beyond
-up or down). Metrics tell more (connection counts, traffic by type): `METRICS_ENABLED=false`
+Health is always served (load balancers and orchestrators poll it; it shows status, node id,
+uptime and the connection count). Metrics tell more (connection counts, traffic by type): `METRICS_ENABLED=false`
 leaves their routes out, and `METRICS_TOKEN` puts them behind a bearer token of their own.
 """
 
