@@ -13,12 +13,16 @@ Every client checks its events: per workspace, each seq is exactly one more than
 saw, across every reconnect. Unexpected ERROR frames, refused connections, failed writes and
 lines the node logs at ERROR count as errors.
 
-The leak check compares two idle moments after the same kind of work: a warm-up round of churn
-(so that caches, pools and allocator arenas exist), everyone leaves, settle → baseline; the main
-run, everyone leaves, settle → final. At the final moment connections, authenticated
-connections, rooms, presence entries and pending sockets must be 0, asyncio tasks at most the
-baseline's plus TASK_TOLERANCE, and RSS at most the baseline's plus RSS_TOLERANCE. Exit status
-0 when every check holds.
+The leak check compares idle moments after the same kind of work: a warm-up round of churn
+(so that caches, pools and allocator arenas exist), everyone leaves, settle → baseline; then the
+main run in `--rounds` rounds, each followed by everyone leaving, a settle period and a
+measurement. Before each measurement the node makes a full garbage collection (SIGUSR1): closed
+connections are cycles of protocol objects that the node's sparse collections free late, so
+without it memory would show garbage not yet collected rather than what is alive. At the final
+moment connections, authenticated connections, rooms, presence entries and pending sockets must
+be 0, asyncio tasks at most the baseline's plus TASK_TOLERANCE, Python's allocated blocks within
+BLOCKS_TOLERANCE of the baseline, and RSS within RSS_TOLERANCE of it. Exit status 0 when every
+check holds.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +50,9 @@ HOST = "127.0.0.1"
 TASK_TOLERANCE = 5  # asyncio tasks above the baseline still counted as idle (timers due to fire)
 RSS_TOLERANCE_KIB = 16 * 1024  # allocator noise over a warm baseline; a leak grows with the run
 RSS_TOLERANCE_FRACTION = 0.10
+# Python's live memory blocks after a full collection: caches (compiled statements, interned
+# strings) may still grow a little; a leak of even 20 blocks per session passes 1% within minutes.
+BLOCKS_TOLERANCE = 0.01
 TYPING_POOL = 20  # tasks per workspace that typing and cursors name (never deleted)
 CLIENT_ERRORS_ALLOWED = {"RATE_LIMITED"}  # a burst of frames may meet the limit; it is no fault
 
@@ -113,6 +121,12 @@ class Node:
                 raise RuntimeError(f"the node did not start; see {self.log_path}")
             time.sleep(0.1)
 
+    async def collect(self) -> None:
+        """A full garbage collection in the node (SIGUSR1), so that what is measured is alive."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(2)
+
     def rss_kib(self) -> int:
         assert self.proc is not None
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -154,6 +168,7 @@ def idle_view(node: Node, snapshot: dict[str, Any]) -> dict[str, int]:
         "presenceEntries": runtime["presenceEntries"],
         "pendingConnections": runtime["pendingConnections"],
         "asyncioTasks": runtime["asyncioTasks"],
+        "pythonAllocatedBlocks": runtime["pythonAllocatedBlocks"],
         "rssKiB": node.rss_kib(),
     }
 
@@ -301,7 +316,7 @@ async def session(
             for message_type, data in frames:
                 await conn.send(json.dumps({"type": message_type, "data": data}))
                 stats.frames_sent += 1
-            await asyncio.sleep(rng.uniform(0.3, 1.5))
+            await asyncio.sleep(rng.uniform(1.0, 4.0))
     finally:
         reader.cancel()
         try:
@@ -359,6 +374,12 @@ async def writer_loop(world: World, index: int, stop: asyncio.Event, stats: Stat
             await asyncio.sleep(pause)
 
 
+def merge(total: Stats, part: Stats) -> None:
+    for name in ("sessions", "resumed_sessions", "events", "frames_sent", "writes", "aborts"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.errors.update(part.errors)
+
+
 async def churn(
     world: World, seconds: float, connections: int, writers: int, session_s: tuple[float, float]
 ) -> Stats:
@@ -382,11 +403,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     node.start()
     base = f"http://{HOST}:{port}"
     try:
+        await node.collect()
         started = idle_view(node, await metrics(base))
         world = await build_world(base, args.users, args.workspaces)
         session_s = (2.0, 15.0)
         warm = await churn(world, args.warmup, args.connections, args.writers, session_s)
         await asyncio.sleep(args.settle)
+        await node.collect()
         baseline = idle_view(node, await metrics(base))
 
         peak_rss = 0
@@ -398,14 +421,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(1)
 
         sampler = asyncio.create_task(sample_rss())
-        t0 = time.monotonic()
-        main = await churn(world, args.duration, args.connections, args.writers, session_s)
-        elapsed = time.monotonic() - t0
+        elapsed = 0.0
+        main = Stats()
+        rounds: list[dict[str, int]] = []
+        # The run in rounds, idle between them: a leak grows round after round, a cache fills once.
+        for _ in range(args.rounds):
+            merge(
+                main,
+                await churn(world, args.duration / args.rounds, args.connections, args.writers, session_s),
+            )
+            busy = await metrics(base)
+            await asyncio.sleep(args.settle)
+            await node.collect()
+            final_metrics = await metrics(base)
+            rounds.append(idle_view(node, final_metrics))
         sampler.cancel()
-        busy = await metrics(base)
-        await asyncio.sleep(args.settle)
-        final_metrics = await metrics(base)
-        final = idle_view(node, final_metrics)
+        final = rounds[-1]
         logged = node.logged_errors()
     finally:
         node.stop()
@@ -420,6 +451,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"asyncio tasks within baseline + {TASK_TOLERANCE}": final["asyncioTasks"]
         <= baseline["asyncioTasks"] + TASK_TOLERANCE,
         "RSS within baseline + max(16 MiB, 10%)": final["rssKiB"] <= rss_limit,
+        f"Python blocks within baseline + {BLOCKS_TOLERANCE:.0%}": final["pythonAllocatedBlocks"]
+        <= baseline["pythonAllocatedBlocks"] * (1 + BLOCKS_TOLERANCE),
         "no client errors": not main.errors and not warm.errors,
         "no errors logged by the node": not logged,
         "no slow consumers dropped": final_metrics["dropped"] == 0,
@@ -429,6 +462,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "elapsedSeconds": round(elapsed, 1),
         "idleAtStart": started,
         "baseline": baseline,
+        "afterEachRound": rounds,
         "final": final,
         "rssLimitKiB": rss_limit,
         "peakRssKiB": peak_rss,
@@ -457,6 +491,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of the main run (default 300)")
     parser.add_argument("--warmup", type=float, default=45.0, help="seconds of churn before the baseline")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="the run split in rounds, idle and measured after each"
+    )
     parser.add_argument("--settle", type=float, default=15.0, help="seconds idle before each measurement")
     parser.add_argument("--connections", type=int, default=300)
     parser.add_argument("--writers", type=int, default=4, help="REST writers, each about 5 writes a second")

@@ -7,6 +7,7 @@ them globally, so each test's server has a node of its own.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -86,6 +87,12 @@ def _sample_runtime(metrics: NodeMetrics, presence: Presence, sessions: SessionF
         "taskroom_asyncio_tasks",
         "asyncio tasks of the node's event loop",
         lambda: len(asyncio.all_tasks()),
+    )
+    metrics.sample(
+        "pythonAllocatedBlocks",
+        "taskroom_python_allocated_blocks",
+        "Memory blocks Python's allocator holds (objects alive; unlike RSS, no allocator slack)",
+        sys.getallocatedblocks,
     )
     metrics.sample(
         "presenceEntries",
