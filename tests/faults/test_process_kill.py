@@ -96,8 +96,8 @@ class Follower(threading.Thread):
             while not self.done.is_set():
                 try:
                     conn = connect(self.url, open_timeout=5)
-                except (OSError, InvalidHandshake, TimeoutError):
-                    time.sleep(0.05)  # the node is down: try again
+                except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+                    time.sleep(0.05)  # the node is down, or went down during the handshake: try again
                     continue
                 with conn:
                     self._follow(conn)
