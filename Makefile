@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test lint typecheck bench bench-quick board-vendor clean
+.PHONY: install install-bench run test lint typecheck bench bench-quick board-vendor soak clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ bench-quick: install-bench
 # exact npm versions of tools/board-vendor/package-lock.json, bundled by esbuild. Needs Node.js.
 board-vendor:
 	cd tools/board-vendor && npm ci --no-audit --no-fund && npm run build
+
+# Hundreds of connections churning for SOAK_SECONDS (default 300), then the leak checks
+# (docs/reliability.md). Not part of `make test`.
+SOAK_SECONDS ?= 300
+soak: install
+	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -464,6 +464,7 @@ def render(data: dict[str, Any], has_plot: bool) -> str:
         "",
         "- Settings of the Taskroom node: SQLite in a temporary directory, cheap Argon2, and",
         "  `WS_RATE_LIMIT`, `WS_RATE_LIMIT_BURST`, `WS_MAX_CONNECTIONS`, `WS_MAX_CONNECTIONS_PER_USER`",
+        "  and `WS_MAX_PENDING_PER_ADDRESS` (every client is 127.0.0.1)",
         "  raised so that nothing is rate limited; everything else is the default (uvicorn's listen",
         "  backlog of 2048 and `WS_AUTH_TIMEOUT` of 10 s matter in the storms).",
         "- Every Taskroom connection authenticates as the same user (one token), so joining a room",

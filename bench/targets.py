@@ -359,6 +359,8 @@ class Taskroom(Target):
             "WS_RATE_LIMIT_BURST": "1000000000",
             "WS_MAX_CONNECTIONS_PER_USER": "1000000",
             "WS_MAX_CONNECTIONS": "1000000",
+            # Every benchmark client comes from 127.0.0.1, thousands connecting at once in a storm.
+            "WS_MAX_PENDING_PER_ADDRESS": "1000000",
         }
 
     async def start(self) -> None:

@@ -12,11 +12,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import auth, documents, health, tasks, workspaces
 from .board import mount_board
+from .db.availability import database_unavailable
 from .errors import ApiError
 from .node import build_node
 from .realtime.transport import SESSIONS_STATE_KEY
@@ -24,6 +26,9 @@ from .settings import Settings
 from .static_assets import CLIENT_DIR, AssetFiles
 
 logger = logging.getLogger(__name__)
+
+# Seconds a client is told to wait when the database cannot be reached (503).
+DATABASE_RETRY_AFTER = 2
 
 _HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
@@ -52,12 +57,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await maintenance
             await node.stop()
 
-    app = FastAPI(title="Taskroom", version=__version__, lifespan=lifespan, docs_url="/docs")
+    docs = settings.api_docs_enabled  # API_DOCS_ENABLED=false: no /docs, /redoc or /openapi.json
+    app = FastAPI(
+        title="Taskroom",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     _install_error_handlers(app)
     for router in (auth.router, workspaces.router, tasks.router, documents.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
     app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")
+    if settings.metrics_enabled:
+        app.include_router(health.metrics_router)
     # WS /api/v1/ws is served by the WebSocket protocol itself (realtime/transport.py), not a route.
     # The web board at `/` comes last and serves only paths that no other route claims.
     mount_board(app.router.routes)
@@ -120,9 +135,33 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
+    # Handled here rather than by the catch-all below, which also re-raises to uvicorn (and so
+    # drops the client's keep-alive connection) after answering. A connection the database
+    # refuses surfaces unwrapped (asyncpg's OSError); the only other sockets a request touches
+    # are the broker's, whose failures never reach a request (REST keeps serving without Redis).
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def database_error(_request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            logger.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "SERVICE_UNAVAILABLE",
+                        "message": "the database is unavailable; retry shortly",
+                    }
+                },
+                status_code=503,
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+            )
+        logger.exception("unhandled error", exc_info=exc)
+        return _internal_error_response()
+
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            {"error": {"code": "INTERNAL", "message": "internal server error"}}, status_code=500
-        )
+        return _internal_error_response()
+
+
+def _internal_error_response() -> JSONResponse:
+    return JSONResponse({"error": {"code": "INTERNAL", "message": "internal server error"}}, status_code=500)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import ssl
 import sys
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--migrate", action="store_true", help="apply database migrations before serving")
+    serve.add_argument(
+        "--ssl-certfile", help="serve HTTPS and wss:// with this PEM certificate (or SSL_CERTFILE)"
+    )
+    serve.add_argument("--ssl-keyfile", help="the certificate's private key, PEM (or SSL_KEYFILE)")
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply every pending migration")
@@ -40,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server import serve as run
 
+        tls = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
+        try:
+            settings = _with_tls(settings, {name: path for name, path in tls.items() if path})
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         problem = _prepare_schema(settings.database_url, migrate=args.migrate)
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
@@ -61,6 +72,22 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     from .client.commands import add_client_commands
 
     add_client_commands(commands)
+
+
+def _with_tls(settings: Settings, flags: dict[str, str]) -> Settings:
+    """The settings with the command line's certificate files (over SSL_CERTFILE / SSL_KEYFILE),
+    checked now so that a wrong path or a key that does not fit is one line, not a traceback."""
+    if flags:
+        settings = Settings.model_validate({**settings.model_dump(), **flags})
+    if settings.ssl_certfile is None:
+        return settings
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.ssl_certfile, settings.ssl_keyfile
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the TLS certificate and key: {exc}") from exc
+    return settings
 
 
 def _prepare_schema(database_url: str, *, migrate: bool) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as TallyCounter
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -49,6 +50,14 @@ class NodeMetrics:
         self._fanout_count = 0
         self._fanout_sum = 0.0
         self._fanout_max = 0.0
+        # Values read when shown rather than counted as they change (see `sample`).
+        self._samples: dict[str, Callable[[], int]] = {}
+
+    def sample(self, name: str, prometheus_name: str, description: str, read: Callable[[], int]) -> None:
+        """Show `read()` under `runtime.<name>` in JSON and as a gauge: for state that the node
+        already holds somewhere (tasks, presence entries), so nothing counts it on the hot path."""
+        self._samples[name] = read
+        Gauge(prometheus_name, description, registry=self.registry).set_function(read)
 
     def connection_opened(self) -> None:
         self.connections += 1
@@ -121,6 +130,7 @@ class NodeMetrics:
                 "meanMs": round(self._fanout_sum / count * 1000, 3) if count else 0.0,
                 "maxMs": round(self._fanout_max * 1000, 3),
             },
+            "runtime": {name: read() for name, read in self._samples.items()},
         }
 
     def prometheus(self) -> bytes:

@@ -6,6 +6,8 @@ them globally, so each test's server has a node of its own.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -138,6 +140,7 @@ def build_node(settings: Settings) -> Node:
         heartbeat = NodeHeartbeat(
             shared.state, shared.presence_in_redis, shared.limits_in_redis, hub.announcer
         )
+    _sample_runtime(metrics, shared.presence, sessions)
     return Node(
         settings,
         db,
@@ -151,4 +154,32 @@ def build_node(settings: Settings) -> Node:
         listener,
         documents,
         heartbeat,
+    )
+
+
+def _sample_runtime(metrics: NodeMetrics, presence: Presence, sessions: SessionFactory) -> None:
+    """What a soak test or an operator watches for leaks: all of it returns to its idle level."""
+    metrics.sample(
+        "asyncioTasks",
+        "taskroom_asyncio_tasks",
+        "asyncio tasks of the node's event loop",
+        lambda: len(asyncio.all_tasks()),
+    )
+    metrics.sample(
+        "pythonAllocatedBlocks",
+        "taskroom_python_allocated_blocks",
+        "Memory blocks Python's allocator holds (objects alive; unlike RSS, no allocator slack)",
+        sys.getallocatedblocks,
+    )
+    metrics.sample(
+        "presenceEntries",
+        "taskroom_presence_entries",
+        "Connections tracked in a workspace's presence",
+        presence.entries,
+    )
+    metrics.sample(
+        "pendingConnections",
+        "taskroom_ws_connections_pending",
+        "WebSockets not authenticated yet (counted per address against WS_MAX_PENDING_PER_ADDRESS)",
+        sessions.pending.total,
     )

@@ -7,7 +7,7 @@ import uuid
 import warnings
 from functools import cached_property
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     # How often a node compares each active room with the log, so an event committed but never
     # published (its publisher died) still reaches clients.
     ws_log_poll_interval: int = Field(2000, gt=0)
+    # WebSockets from one client address that have not authenticated yet; more are refused with
+    # HTTP 429 before the upgrade, so idle sockets from one place cannot fill WS_MAX_CONNECTIONS.
+    ws_max_pending_per_address: int = Field(64, gt=0)
+
+    # TLS on the node's own socket: a PEM certificate (chain) and its key (the key may also sit in
+    # the certificate file). Neither: plain HTTP, for a node behind a TLS-terminating proxy.
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    # A request's line and headers must arrive within this time and size: slow or endless heads
+    # are dropped (408 / connection closed), oversized ones refused with 431.
+    http_header_timeout: int = Field(10000, gt=0)
+    http_max_header_bytes: int = Field(65536, ge=1024)
+    # Exposure: metrics and API docs can be switched off or (metrics) put behind a bearer token.
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    api_docs_enabled: bool = True
 
     # Shared task descriptions (WS /api/v1/tasks/{taskId}/doc, docs/descriptions.md).
     # The largest a document's encoded state may grow (its text is also bounded by the REST
@@ -92,6 +108,12 @@ class Settings(BaseSettings):
         if value.lower() == "none":
             raise ValueError("JWT_ALGORITHM 'none' is never accepted")
         return value
+
+    @model_validator(mode="after")
+    def _ssl_pair(self) -> Settings:
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("SSL_KEYFILE is set without SSL_CERTFILE")
+        return self
 
     @cached_property
     def signing_key(self) -> str:

@@ -1,18 +1,43 @@
-"""Health and metrics (PROTOCOL §2)."""
+"""Health and metrics (PROTOCOL §2).
+
+Health is always served (load balancers and orchestrators poll it; it shows status, node id,
+uptime and the connection count). Metrics tell more (connection counts, traffic by type): `METRICS_ENABLED=false`
+leaves their routes out, and `METRICS_TOKEN` puts them behind a bearer token of their own.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..errors import Unauthorized
 from ..schemas import HealthOut
 from .deps import ServicesDep
 
 router = APIRouter(tags=["health"])
+metrics_router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def require_metrics_token(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With METRICS_TOKEN set, the metrics answer only to `Authorization: Bearer <METRICS_TOKEN>`."""
+    expected = services.settings.metrics_token
+    if not expected:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        error = Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>")
+        error.headers = {"WWW-Authenticate": "Bearer"}
+        raise error
 
 
 @router.get(
@@ -40,13 +65,16 @@ async def health(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/api/v1/ws/metrics", response_model=dict[str, Any])
+@metrics_router.get(
+    "/api/v1/ws/metrics", response_model=dict[str, Any], dependencies=[Depends(require_metrics_token)]
+)
 async def metrics_json(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"nodeId": services.settings.node_id, **services.metrics.snapshot()})
 
 
-@router.get(
+@metrics_router.get(
     "/metrics",
+    dependencies=[Depends(require_metrics_token)],
     response_class=PlainTextResponse,
     responses={
         200: {

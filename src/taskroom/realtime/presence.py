@@ -46,6 +46,9 @@ class Presence(Protocol):
 
     async def users(self, workspace_id: str) -> list[UserPresence]: ...
 
+    def entries(self) -> int:
+        """Connections tracked in some workspace, all workspaces together (a metric)."""
+
 
 class _UserEntries:
     """One user's connections in one workspace, with their aggregate kept up to date.
@@ -116,6 +119,9 @@ class MemoryPresence:
             if not users:
                 del self._rooms[workspace_id]
         return before, after
+
+    def entries(self) -> int:
+        return len(self._owners)
 
     async def users(self, workspace_id: str) -> list[UserPresence]:
         users = self._rooms.get(workspace_id, {})

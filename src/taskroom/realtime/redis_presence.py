@@ -190,6 +190,10 @@ class RedisPresence:
                     self._state.failed("presence", exc)
             return local
 
+    def entries(self) -> int:
+        """This node's connections tracked in some workspace (a metric of this node)."""
+        return len(self._mine)
+
     async def users(self, workspace_id: str) -> list[UserPresence]:
         if self._state.usable():
             try:

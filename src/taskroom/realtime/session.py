@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -25,6 +26,7 @@ from ..settings import Settings
 from ..timeutil import format_timestamp
 from .connection import Connection, ReadableLink
 from .hub import Hub
+from .pending import PendingSockets
 from .protocol import (
     AuthenticateFrame,
     CloseCode,
@@ -77,12 +79,18 @@ class SessionFactory:
         self.feeds = feeds
         self.settings = settings
         self._allowed = settings.allowed_origins
+        self.pending = PendingSockets(settings.ws_max_pending_per_address)
 
     def origin_allowed(self, origin: str | None) -> bool:
         return self._allowed is None or (origin is not None and origin.rstrip("/") in self._allowed)
 
-    def open(self, link: ReadableLink) -> ClientSession:
+    def admit_pending(self, address: str) -> bool:
+        return self.pending.try_admit(address)
+
+    def open(self, link: ReadableLink, address: str) -> ClientSession:
+        """A session for a socket already counted as pending from `address` (`admit_pending`)."""
         session = ClientSession(link, self.hub, self.tokens, self.feeds, self.settings)
+        session.pending_release = functools.partial(self.pending.release, address)
         session.start()
         return session
 
@@ -124,6 +132,8 @@ class ClientSession:
         self._worker: asyncio.Task[None] | None = None
         self._registered = False
         self._disconnected = False
+        # Set by the factory: stops counting this socket as unauthenticated against its address.
+        self.pending_release: Callable[[], None] | None = None
         self._handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
             MessageType.AUTHENTICATE: self._authenticate,
             MessageType.PING: self._ping,
@@ -170,12 +180,18 @@ class ClientSession:
 
     def on_disconnect(self) -> None:
         self._disconnected = True
+        self._no_longer_pending()
         self.connection.lost()
         self._inbox.clear()
         if not self._registered:
             self.hub.metrics.connection_closed(was_authenticated=False)
         elif self._worker is None:  # else the worker tidies up once its frame is handled
             self.hub.spawn(self._cleanup())
+
+    def _no_longer_pending(self) -> None:
+        release, self.pending_release = self.pending_release, None
+        if release is not None:
+            release()
 
     def _receive(self, item: bytes | object) -> None:
         if self.connection.closing or not self._registered:
@@ -310,6 +326,7 @@ class ClientSession:
                 return
             if self._auth_timer is not None:
                 self._auth_timer.cancel()
+            self._no_longer_pending()
             await self.hub.bind_user(connection, claims.user_id)
         self._schedule_expiry(claims.expires_at)
 

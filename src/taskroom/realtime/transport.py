@@ -15,12 +15,14 @@ plain FastAPI app and only this route needs the class (`taskroom serve` always s
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 from websockets.http11 import Request
@@ -48,7 +50,22 @@ class SessionOpener(Protocol):
 
     def origin_allowed(self, origin: str | None) -> bool: ...
 
-    def open(self, link: RealtimeWebSocketProtocol) -> SessionSink: ...
+    def admit_pending(self, address: str) -> bool:
+        """Count a socket from `address` as not yet authenticated, unless that address is at its cap."""
+
+    def open(self, link: RealtimeWebSocketProtocol, address: str) -> SessionSink: ...
+
+
+@functools.cache
+def _trusted_proxies(allowed: str) -> Any:
+    # uvicorn's own parsing of FORWARDED_ALLOW_IPS (addresses, networks, "*"), so that a socket
+    # and a REST request from behind the same proxy get the same client address. Its
+    # ProxyHeadersMiddleware applies it to ASGI scopes only, and this path bypasses ASGI.
+    return ProxyHeadersMiddleware(_no_app, allowed).trusted_hosts
+
+
+async def _no_app(*_: Any) -> None:  # the middleware is built only for its trusted-hosts check
+    return None
 
 
 class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -66,8 +83,14 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         self.handshake_initiated = True
         response = self.conn.accept(event)
+        address = self.client_address(event)
         if response.status_code == 101 and not sessions.origin_allowed(event.headers.get("Origin")):
             response = self.conn.reject(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        elif response.status_code == 101 and not sessions.admit_pending(address):
+            response = self.conn.reject(
+                HTTPStatus.TOO_MANY_REQUESTS, "too many unauthenticated connections from this address\n"
+            )
+            response.headers["Retry-After"] = "1"
         if response.status_code != 101:
             self.handshake_complete = True
             self.close_sent = True
@@ -82,7 +105,20 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.send_response(response)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.start_keepalive()
-        self.sink = sessions.open(self)
+        self.sink = sessions.open(self, address)
+
+    def client_address(self, event: Request) -> str:
+        """The peer's address; behind a proxy uvicorn trusts (`--forwarded-allow-ips`,
+        FORWARDED_ALLOW_IPS), the client it names in X-Forwarded-For, as for REST requests."""
+        peer = self.client[0] if self.client else "unknown"
+        forwarded = event.headers.get_all("X-Forwarded-For")
+        if not forwarded or not self.config.proxy_headers:
+            return peer
+        allowed = self.config.forwarded_allow_ips
+        trusted = _trusted_proxies(allowed if isinstance(allowed, str) else ",".join(allowed))
+        if peer not in trusted:
+            return peer
+        return trusted.get_trusted_client_address(", ".join(forwarded))[0] or peer
 
     # --- frames in ------------------------------------------------------------------------------
 
