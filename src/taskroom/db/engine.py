@@ -48,7 +48,17 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
     if not is_sqlite(url):
         return create_async_engine(async_url(url), **kwargs)
     path = make_url(url).database or ":memory:"
-    engine = create_async_engine("sqlite+aiosqlite://", async_creator=inline_creator(path), **kwargs)
+    # The URL names the file although `inline_creator` opens it: the dialect picks the pool from
+    # the URL, and one without a file is taken for `:memory:`, which gets a StaticPool, one
+    # connection shared by every caller. A caller holding it open across an await (a session
+    # closing in a task of its own) then has the next one BEGIN inside its transaction ("cannot
+    # start a transaction within a transaction") or its ROLLBACK end the other's transaction.
+    if path != ":memory:":
+        # The connection returned last is handed out first: SQLite drops a connection's page
+        # cache when another connection wrote since its last transaction, and writers take turns,
+        # so they keep reusing one connection and its cache.
+        kwargs.setdefault("pool_use_lifo", True)
+    engine = create_async_engine(async_url(url), async_creator=inline_creator(path), **kwargs)
     _configure_sqlite(
         engine.sync_engine,
         begin="BEGIN" if read_only else "BEGIN IMMEDIATE",

@@ -104,7 +104,10 @@ class Database:
         await session.execute(_NOTIFY, {"channel": COMMIT_CHANNEL, "payload": payload})
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        # On the read engine: on SQLite the write engine's BEGIN IMMEDIATE would take the write
+        # lock, outside the writers' queue, and hold it while the connection closes in a task of
+        # its own; a writer meeting it would block the loop for busy_timeout and fail.
+        async with self._read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
