@@ -135,3 +135,18 @@ def test_typing_or_a_cursor_naming_a_task_of_another_workspace_is_refused_and_re
             error = sender.recv_type("ERROR")
             assert (error["data"]["code"], error["replyTo"]) == ("INVALID_MESSAGE", f"c{n}")
         assert of_type(reader.quiet(), "USER_TYPING", "CURSOR_POSITION") == []
+
+
+def test_a_stop_of_typing_never_started_is_relayed_only_for_a_task_of_the_workspace(
+    node: RunningServer, api: Api
+) -> None:
+    alice, bob, workspace_id, task_id = scene(api)
+    elsewhere = alice.create_workspace("Elsewhere")["id"]
+    foreign_task = alice.create_task(elsewhere, "Not in this room")["id"]
+    with joined(node, alice) as sender, joined(node, bob) as reader:
+        for stranger in (foreign_task, "<b>not a task</b>"):
+            typing(sender, workspace_id, stranger, False)
+        typing(sender, workspace_id, task_id, False)  # a task of the room: relayed
+        stops = of_type(reader.quiet(0.5), "USER_TYPING")
+        assert [frame["data"]["taskId"] for frame in stops] == [task_id]
+        assert of_type(sender.quiet(), "ERROR") == []  # a stop is never an error

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import Unauthorized
 from ..schemas import HealthOut
@@ -22,18 +21,19 @@ from .deps import ServicesDep
 router = APIRouter(tags=["health"])
 metrics_router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
-_bearer = HTTPBearer(auto_error=False)
 
 
-async def require_metrics_token(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """With METRICS_TOKEN set, the metrics answer only to `Authorization: Bearer <METRICS_TOKEN>`."""
+async def require_metrics_token(services: ServicesDep, request: Request) -> None:
+    """With METRICS_TOKEN set, the metrics answer only to `Authorization: Bearer <METRICS_TOKEN>`.
+
+    The header is read here rather than through FastAPI's HTTPBearer, which would mark the routes
+    as secured in the OpenAPI document whether or not a token is configured."""
     expected = services.settings.metrics_token
     if not expected:
         return
-    given = credentials.credentials if credentials is not None else ""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        given = ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
         error = Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>")
         error.headers = {"WWW-Authenticate": "Bearer"}

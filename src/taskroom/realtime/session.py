@@ -415,9 +415,18 @@ class ClientSession:
         self._feature(self.settings.ws_enable_typing, "typing indicators", frame.id)
         data = frame.data
         self._require_joined(data.workspace_id, frame.id)
-        if data.is_typing:  # stopping is always allowed: the task may be gone meanwhile
-            await self._require_task(data.workspace_id, data.task_id, frame.id)
         key = (data.workspace_id, data.task_id)
+        if data.is_typing:
+            await self._require_task(data.workspace_id, data.task_id, frame.id)
+        elif key not in self._typing:
+            # A stop for typing this connection never started: relayed only for a task of the
+            # workspace (another connection of the user may have started it), else dropped
+            # quietly, so no string of the client's reaches the room unchecked. A stop of what
+            # it did start is always relayed, even if the task is gone meanwhile.
+            try:
+                await self._require_task(data.workspace_id, data.task_id, frame.id)
+            except InvalidMessage:
+                return
         timer = self._typing.pop(key, None)
         if timer is not None:
             timer.cancel()
