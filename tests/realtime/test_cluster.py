@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.realtime.clients import about, joined, logged, of_type, read_events_until
+from tests.realtime.clients import about, joined, of_type, read_events_until
 from tests.support.api import Api, ApiUser
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 from tests.support.servers import RunningServer, start_server
@@ -121,18 +121,21 @@ def test_typing_and_cursors_on_one_node_reach_the_others_but_not_their_sender(
         assert of_type(on_b.quiet(), message) == []
 
 
-def test_a_member_removed_on_one_node_hears_nothing_more_on_another(
+def test_a_member_removed_on_one_node_hears_nothing_more_on_any_node(
     cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
 ) -> None:
-    a, b = cluster(2)
+    a, b, c = cluster(3)
     api = api_factory(a)
     alice, bob = api.register("Alice"), api.register("Bob")
     workspace_id = alice.create_workspace()["id"]
     alice.add_member(workspace_id, bob)  # seq 1
-    with joined(a, bob, expect=1) as bob_on_a:
+    with joined(a, bob, expect=1) as bob_on_a, joined(c, bob, expect=1) as bob_on_c:
         removed = write_on(b, alice, "DELETE", f"/workspaces/{workspace_id}/members/{bob.id}")  # seq 2
         assert removed.status_code == 204
-        (event,) = read_events_until(bob_on_a, workspace_id, last_seq=2, timeout=5)
-        assert (event["type"], event["data"]["userId"]) == ("WORKSPACE_MEMBER_REMOVED", bob.id)
+        for client in (bob_on_a, bob_on_c):
+            (event,) = read_events_until(client, workspace_id, last_seq=2, timeout=5)
+            assert (event["type"], event["data"]["userId"]) == ("WORKSPACE_MEMBER_REMOVED", bob.id)
         write_on(b, alice, "POST", f"/workspaces/{workspace_id}/tasks", json={"title": "Secret"})
-        assert logged(about(bob_on_a.quiet(0.5), workspace_id)) == []
+        write_on(a, alice, "PATCH", f"/workspaces/{workspace_id}", json={"name": "Renamed"})
+        for client in (bob_on_a, bob_on_c):
+            assert about(client.quiet(0.5), workspace_id) == []
