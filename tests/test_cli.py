@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ from websockets.sync.client import connect
 
 from taskroom.db.migrate import schema_status, upgrade
 from tests.support.databases import create_postgres_database, drop_postgres_database, require_postgres
+from tests.support.processes import free_port
 
 TASKROOM = Path(sys.executable).with_name("taskroom")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidMessage
 
+from tests.support.processes import free_port
 from tests.support.ws import WsClient
 
 TASKROOM = Path(sys.executable).with_name("taskroom")
@@ -46,12 +46,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return Certificate(cert, key)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.databases import IN_CI
 from tests.support.processes import free_port
+from tests.support.servers import LoopbackAddresses
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "taskroom.conf"
 
@@ -53,7 +54,7 @@ def site_config(ports: list[int], listen: int) -> str:
     return text
 
 
-class Nginx:
+class Nginx(LoopbackAddresses):
     def __init__(self, ports: list[int], directory: Path) -> None:
         binary = nginx_binary()
         self.port = free_port()
@@ -75,18 +76,6 @@ class Nginx:
                 if time.monotonic() > deadline:
                     raise RuntimeError("nginx did not start") from None
                 time.sleep(0.05)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api(self) -> str:
-        return f"{self.base_url}/api/v1"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
 
     def stop(self) -> None:
         self._process.terminate()

@@ -22,7 +22,7 @@ import redis
 
 from taskroom.db.migrate import upgrade
 from tests.support.databases import IN_CI
-from tests.support.servers import TEST_SETTINGS
+from tests.support.servers import TEST_SETTINGS, LoopbackAddresses
 
 TASKROOM = Path(sys.executable).with_name("taskroom")
 
@@ -39,7 +39,7 @@ def node_environment(database_url: str, **settings: Any) -> dict[str, str]:
     return {**os.environ, **{name.upper(): str(value) for name, value in merged.items() if value is not None}}
 
 
-class NodeProcess:
+class NodeProcess(LoopbackAddresses):
     """`taskroom serve` in a process of its own, on a port it keeps across restarts."""
 
     def __init__(self, database_url: str, **settings: Any) -> None:
@@ -50,18 +50,6 @@ class NodeProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the node; closed in stop()
         upgrade(database_url)  # a PostgreSQL node refuses to serve a schema that is behind
         self.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api(self) -> str:
-        return f"{self.base_url}/api/v1"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
 
     @property
     def alive(self) -> bool:

@@ -30,12 +30,10 @@ TEST_SETTINGS: dict[str, Any] = {
 T = TypeVar("T")
 
 
-@dataclass
-class RunningServer:
-    settings: Settings
+class LoopbackAddresses:
+    """The addresses of what serves Taskroom on a loopback port: a node, or a proxy in front of nodes."""
+
     port: int
-    server: NodeServer
-    thread: threading.Thread
 
     @property
     def base_url(self) -> str:
@@ -48,6 +46,14 @@ class RunningServer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/api/v1/ws"
+
+
+@dataclass
+class RunningServer(LoopbackAddresses):
+    settings: Settings
+    port: int
+    server: NodeServer
+    thread: threading.Thread
 
     @property
     def app_state(self) -> Any:
