@@ -367,6 +367,14 @@ class Taskroom(Target):
         self.tmp = tempfile.TemporaryDirectory(prefix="taskroom-bench-")
         self.port = free_port()
         env = self.env()
+        await self._upgrade(env)
+        argv = [self.python, "-m", "taskroom", "serve", "--host", HOST, "--port", str(self.port)]
+        self.server = ServerProcess(argv, env, self.port)
+        await self.server.wait_listening()
+        await self._register()
+
+    async def _upgrade(self, env: dict[str, str]) -> None:
+        """`taskroom db upgrade` on the database of `env` (PostgreSQL nodes refuse a schema behind)."""
         upgrade = await asyncio.create_subprocess_exec(
             self.python, "-m", "taskroom", "db", "upgrade", env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -374,10 +382,6 @@ class Taskroom(Target):
         _, err = await upgrade.communicate()
         if upgrade.returncode:
             raise RuntimeError(f"db upgrade failed: {err.decode(errors='replace')[-2000:]}")
-        argv = [self.python, "-m", "taskroom", "serve", "--host", HOST, "--port", str(self.port)]
-        self.server = ServerProcess(argv, env, self.port)
-        await self.server.wait_listening()
-        await self._register()
 
     async def _register(self) -> None:
         http = Http(HOST, self.port)
@@ -535,13 +539,7 @@ class TaskroomCluster(Taskroom):
         self.tmp = tempfile.TemporaryDirectory(prefix="taskroom-bench-")
         await self._admin(f'CREATE DATABASE "{self.database}"')
         env = self.env()
-        upgrade = await asyncio.create_subprocess_exec(
-            self.python, "-m", "taskroom", "db", "upgrade", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await upgrade.communicate()
-        if upgrade.returncode:
-            raise RuntimeError(f"db upgrade failed: {err.decode(errors='replace')[-2000:]}")
+        await self._upgrade(env)
         for number in range(self.nodes):
             port = free_port()
             argv = [self.python, "-m", "taskroom", "serve", "--host", HOST, "--port", str(port)]

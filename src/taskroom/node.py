@@ -91,8 +91,7 @@ def _redis(settings: Settings) -> SharedParts:
     )
     presence = RedisPresence(state)
     limits = RedisLimitStore(state)
-    broker = RedisBroker(settings.redis_url, settings.redis_prefix)
-    return SharedParts(broker, presence, limits, state, presence, limits)
+    return SharedParts(make_broker(settings), presence, limits, state, presence, limits)
 
 
 # The shared parts are chosen by REDIS_URL's scheme; unset means this node alone, in-process.
@@ -113,8 +112,13 @@ def make_shared_parts(settings: Settings) -> SharedParts:
 
 
 def make_broker(settings: Settings) -> Broker:
-    """The broker `make_shared_parts` chooses for these settings."""
-    return make_shared_parts(settings).broker
+    """A broker for these settings, alone (the documents relay holds one beside the hub's).
+
+    Only the broker: building the shared parts again would open a second set of Redis clients
+    for presence and limits that nothing uses."""
+    if not settings.redis_url:
+        return MemoryBroker()
+    return RedisBroker(settings.redis_url, settings.redis_prefix)
 
 
 def build_node(settings: Settings) -> Node:

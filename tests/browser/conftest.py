@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.browser.pages import BoardPage
 from tests.support.api import Api
 from tests.support.databases import IN_CI
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import LoopbackAddresses, RunningServer, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -31,21 +31,13 @@ def start_node(database_url: str, port: int = 0) -> RunningServer:
         return pool.submit(start_server, database_url, port=port).result()
 
 
-class RestartableNode:
+class RestartableNode(LoopbackAddresses):
     """One node on a fixed port over one SQLite file: stopped and started again, clients find it."""
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self.server: RunningServer | None = start_node(database_url)
         self.port = self.server.port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api/v1"
 
     def stop(self) -> None:
         if self.server is not None:
@@ -80,7 +72,7 @@ def board_node(tmp_path: Path) -> Iterator[RestartableNode]:
 
 @pytest.fixture
 def board_api(board_node: RestartableNode) -> Iterator[Api]:
-    api = Api(board_node.api_url)
+    api = Api(board_node.api)
     yield api
     api.close()
 

@@ -8,73 +8,20 @@ nothing lost, nothing twice, nothing out of order, and no write applied twice.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from tests.support.databases import create_postgres_database, drop_postgres_database, require_postgres
+from tests.support.processes import NodeProcess
 
-TASKROOM = Path(sys.executable).with_name("taskroom")
 WRITES = 120
 KILL_AFTER = 40  # writes acknowledged before the kill
 FOLLOWERS = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class NodeProcess:
-    """`taskroom serve` as its own process, so that it can be killed for real."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.env = env
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        argv = [str(TASKROOM), "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/api/v1/ws/health", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, "the node exited at start"
-            assert time.monotonic() < deadline, "the node did not come up"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 class Follower(threading.Thread):
@@ -132,25 +79,6 @@ class Follower(threading.Thread):
             return  # the node went away: reconnect and resume
 
 
-@pytest.fixture
-def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    require_postgres()
-    database = create_postgres_database()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database,
-        "JWT_SECRET": "kill-test-secret-kill-test-secret-0123456789",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_KIB": "1024",
-        "LOG_LEVEL": "warning",
-    }
-    try:
-        subprocess.run([str(TASKROOM), "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60)
-        yield env
-    finally:
-        drop_postgres_database(database)
-
-
 def _post_until_done(http: httpx.Client, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
     """One write, retried with the same Idempotency-Key until the node (back up) answers it."""
     deadline = time.monotonic() + 60
@@ -167,11 +95,10 @@ def _post_until_done(http: httpx.Client, path: str, body: dict[str, Any], key: s
 
 
 def test_sigkill_mid_stream_then_restart_loses_duplicates_and_reorders_nothing(
-    node_env: dict[str, str],
+    database_factory: Callable[[str], str],
 ) -> None:
-    port = _free_port()
-    node = NodeProcess(node_env, port)
-    node.start()
+    node = NodeProcess(database_factory("postgres"))
+    port = node.port
     followers: list[Follower] = []
     base = f"http://127.0.0.1:{port}/api/v1"
     try:

@@ -26,8 +26,8 @@ from websockets.sync.client import connect
 from tests.support.api import Api, ApiUser
 from tests.support.nginx import Nginx
 from tests.support.processes import NodeProcess, RedisProcess
-from tests.support.proxy import FreezableProxy
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
+from tests.support.tcp_proxy import TcpProxy
 
 # These nodes hear each other through Redis and PostgreSQL's commit notices; a test that must
 # show which of the two carried an event switches the log poll off.
@@ -243,7 +243,7 @@ def test_an_event_whose_writer_died_between_commit_and_publish_reaches_every_nod
     require_redis()
     prefix = fresh_prefix()
     redis_port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
-    proxy = FreezableProxy(redis_port)
+    proxy = TcpProxy("127.0.0.1", redis_port)
     processes.append(proxy)
     common = {"redis_prefix": prefix, "ws_log_poll_interval": NO_LOG_POLL}
     writer = NodeProcess(postgres_url, redis_url=f"redis://127.0.0.1:{proxy.port}/0", **common)
