@@ -270,6 +270,8 @@ class MemberList(WireModel):
 
 class TaskList(WireModel):
     items: list[TaskOut]
+    # Opaque; null on the last page.
+    next_cursor: str | None
 
 
 class EventOut(WireModel):

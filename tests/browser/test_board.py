@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import ARTIFACTS, RestartableNode, start_node
 from tests.browser.pages import LIVE_MS, RECOVERY_MS, BoardPage
 from tests.support.api import Api, ApiUser
+from tests.support.bulk import column_keys, insert_tasks
 
 PASSWORD = "correct horse battery"
 
@@ -257,6 +258,31 @@ def test_board_fits_a_phone_screen(board_api: Api, open_page: Callable[..., Boar
     # Without drag and drop, a card moves with its column picker.
     phone.page.get_by_label("Column of Call the venue").select_option("done")
     expect(phone.titles_in("done")).to_have_text(["Pay deposit", "Call the venue"])
+
+
+def test_a_board_of_more_than_one_page_shows_every_task_in_order(
+    board_node: RestartableNode, board_api: Api, open_page: Callable[..., BoardPage]
+) -> None:
+    ada = board_api.register("Ada")
+    space = ada.create_workspace("Backlog")
+    counts = {"todo": 420, "in_progress": 130, "done": 90}  # 640 tasks: two pages of 500
+    rows = [
+        {"status": status, "position": position, "title": f"{status} {index:03d}"}
+        for status, count in counts.items()
+        for index, position in enumerate(column_keys(count))
+    ]
+    assert board_node.server is not None
+    insert_tasks(board_node.server, space["id"], ada.id, reversed(rows))
+    page = open_page("ada")
+    lists: list[str] = []
+    page.page.on("request", lambda request: lists.append(request.url) if "/tasks?" in request.url else None)
+    page.sign_in(ada.email, PASSWORD)
+    page.open_workspace("Backlog")
+    for status, count in counts.items():
+        expect(page.titles_in(status)).to_have_count(count)
+        titles = page.titles_in(status).all_inner_texts()
+        assert titles == [f"{status} {index:03d}" for index in range(count)]
+    assert len(lists) == 2 and "cursor=" in lists[1]
 
 
 def _artifact(name: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.realtime.clients import joined, logged, of_type, read_events_until, seqs
 from tests.support.api import Api, ApiUser
+from tests.support.bulk import column_keys, insert_tasks
 from tests.support.observe import events_of, latest_seq, members_of, tasks_of
 from tests.support.servers import RunningServer, start_server
 from tests.support.ws import WsClient
@@ -234,3 +235,29 @@ def test_resume_from_a_seq_the_log_never_had_gives_a_reset_snapshot_then_live_ev
         assert [t["title"] for t in reset["snapshot"]["tasks"]] == ["One", "Two"]
         alice.create_task(workspace_id, "Three")
         assert seqs(ws.recv_events(1)) == [3]
+
+
+def test_a_reset_snapshot_of_a_big_workspace_holds_every_task_once_in_board_order(
+    node: RunningServer, api: Api
+) -> None:
+    """The snapshot reads its tasks in pages of 500 under one lock: 1,234 tasks cross two page
+    ends and a column end inside a page, with repeated positions at some of them."""
+    alice = api.register("Alice")
+    workspace_id = alice.create_workspace()["id"]
+    alice.create_task(workspace_id, "Logged")
+    rows = [
+        {"status": status, "position": position, "title": f"{status} {index}"}
+        for status, count in (("done", 300), ("todo", 534), ("in_progress", 400))
+        for index, position in enumerate(column_keys(count, ties_every=9))
+    ]
+    insert_tasks(node, workspace_id, alice.id, rows)
+    with WsClient(node.ws_url) as ws:
+        ws.authenticate(alice.token, resume={workspace_id: 1000})
+        reset = ws.recv_type("SYNC_RESPONSE")["data"]
+    assert (reset["reset"], reset["latestSeq"]) == (True, 1)
+    tasks = reset["snapshot"]["tasks"]
+    ids = [t["id"] for t in tasks]
+    assert len(ids) == len(set(ids)) == 1235
+    rank = {"todo": 0, "in_progress": 1, "done": 2}
+    assert tasks == sorted(tasks, key=lambda t: (rank[t["status"]], t["position"].encode(), t["id"]))
+    assert tasks == tasks_of(alice, workspace_id)

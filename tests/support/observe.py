@@ -21,9 +21,17 @@ def events_of(user: ApiUser, workspace_id: str, since: int = 0) -> list[dict[str
 
 
 def tasks_of(user: ApiUser, workspace_id: str, **filters: Any) -> list[dict[str, Any]]:
-    response = user.get(f"/workspaces/{workspace_id}/tasks", params=filters)
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
+    """Every task (matching the filters), following `nextCursor` across pages."""
+    tasks: list[dict[str, Any]] = []
+    params = dict(filters)
+    while True:
+        response = user.get(f"/workspaces/{workspace_id}/tasks", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        tasks.extend(page["items"])
+        if page["nextCursor"] is None:
+            return tasks
+        params["cursor"] = page["nextCursor"]
 
 
 def members_of(user: ApiUser, workspace_id: str) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from ..schemas import NO_NUL, TaskCompleteIn, TaskIn, TaskList, TaskMoveIn, TaskOut, TaskPatch
-from ..services.tasks import TaskFilters
+from ..services.task_pages import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT, TaskFilters
 from .deps import IdemKey, PathId, ServicesDep, UserId, reply
 from .documents import documents_of
 from .responses import READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
@@ -22,9 +22,13 @@ async def list_tasks(
     status: Annotated[Literal["todo", "in_progress", "done"] | None, Query()] = None,
     completed: Annotated[bool | None, Query()] = None,
     assignee_id: Annotated[str | None, Query(alias="assigneeId", max_length=64, pattern=NO_NUL)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
 ) -> dict[str, Any]:
+    """A page of tasks in column, then position order; `nextCursor` asks for the next (null: the last)."""
     filters = TaskFilters(status=status, completed=completed, assignee_id=assignee_id)
-    return {"items": await services.tasks.list(user_id, workspace_id, filters)}
+    page = await services.tasks.list(user_id, workspace_id, filters, limit, cursor)
+    return {"items": page.items, "nextCursor": page.next_cursor}
 
 
 @router.post(

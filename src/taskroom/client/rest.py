@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -191,7 +191,53 @@ class TaskroomAPI:
         status: str | None = None,
         completed: bool | None = None,
         assignee_id: str | None = None,
+        page_size: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Every task that matches, in board order, read a page at a time (see ``iter_tasks``)."""
+        pages = self.iter_tasks(
+            workspace_id, status=status, completed=completed, assignee_id=assignee_id, page_size=page_size
+        )
+        return [task async for task in pages]
+
+    async def iter_tasks(
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        completed: bool | None = None,
+        assignee_id: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The matching tasks in board order, one page (``page_size``, 1 to 500; the server's 200 by
+        default) requested when the one before is used up."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_tasks_page(
+                workspace_id,
+                status=status,
+                completed=completed,
+                assignee_id=assignee_id,
+                limit=page_size,
+                cursor=cursor,
+            )
+            for task in page["items"]:
+                yield task
+            cursor = page["nextCursor"]
+            if cursor is None:
+                return
+
+    async def list_tasks_page(
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        completed: bool | None = None,
+        assignee_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page: ``{items, nextCursor}``; pass ``nextCursor`` back as ``cursor`` for the next
+        (``None``: that was the last)."""
         params: dict[str, str] = {}
         if status is not None:
             params["status"] = status
@@ -199,7 +245,11 @@ class TaskroomAPI:
             params["completed"] = "true" if completed else "false"
         if assignee_id is not None:
             params["assigneeId"] = assignee_id
-        return list((await self._read(f"/workspaces/{workspace_id}/tasks", params))["items"])
+        if limit is not None:
+            params["limit"] = str(limit)
+        if cursor is not None:
+            params["cursor"] = cursor
+        return dict(await self._read(f"/workspaces/{workspace_id}/tasks", params))
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
         return dict(await self._read(f"/tasks/{task_id}"))

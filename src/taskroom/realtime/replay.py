@@ -21,6 +21,10 @@ from .protocol import CloseCode
 from .room import Room, Step
 
 REPLAY_PAGE = 500
+# Reset snapshots this node builds at once. Each holds a whole workspace in memory until it is
+# sent, so a burst of clients returning after the retention queues here instead of multiplying
+# the node's memory by their number.
+SNAPSHOTS_AT_ONCE = 2
 # How long a connection waiting for its room to reach its resume point sleeps between looks
 # (events wake it sooner).
 _WAIT_SECONDS = 1.0
@@ -32,6 +36,7 @@ class Replayer:
     def __init__(self, feeds: WorkspaceFeeds, metrics: NodeMetrics) -> None:
         self._feeds = feeds
         self._metrics = metrics
+        self._snapshots = asyncio.Semaphore(SNAPSHOTS_AT_ONCE)
 
     async def catch_up(self, connection: Connection, room: Room, after: int, target: int) -> Step:
         """Send the log after `after` up to `target`, then the held live events; how it ended.
@@ -73,14 +78,16 @@ class Replayer:
     async def send_reset(self, connection: Connection, workspace_id: str, reply_to: str | None) -> int:
         """Send the whole workspace as a `reset` SYNC_RESPONSE; returns the seq it is exact at."""
         assert connection.user_id is not None
-        snapshot, seq = await self._feeds.snapshot(workspace_id, connection.user_id)
-        frame = text_frame(
-            encode_server_frame(
-                MessageType.SYNC_RESPONSE,
-                {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
-                reply_to=reply_to,
-            ).encode()
-        )
+        async with self._snapshots:
+            snapshot, seq = await self._feeds.snapshot(workspace_id, connection.user_id)
+            frame = text_frame(
+                encode_server_frame(
+                    MessageType.SYNC_RESPONSE,
+                    {"workspaceId": workspace_id, "reset": True, "snapshot": snapshot, "latestSeq": seq},
+                    reply_to=reply_to,
+                ).encode()
+            )
+            del snapshot  # only the frame is kept while it waits for room on the socket
         # A snapshot is one frame however big the workspace: send it alone on an empty socket.
         await connection.wait_for_room(len(frame))
         connection.send(frame, oversize_ok=True)

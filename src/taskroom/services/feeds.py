@@ -10,9 +10,9 @@ from sqlalchemy import bindparam, select
 
 from ..db.models import Member, Task, User, Workspace
 from ..errors import NotFound
-from ..schemas import TASK_STATUSES
 from .database import Database
 from .log import LoggedEvent, LogPage, WorkspaceLog
+from .task_pages import MAX_LIMIT, PageKey, TaskFilters, read_page
 from .views import task_view, workspace_view
 from .workspaces import member_views
 
@@ -27,6 +27,11 @@ _MEMBERSHIPS = (
 _TASK_IN_WORKSPACE = select(Task.id).where(
     Task.id == bindparam("task_id"), Task.workspace_id == bindparam("workspace_id")
 )
+
+
+# The reset snapshot reads its tasks a REST page of the largest size at a time.
+SNAPSHOT_PAGE = MAX_LIMIT
+_EVERY_TASK = TaskFilters()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +83,17 @@ class WorkspaceFeeds:
             workspace = await session.get(Workspace, workspace_id)
             if member is None or workspace is None:
                 raise NotFound("workspace not found")
-            tasks = (
-                await session.scalars(
-                    select(Task).where(Task.workspace_id == workspace_id).order_by(Task.position, Task.id)
-                )
-            ).all()
-            column = {status: rank for rank, status in enumerate(TASK_STATUSES)}
-            return (
-                {
-                    "workspace": workspace_view(workspace, member.role),
-                    "members": await member_views(session, workspace_id),
-                    "tasks": [task_view(t) for t in sorted(tasks, key=lambda t: column[t.status])],
-                },
-                seq,
-            )
+            head = {
+                "workspace": workspace_view(workspace, member.role),
+                "members": await member_views(session, workspace_id),
+            }
+            # In pages, so the rows of one page at a time are held, not every row of the workspace.
+            tasks: list[dict[str, Any]] = []
+            after: PageKey | None = None
+            while True:
+                page, after = await read_page(session, workspace_id, _EVERY_TASK, SNAPSHOT_PAGE, after)
+                tasks.extend(task_view(t) for t in page)
+                session.expunge_all()
+                if after is None:
+                    break
+            return {**head, "tasks": tasks}, seq

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Member, Task
 from ..errors import Conflict, InvalidField, NotFound
-from ..schemas import TASK_STATUSES, Role, TaskCompleteIn, TaskIn, TaskMoveIn, TaskPatch
+from ..schemas import Role, TaskCompleteIn, TaskIn, TaskMoveIn, TaskPatch
 from ..timeutil import ensure_utc, utcnow
 from ..wire import MessageType
 from .access import require_role
@@ -20,6 +20,7 @@ from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import WorkspaceLog
 from .positions import key_between
+from .task_pages import TaskFilters, decode_cursor, read_page
 from .views import task_view
 from .writes import Reply, WriteOutcome, WriteRunner
 
@@ -34,10 +35,9 @@ _EDITABLE = {
 
 
 @dataclass(frozen=True, slots=True)
-class TaskFilters:
-    status: str | None = None
-    completed: bool | None = None
-    assignee_id: str | None = None
+class TaskPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None  # None on the last page
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +48,15 @@ class TaskService:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def list(self, user_id: str, workspace_id: str, filters: TaskFilters) -> list[dict[str, Any]]:
+    async def list(
+        self, user_id: str, workspace_id: str, filters: TaskFilters, limit: int, cursor: str | None
+    ) -> TaskPage:
+        """One page of the workspace's tasks in board order (see task_pages)."""
+        after = decode_cursor(cursor) if cursor is not None else None
         async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
-            query = select(Task).where(Task.workspace_id == workspace_id)
-            if filters.status is not None:
-                query = query.where(Task.status == filters.status)
-            if filters.completed is not None:
-                query = query.where(Task.completed == filters.completed)
-            if filters.assignee_id is not None:
-                query = query.where(Task.assignee_id == filters.assignee_id)
-            tasks = (await session.scalars(query.order_by(Task.position, Task.id))).all()
-            column = {status: rank for rank, status in enumerate(TASK_STATUSES)}
-            return [task_view(t) for t in sorted(tasks, key=lambda t: column[t.status])]
+            tasks, next_key = await read_page(session, workspace_id, filters, limit, after)
+            return TaskPage([task_view(t) for t in tasks], next_key.encode() if next_key else None)
 
     async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
         async with self.db.read() as session:

@@ -4,6 +4,8 @@
 // Relative to the page, so the board also works under a proxy's path prefix.
 const BASE = new URL("api/v1", document.baseURI).pathname;
 const WRITE_ATTEMPTS = 3;
+// Tasks asked for per request: the server's largest page, so a big board needs few requests.
+const TASK_PAGE = 500;
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -86,8 +88,23 @@ export class Api {
     return this.request("POST", `/workspaces/${encodeURIComponent(workspaceId)}/members`, { email, role });
   }
 
-  listTasks(workspaceId) {
-    return this.request("GET", `/workspaces/${encodeURIComponent(workspaceId)}/tasks`);
+  // One page of the board order: {items, nextCursor}; nextCursor is null on the last page.
+  listTaskPage(workspaceId, cursor) {
+    const query = new URLSearchParams({ limit: String(TASK_PAGE) });
+    if (cursor) query.set("cursor", cursor);
+    return this.request("GET", `/workspaces/${encodeURIComponent(workspaceId)}/tasks?${query}`);
+  }
+  // Every task, page after page. Tasks changed meanwhile may be missing or stale here; the live
+  // events that changed them reach the store too (see Store.loadTasks).
+  async listTasks(workspaceId) {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await this.listTaskPage(workspaceId, cursor);
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return { items };
   }
   createTask(workspaceId, title, status) {
     return this.request("POST", `/workspaces/${encodeURIComponent(workspaceId)}/tasks`, { title, status });

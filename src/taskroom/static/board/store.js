@@ -49,8 +49,9 @@ export class BoardStore {
     return this.counter;
   }
 
-  // A full list read from the server. A task missing from it was deleted, unless it changed after
-  // `mark` (created while the list was on its way).
+  // A full list read from the server, page after page. A task missing from it was deleted, unless
+  // it changed after `mark` (created, or moved past the pages being read, while the list was on
+  // its way: its live event touched it).
   loadTasks(tasks, mark) {
     const seen = new Set();
     for (const task of tasks) {

@@ -1,0 +1,122 @@
+"""Task lists a page at a time: column order, then position, then id (keyset pagination).
+
+The REST list and the `reset` snapshot both read through `read_page`, so every reader sees the
+same order and no read loads a whole workspace's tasks at once. A page ends at a key (the last
+task's column, position and id); the next page starts strictly after it. A task that does not
+change meanwhile therefore appears exactly once, however the tasks around it move.
+
+The cursor handed to clients is that key as base64url of a small JSON object. It is opaque to
+them and carries no access: the workspace and the caller's role are checked on every page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import Task
+from ..errors import InvalidField
+from ..schemas import TASK_STATUSES
+
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 500
+# Far above any real key: positions grow by a character or so per insert into one gap.
+MAX_CURSOR_CHARS = 4096
+
+# The column's rank in SQL, so the database sorts and compares columns in board order rather
+# than by name. Positions compare byte by byte (`COLLATE "C"` on PostgreSQL, see the models).
+_COLUMN_RANK: ColumnElement[int] = case(
+    {status: rank for rank, status in enumerate(TASK_STATUSES)}, value=Task.status
+)
+_RANK = {status: rank for rank, status in enumerate(TASK_STATUSES)}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilters:
+    status: str | None = None
+    completed: bool | None = None
+    assignee_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """Where a page ended: the last task's column, position and id."""
+
+    status: str
+    position: str
+    task_id: str
+
+    def encode(self) -> str:
+        raw = json.dumps({"s": self.status, "p": self.position, "i": self.task_id}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode("ascii")
+
+    @classmethod
+    def of(cls, task: Task) -> PageKey:
+        return cls(task.status, task.position, task.id)
+
+
+def decode_cursor(cursor: str) -> PageKey:
+    """The key a `nextCursor` names; 422 naming `cursor` for anything this server did not hand out."""
+    try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+        fields: Any = json.loads(raw)
+        if not isinstance(fields, dict) or set(fields) != {"s", "p", "i"}:
+            raise ValueError("not a key")
+        status, position, task_id = fields["s"], fields["p"], fields["i"]
+        if status not in _RANK or not _is_text(position) or not _is_text(task_id):
+            raise ValueError("not a key")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField(
+            "cursor", "is not a cursor of this list: pass a nextCursor unchanged, or none to start again"
+        ) from None
+    return PageKey(status, position, task_id)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_CURSOR_CHARS and "\x00" not in value
+
+
+def task_query(workspace_id: str, filters: TaskFilters) -> Select[Task]:
+    query = select(Task).where(Task.workspace_id == workspace_id)
+    if filters.status is not None:
+        query = query.where(Task.status == filters.status)
+    if filters.completed is not None:
+        query = query.where(Task.completed == filters.completed)
+    if filters.assignee_id is not None:
+        query = query.where(Task.assignee_id == filters.assignee_id)
+    return query
+
+
+async def read_page(
+    session: AsyncSession,
+    workspace_id: str,
+    filters: TaskFilters,
+    limit: int,
+    after: PageKey | None,
+) -> tuple[Sequence[Task], PageKey | None]:
+    """Up to `limit` tasks after `after`, in board order, and the key to go on from (None: the end)."""
+    query = task_query(workspace_id, filters)
+    if after is not None:
+        # A row-value comparison: SQLite (3.15+) and PostgreSQL compare it field by field, which
+        # is exactly "after this key" in (column, position, id) order.
+        query = query.where(
+            tuple_(_COLUMN_RANK, Task.position, Task.id)
+            > tuple_(_RANK[after.status], after.position, after.task_id)
+        )
+    # One row more than asked tells whether another page follows, so the last page says null.
+    query = query.order_by(_COLUMN_RANK, Task.position, Task.id).limit(limit + 1)
+    tasks = (await session.scalars(query)).all()
+    if len(tasks) <= limit:
+        return tasks, None
+    page = tasks[:limit]
+    return page, PageKey.of(page[-1])
