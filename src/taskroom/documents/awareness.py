@@ -40,6 +40,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 # One client's state as JSON. The board's (a name, a colour, two relative positions) is about
 # 300 bytes; y-codemirror and y-quill states are of the same order.
 STATE_MAX_BYTES = 4096
+# Objects and arrays within one another: the board's state has three levels.
+MAX_DEPTH = 32
 # What an entry costs in an encoded update besides its JSON: client id, clock and length varuints.
 ENTRY_OVERHEAD = 24
 
@@ -84,10 +86,24 @@ def decode(update: bytes) -> list[Entry]:
             state = json.loads(raw.decode("utf-8"), parse_constant=_no_constant) if raw else None
         except (ValueError, RecursionError) as exc:
             raise MalformedMessage(f"an awareness state is not JSON: {exc}"[:100]) from None
+        if _too_deep(state):
+            raise MalformedMessage(f"an awareness state nested deeper than {MAX_DEPTH}")
         entries.append(Entry(client, clock, _clean(state)))
     if at != len(update):
         raise MalformedMessage("bytes after the awareness update")
     return entries
+
+
+def _too_deep(state: Any) -> bool:
+    # Without a bound, encoding it again (here and in pycrdt) could pass Python's recursion limit.
+    stack = [(state, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return False
 
 
 def _clean(state: Any) -> Any:
