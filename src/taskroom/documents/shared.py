@@ -100,6 +100,7 @@ class SharedDocument:
         self._owners: dict[int, Peer | str] = {}  # awareness client id -> its connection or node
         self._awareness_sizes: dict[int, int] = {}  # the live states' encoded sizes, by client
         self._awareness_total = 0
+        self._next_expiry = 0.0  # ms: when stale states are looked for again
         self.peers: set[Peer] = set()
         self._max_chars = max_chars
         self._max_bytes = max_bytes
@@ -225,7 +226,10 @@ class SharedDocument:
 
     def _admissible(self, entries: list[Entry], origin: Peer | str) -> list[Entry]:
         sizes = [0 if entry.state is None else entry_size(entry.state) for entry in entries]
-        if self._awareness_total + sum(sizes) > self.awareness_limit:
+        growth = sum(
+            size - self._awareness_sizes.get(e.client, 0) for e, size in zip(entries, sizes, strict=True)
+        )
+        if self._awareness_total + growth > self.awareness_limit:
             self._expire()  # states of clients no longer heard of may hold the room: gone first
         accepted: list[Entry] = []
         total = self._awareness_total
@@ -271,6 +275,11 @@ class SharedDocument:
 
     def _expire(self) -> None:
         now = time.time() * 1000
+        # A scan of every state: at most once a second (a state expires after 30 s), so that a
+        # full document's renewals do not each pay for one.
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + 1000
         stale = [
             client
             for client, meta in self.awareness.meta.items()
