@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # not refused (a dropped Yjs update would leave its later ones pending): it is read slower.
     doc_rate_limit: float = Field(50.0, gt=0)
     doc_rate_limit_burst: float = Field(100.0, gt=0)
+    # Document connections of one user (on every node of the service with Redis), counted apart
+    # from the user's WS_MAX_CONNECTIONS_PER_USER connections to /api/v1/ws.
+    doc_max_connections_per_user: int = Field(20, gt=0)
     # How often a node re-reads each open document's stored updates, so that an update whose
     # relay between nodes was lost (Redis away) still arrives.
     doc_resync_interval: int = Field(5000, gt=0)

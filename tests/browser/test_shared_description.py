@@ -8,6 +8,7 @@ reads it all but cannot type. Nothing here measures time: `expect` waits up to L
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ from playwright.sync_api import Locator, WebSocketRoute, expect
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.pages import LIVE_MS, BoardPage
 from tests.support.api import Api, ApiUser
+from tests.support.ydoc import awareness_frame
 
 PASSWORD = "correct horse battery"
 SHARED = "The description is shared"
@@ -148,3 +150,44 @@ def test_without_the_shared_document_the_description_is_saved_with_the_task(
     assert sent.value.post_data_json["description"] == "Two rooms, one with a projector"
     expect(dialog).to_be_hidden()
     assert ada.get(f"/tasks/{task['id']}").json()["description"] == "Two rooms, one with a projector"
+
+
+def test_a_caret_colour_that_is_not_rrggbb_never_reaches_a_style(
+    board_api: Api, open_page: Callable[..., BoardPage]
+) -> None:
+    """The server drops such a colour; the board ignores one all the same (here the frame comes
+    from the page's own route, past the server): a `url(…)` would make the browser fetch it."""
+    ada = board_api.register("Ada")
+    space = ada.create_workspace("Offsite")
+    ada.create_task(space["id"], "Book rooms", description="Two rooms")
+    page = _open_board(open_page, ada, "Offsite")
+    fetched: list[str] = []
+    page.page.on("request", lambda request: "beacon" in request.url and fetched.append(request.url))
+    at_end = {"type": None, "tname": "description", "item": None, "assoc": 0}
+    beacon = json.dumps(
+        {
+            "user": {"name": "Beacon", "color": "url(http://127.0.0.1:9/beacon.png)"},
+            "cursor": {"anchor": at_end, "head": at_end},
+        }
+    )
+
+    def inject(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        injected = False
+
+        def to_page(message: str | bytes) -> None:
+            nonlocal injected
+            socket.send(message)
+            if not injected:  # once the server has spoken: as if it had sent this state
+                injected = True
+                socket.send(awareness_frame([(424_242, 3, beacon)]))
+
+        server.on_message(to_page)
+
+    page.page.route_web_socket(re.compile(r"/api/v1/tasks/[^/]+/doc"), inject)
+    dialog = page.open_editor("Book rooms")
+    expect(dialog).to_contain_text(SHARED, timeout=LIVE_MS)
+    caret = dialog.locator(".remote-caret", has_text="Beacon")
+    expect(caret).to_be_visible(timeout=LIVE_MS)
+    assert caret.evaluate("element => element.style.getPropertyValue('--caret-colour')") == "#1d4ed8"
+    assert fetched == []

@@ -376,7 +376,7 @@ def test_a_client_sending_past_the_rate_limit_is_slowed_and_loses_nothing(
 def test_one_document_connection_too_many_for_a_user_is_closed_with_1013(
     node_factory: Callable[..., RunningServer], api_factory: Callable[[RunningServer], Api]
 ) -> None:
-    tight = node_factory(ws_max_connections_per_user=1)
+    tight = node_factory(doc_max_connections_per_user=1)
     owner, _, task = scene(api_factory(tight))
     url = doc_url(tight.ws_url, task["id"], owner.token)
 

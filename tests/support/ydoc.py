@@ -16,6 +16,7 @@ from typing import Any
 from pycrdt import (
     Awareness,
     Doc,
+    Encoder,
     Text,
     TransactionEvent,
     YMessageType,
@@ -161,3 +162,16 @@ class YDocClient:
                 if client != self.doc.client_id
             }
         self.changed.set()
+
+
+def awareness_frame(entries: list[tuple[int, int, str]]) -> bytes:
+    """An awareness message of (client id, clock, JSON state) entries, as any client could send,
+    built with pycrdt's encoder (y-protocols: varuint count, then id, clock, string per client)."""
+    encoder = Encoder()
+    encoder.write_var_uint(len(entries))
+    for client, clock, state in entries:
+        encoder.write_var_uint(client)
+        encoder.write_var_uint(clock)
+        encoder.write_var_uint(len(state.encode()))  # write_var_string writes characters, not bytes
+        encoder.stream.append(state.encode())
+    return bytes(create_awareness_message(encoder.to_bytes()))

@@ -28,6 +28,8 @@ __all__ = [
     "SyncStep",
     "awareness_message",
     "parse",
+    "read_bytes",
+    "read_varuint",
     "sync_step1_message",
     "sync_step2_message",
     "update_message",
@@ -62,7 +64,7 @@ class Message:
 _MAX_VARINT_BYTES = 10
 
 
-def _read_varuint(frame: bytes, at: int) -> tuple[int, int]:
+def read_varuint(frame: bytes, at: int) -> tuple[int, int]:
     value = shift = 0
     for index in range(at, min(len(frame), at + _MAX_VARINT_BYTES)):
         byte = frame[index]
@@ -73,8 +75,8 @@ def _read_varuint(frame: bytes, at: int) -> tuple[int, int]:
     raise MalformedMessage("truncated or oversized varint")
 
 
-def _read_bytes(frame: bytes, at: int) -> tuple[bytes, int]:
-    length, at = _read_varuint(frame, at)
+def read_bytes(frame: bytes, at: int) -> tuple[bytes, int]:
+    length, at = read_varuint(frame, at)
     end = at + length
     if end > len(frame):
         raise MalformedMessage("length past the end of the frame")
@@ -83,15 +85,15 @@ def _read_bytes(frame: bytes, at: int) -> tuple[bytes, int]:
 
 def parse(frame: bytes) -> Message:
     """One client frame as a `Message`; raises `MalformedMessage` when it is not one."""
-    kind, at = _read_varuint(frame, 0)
+    kind, at = read_varuint(frame, 0)
     if kind == MessageType.SYNC:
-        step, at = _read_varuint(frame, at)
+        step, at = read_varuint(frame, at)
         if step not in SyncStep.__members__.values():
             raise MalformedMessage(f"unknown sync step {step}")
-        payload, at = _read_bytes(frame, at)
+        payload, at = read_bytes(frame, at)
         return Message(MessageType.SYNC, payload, SyncStep(step))
     if kind == MessageType.AWARENESS:
-        payload, at = _read_bytes(frame, at)
+        payload, at = read_bytes(frame, at)
         return Message(MessageType.AWARENESS, payload)
     if kind == MessageType.AUTH:
         return Message(MessageType.AUTH)

@@ -33,6 +33,7 @@ class Relayed:
     kind: str
     data: bytes
     user_id: str | None  # the editor of an update (the one its description change is credited to)
+    node: str = ""  # the node that sent it (the owner of the awareness states it announces)
 
 
 def encode(node_id: str, kind: str, data: bytes, user_id: str | None) -> bytes:
@@ -51,7 +52,8 @@ def decode(channel: str, payload: bytes) -> tuple[str, Relayed]:
     kind = header["k"]
     if kind not in (UPDATE, AWARENESS):
         raise ValueError(f"unknown kind {kind!r}")
-    return str(header["n"]), Relayed(channel[4:], kind, data, header.get("u"))
+    node = str(header["n"])
+    return node, Relayed(channel[4:], kind, data, header.get("u"), node)
 
 
 class DocumentRelay:

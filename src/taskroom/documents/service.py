@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,9 +40,10 @@ from ..schemas import DESCRIPTION_MAX_LENGTH, ROLE_RANK, Role, TaskPatch
 from ..security.tokens import TokenError
 from ..settings import Settings
 from ..wire import MessageType
+from .awareness import AwarenessStateTooLarge
 from .protocol import MalformedMessage, awareness_message, parse, sync_step1_message, update_message
 from .relay import AWARENESS, UPDATE, DocumentRelay, Relayed
-from .shared import DocumentTooLarge, Peer, SharedDocument, fold, seed
+from .shared import DocumentTooLarge, Peer, SharedDocument, TooManyAwarenessClients, fold, seed
 from .store import DocumentStore, StoredDocument
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class CloseCode:
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
     UNSUPPORTED_DATA = 1003
+    POLICY_VIOLATION = 1008
     TOO_LARGE = 1009
     TRY_AGAIN_LATER = 1013
     TOKEN_EXPIRED = 4401
@@ -85,7 +88,7 @@ class Refused(Exception):
 
 
 class Crowded(Exception):
-    """Past WS_MAX_CONNECTIONS or WS_MAX_CONNECTIONS_PER_USER (document connections counted apart)."""
+    """Past WS_MAX_CONNECTIONS (on this node) or DOC_MAX_CONNECTIONS_PER_USER (on every node)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,11 @@ class OpenDocument:
     flushing: asyncio.Task[None] | None = None
 
 
+def _slots_key(user_id: str) -> str:
+    """The user's document connection slots: apart from those of `/api/v1/ws`."""
+    return f"doc-connections:{user_id}"
+
+
 def _can_edit(role: str) -> bool:
     return ROLE_RANK[Role(role)] >= ROLE_RANK[Role.MEMBER]
 
@@ -136,7 +144,10 @@ class DocumentService:
         self._opening: dict[str, asyncio.Future[OpenDocument]] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}
         self._watches: dict[str, WorkspaceWatch] = {}
-        self._peers: set[Peer] = set()
+        self._peers: dict[Peer, str] = {}  # this node's connections, each with its slot's id
+        self._limits = hub.limits
+        # The welcome carries every awareness state: a quarter of a connection's outbound bound.
+        self._awareness_limit = settings.ws_max_buffered_bytes // 4
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._max_chars = DESCRIPTION_MAX_LENGTH
@@ -276,16 +287,29 @@ class DocumentService:
 
     async def attach(self, task_id: str, peer: Peer, admission: Admission) -> OpenDocument:
         """The peer joins the document (opened here if it is not); it is sent the welcome.
-        Raises `Crowded` past this node's connection limits, `NotFound` if the task is gone."""
-        mine = sum(1 for other in self._peers if other.user_id == peer.user_id)
+        Raises `Crowded` past WS_MAX_CONNECTIONS on this node or the user's
+        DOC_MAX_CONNECTIONS_PER_USER slots, `NotFound` if the task is gone."""
         if len(self._peers) >= self._settings.ws_max_connections:
             raise Crowded("too many document connections on this node")
-        if mine >= self._settings.ws_max_connections_per_user:
-            raise Crowded("too many document connections of this user on this node")
-        document = await self._acquire(task_id)
-        document.shared.peers.add(peer)
-        self._peers.add(peer)
-        for frame in document.shared.welcome():
+        slot = uuid.uuid4().hex
+        self._peers[peer] = slot  # counted on this node from now on, so the check above holds
+        try:
+            # With Redis, over every node of the service; the slots of a node that dies stop counting.
+            limit = self._settings.doc_max_connections_per_user
+            if not await self._limits.open_slot(_slots_key(peer.user_id), slot, limit):
+                raise Crowded("too many document connections of this user")
+            try:
+                document = await self._acquire(task_id)
+            except BaseException:
+                await self._limits.close_slot(_slots_key(peer.user_id), slot)
+                raise
+        except BaseException:
+            del self._peers[peer]
+            raise
+        shared = document.shared
+        shared.peers.add(peer)
+        shared.awareness_limit = self._awareness_limit
+        for frame in shared.welcome():
             peer.send(frame)
         watch = self._watches.get(admission.workspace_id)
         if watch is not None and watch.epoch != admission.epoch:
@@ -294,11 +318,13 @@ class DocumentService:
         return document
 
     async def detach(self, document: OpenDocument, peer: Peer) -> None:
-        self._peers.discard(peer)
+        slot = self._peers.pop(peer, None)
         removal = document.shared.forget(peer)
         if removal is not None:
             self._broadcast(document, awareness_message(removal))
             await self.relay.publish(document.shared.task_id, AWARENESS, removal)
+        if slot is not None:
+            await self._limits.close_slot(_slots_key(peer.user_id), slot)
         await self._release_document(document)
 
     async def receive(self, document: OpenDocument, peer: Peer, frame: bytes) -> None:
@@ -309,8 +335,11 @@ class DocumentService:
         except MalformedMessage as exc:
             peer.close(CloseCode.PROTOCOL_ERROR, f"not a y-websocket message: {exc}"[:120])
             return
-        except DocumentTooLarge as exc:
+        except (DocumentTooLarge, AwarenessStateTooLarge) as exc:
             peer.close(CloseCode.TOO_LARGE, str(exc)[:120])
+            return
+        except TooManyAwarenessClients as exc:
+            peer.close(CloseCode.POLICY_VIOLATION, str(exc)[:120])
             return
         for reply in reception.replies:
             peer.send(reply)
@@ -349,11 +378,12 @@ class DocumentService:
         shared = document.shared
         if message.kind == AWARENESS:
             try:
-                shared.apply_awareness(message.data, "relay")
-            except MalformedMessage:
+                taken = shared.apply_awareness(message.data, f"node:{message.node}")
+            except (MalformedMessage, AwarenessStateTooLarge):
                 logger.warning("document %s: a bad awareness update was relayed", shared.task_id)
                 return
-            self._broadcast(document, awareness_message(message.data))
+            if taken is not None:
+                self._broadcast(document, awareness_message(taken))
             return
         try:
             update = shared.apply(message.data)

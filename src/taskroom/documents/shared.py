@@ -10,6 +10,7 @@ nothing downstream.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from pycrdt import Awareness, Doc, Text, TransactionEvent
 
+from .awareness import Entry, decode, encode, entry_size
 from .protocol import (
     MalformedMessage,
     Message,
@@ -30,6 +32,13 @@ from .protocol import (
 TEXT_NAME = "description"
 # Clients renew their awareness state every 15 s (y-protocols): one not heard of for 30 s is gone.
 AWARENESS_TIMEOUT_MS = 30_000
+# y-websocket's provider announces one client id (its document's); a few allow other clients.
+AWARENESS_IDS_PER_CONNECTION = 4
+# The live awareness states of a document, encoded; the service sets a quarter of the outbound
+# bound of a connection (WS_MAX_BUFFERED_BYTES), so that a joiner's welcome always fits it.
+DEFAULT_AWARENESS_BYTES = 262_144
+
+logger = logging.getLogger(__name__)
 
 
 class Peer(Protocol):
@@ -37,7 +46,7 @@ class Peer(Protocol):
 
     user_id: str
     can_edit: bool
-    awareness_ids: set[int]  # the awareness client ids this connection announced
+    awareness_ids: set[int]  # the awareness client ids this connection owns (it announced first)
 
     def send(self, frame: bytes) -> None: ...
 
@@ -48,13 +57,17 @@ class DocumentTooLarge(Exception):
     """The update would take the document past its limits; it was not applied."""
 
 
+class TooManyAwarenessClients(Exception):
+    """A connection announced more awareness client ids than it may own; nothing was applied."""
+
+
 @dataclass(slots=True)
 class Reception:
     """What one client frame leads to."""
 
     replies: list[bytes] = field(default_factory=list)  # to the sender
     update: bytes | None = None  # an effective document change: to the others, relayed, stored
-    awareness: bytes | None = None  # an awareness update (bare): to every client, relayed
+    awareness: bytes | None = None  # the awareness update as taken (bare): to every client, relayed
     ignored: str | None = None  # why nothing happened (a viewer's edit)
 
 
@@ -83,7 +96,11 @@ class SharedDocument:
         self.text = self.doc.get(TEXT_NAME, type=Text)
         self.awareness = Awareness(self.doc)
         self.awareness.set_local_state(None)  # the server itself is nobody's cursor
-        self.awareness.observe(self._on_awareness)
+        self.awareness_limit = DEFAULT_AWARENESS_BYTES
+        self._owners: dict[int, Peer | str] = {}  # awareness client id -> its connection or node
+        self._awareness_sizes: dict[int, int] = {}  # the live states' encoded sizes, by client
+        self._awareness_total = 0
+        self._next_expiry = 0.0  # ms: when stale states are looked for again
         self.peers: set[Peer] = set()
         self._max_chars = max_chars
         self._max_bytes = max_bytes
@@ -170,53 +187,138 @@ class SharedDocument:
                 return Reception(ignored="a viewer's edit")
             return Reception(update=self.apply_checked(message.payload))
         if message.type == MessageType.AWARENESS:
-            self.apply_awareness(message.payload, peer)
-            return Reception(awareness=message.payload)
+            return Reception(awareness=self.apply_awareness(message.payload, peer))
         if message.type == MessageType.QUERY_AWARENESS:
             states = self.awareness_states()
             return Reception(replies=[states] if states is not None else [])
         return Reception(ignored="an auth message from a client")
 
     # --- awareness ------------------------------------------------------------------------------
+    #
+    # Each awareness client id has an owner: the connection of this node that announced it first
+    # (it keeps it until it leaves), or the node that relayed it first (until that node says the
+    # state is gone, or it times out). An update touches only the ids its sender owns or may take;
+    # the rest of it is left out. A connection owns at most AWARENESS_IDS_PER_CONNECTION ids, and
+    # the live states of a document take at most `awareness_limit` bytes encoded, so that the
+    # welcome (which carries them all) fits the outbound bound of the connection that joins.
 
-    def apply_awareness(self, update: bytes, origin: object) -> None:
-        try:
-            self.awareness.apply_awareness_update(update, origin)
-        except (ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:
-            raise MalformedMessage(f"not an awareness update: {exc}") from None
+    def apply_awareness(self, update: bytes, origin: Peer | str) -> bytes | None:
+        """Apply what `origin` (a connection, or the id of the node that relayed it) may change of
+        the awareness update; that part, encoded again, or None when nothing of it was taken.
 
-    def _on_awareness(self, topic: str, change: tuple[dict[str, Any], Any]) -> None:
-        if topic != "update":
-            return
-        changes, origin = change
-        if origin in self.peers:
-            peer: Peer = origin
-            peer.awareness_ids.update(changes["added"], changes["updated"])
-            peer.awareness_ids.difference_update(changes["removed"])
+        Raises `MalformedMessage`, `AwarenessStateTooLarge` or (a connection)
+        `TooManyAwarenessClients`; then nothing is applied."""
+        entries = decode(update)
+        if not isinstance(origin, str):
+            claims = {e.client for e in entries if e.state is not None and e.client not in self._owners}
+            if len(origin.awareness_ids | claims) > AWARENESS_IDS_PER_CONNECTION:
+                raise TooManyAwarenessClients(
+                    f"more than {AWARENESS_IDS_PER_CONNECTION} awareness client ids on one connection"
+                )
+        accepted = self._admissible(entries, origin)
+        if not accepted:
+            return None
+        cleaned = encode(accepted)
+        self.awareness.apply_awareness_update(cleaned, origin)
+        for client in dict.fromkeys(e.client for e in accepted):
+            self._settle(client, origin)
+        return cleaned
 
-    def awareness_states(self) -> bytes | None:
-        """Every live awareness state as one message; None when there is none."""
+    def _admissible(self, entries: list[Entry], origin: Peer | str) -> list[Entry]:
+        sizes = [0 if entry.state is None else entry_size(entry.state) for entry in entries]
+        growth = sum(
+            size - self._awareness_sizes.get(e.client, 0) for e, size in zip(entries, sizes, strict=True)
+        )
+        if self._awareness_total + growth > self.awareness_limit:
+            self._expire()  # states of clients no longer heard of may hold the room: gone first
+        accepted: list[Entry] = []
+        total = self._awareness_total
+        taken: dict[int, int] = {}  # sizes of the states taken from this update so far
+        for entry, size in zip(entries, sizes, strict=True):
+            owner = self._owners.get(entry.client)
+            if owner is None and entry.state is None:
+                continue  # nobody's state: nothing to remove
+            if owner is not None and owner != origin:
+                logger.debug("document %s: awareness client %d is another's", self.task_id, entry.client)
+                continue
+            if entry.state is not None:
+                before = taken.get(entry.client, self._awareness_sizes.get(entry.client, 0))
+                if total - before + size > self.awareness_limit:
+                    logger.debug("document %s: awareness full; a state left out", self.task_id)
+                    continue
+                total += size - before
+                taken[entry.client] = size
+            accepted.append(entry)
+        return accepted
+
+    def _settle(self, client: int, origin: Peer | str) -> None:
+        """Owner and size of `client` after an update of `origin` was applied."""
+        self._awareness_total -= self._awareness_sizes.pop(client, 0)
+        if client in self.awareness.states:
+            size = entry_size(self.awareness.states[client])
+            self._awareness_sizes[client] = size
+            self._awareness_total += size
+            self._owners[client] = origin
+            if not isinstance(origin, str):
+                origin.awareness_ids.add(client)
+        elif isinstance(origin, str):
+            # Gone on the node that owned it: free for whoever announces it next. (A connection
+            # keeps its ids until it leaves, so it cannot go through fresh ids one after another.)
+            self._disown(client)
+
+    def _disown(self, client: int) -> None:
+        self._owners.pop(client, None)
+        self._awareness_total -= self._awareness_sizes.pop(client, 0)
+        # Its clock is kept by y-protocols for ever; dropped here so that the table stays bounded
+        # by its owners (a later announcement of the id starts afresh).
+        self.awareness.meta.pop(client, None)
+
+    def _expire(self) -> None:
         now = time.time() * 1000
+        # A scan of every state: at most once a second (a state expires after 30 s), so that a
+        # full document's renewals do not each pay for one.
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + 1000
         stale = [
             client
             for client, meta in self.awareness.meta.items()
             if client in self.awareness.states and now - meta["lastUpdated"] > AWARENESS_TIMEOUT_MS
         ]
-        if stale:  # a client of a node that died says nothing more: forget it
-            self.awareness.remove_awareness_states(stale, "timeout")
+        if not stale:
+            return
+        # A client of a node that died says nothing more: forget it.
+        self.awareness.remove_awareness_states(stale, "timeout")
+        for client in stale:
+            if isinstance(self._owners.get(client), str):
+                self._disown(client)
+            else:  # still its connection's, which may renew it
+                self._awareness_total -= self._awareness_sizes.pop(client, 0)
+
+    def awareness_states(self) -> bytes | None:
+        """Every live awareness state as one message; None when there is none."""
+        self._expire()
         clients = list(self.awareness.states)
         if not clients:
             return None
         return awareness_message(self.awareness.encode_awareness_update(clients))
 
+    def awareness_bytes(self) -> int:
+        """What the live awareness states take, encoded (at most `awareness_limit`)."""
+        return self._awareness_total
+
     def forget(self, peer: Peer) -> bytes | None:
         """The connection left: its awareness states removed; the awareness update that says so
         to everyone else (y-protocols' `removeAwarenessStates`), or None if it announced none."""
         self.peers.discard(peer)
-        clients = [client for client in peer.awareness_ids if client in self.awareness.states]
+        owned = [client for client in peer.awareness_ids if self._owners.get(client) is peer]
         peer.awareness_ids.clear()
-        if not clients:
-            return None
-        self.awareness.remove_awareness_states(clients, "left")
-        # Removed states are encoded as null with their last clock, which every client accepts.
-        return self.awareness.encode_awareness_update(clients)
+        live = [client for client in owned if client in self.awareness.states]
+        removal = None
+        if live:
+            self.awareness.remove_awareness_states(live, "left")
+            # Removed states are encoded as null with their last clock, which every client accepts.
+            removal = self.awareness.encode_awareness_update(live)
+        for client in owned:
+            self._disown(client)
+        return removal

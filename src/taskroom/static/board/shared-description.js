@@ -10,8 +10,10 @@
 // as JSON (`Y.relativePositionToJSON`), as y-codemirror and y-quill do; `cursor` is null while the
 // textarea does not have the focus.
 
+import { safeColour } from "./people.js";
 import * as Y from "./vendor/yjs.js";
 
+const DEFAULT_CARET_COLOUR = "#1d4ed8"; // for a state without a colour, or with one not #rrggbb
 const FIRST_SYNC_MS = 8000; // no document by then: the editor falls back to saving the description over REST
 
 // ws(s)://host/api/v1/tasks: y-websocket appends `/{room}` (here `{taskId}/doc`) and `?token=…`.
@@ -314,7 +316,7 @@ class RemoteCarets {
     const visible = (y, h) => y + h > 0 && y < box.height;
     const marks = [];
     for (const person of people) {
-      const colour = person.user.color || "#1d4ed8";
+      const colour = safeColour(person.user.color, DEFAULT_CARET_COLOUR);
       const from = Math.min(Math.max(0, Math.min(person.anchor, person.head)), length);
       const to = Math.min(Math.max(person.anchor, person.head), length);
       if (from < to) {
