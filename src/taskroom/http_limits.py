@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_client_addr
 
 # Bytes a request line and its headers may take by default (nginx allows 32 KiB, Node.js 16 KiB).
 DEFAULT_MAX_HEADER_BYTES = 65536
@@ -112,6 +113,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._reading_body = False  # between a request's head and the end of its body
         self._body_bytes = 0  # of the current request, as parsed (chunk framing not counted)
+        self._request_line: tuple[str, str, str] | None = None  # for the access log of a refusal
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -156,6 +158,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_head = True
+        self._request_line = None
         self._parsed_head_bytes = 0
         if self._head_timer is None:
             self._arm_head_timer()
@@ -172,6 +175,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._head_bytes = 0
         self._disarm_head_timer()
+        self._request_line = (
+            self.parser.get_method().decode("ascii", "replace"),
+            self.url.decode("latin-1"),
+            self.parser.get_http_version(),
+        )
         upgrade = self.parser.should_upgrade() and self._should_upgrade()
         # Refused before uvicorn starts the app: nothing of the body is read, no code runs.
         # (httptools has already rejected a malformed, repeated or chunked-and-sized length.)
@@ -192,6 +200,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._reading_body = False
+        self._request_line = None
         self._disarm_body_timer()
         super().on_message_complete()
         # What follows on this connection is the next request's head (or nothing: keep-alive).
@@ -256,12 +265,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         self.transport.write(self._refusal(status))
+        self._log_refusal(status)
         # Closing a socket with unread input makes the kernel send a reset, which can destroy
         # the answer before the client reads it. So: end our side, drop what still arrives,
         # and close once the client has had time to read (a "lingering close", as nginx does).
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _log_refusal(self, status: http.HTTPStatus) -> None:
+        # The line uvicorn writes for an answered request, so that refusals of a complete head
+        # show in the access log like any answer (its filter redacts tokens in the query).
+        if self.access_log and self._request_line is not None:
+            method, target, version = self._request_line
+            client = get_client_addr(self.scope) if self.scope else ""
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, method, target, version, status.value)
 
     def _refusal(self, status: http.HTTPStatus) -> bytes:
         code, message = _ERRORS[status]

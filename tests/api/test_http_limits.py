@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import select
 import socket
 import time
@@ -256,3 +257,25 @@ def test_a_websocket_outlives_the_body_deadline_of_its_upgrade_request(node: Run
         time.sleep(BODY_TIMEOUT_MS / 1000 * 1.5)  # past the body deadline of its upgrade request
         ws.send("PING", id="alive")
         assert ws.recv_type("PONG")["replyTo"] == "alive"
+
+
+def test_a_refused_body_is_in_the_access_log_without_the_query_token(
+    node: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl"
+    access = logging.getLogger("uvicorn.access")  # does not propagate: listen on it directly
+    level = access.level
+    access.addHandler(caplog.handler)
+    access.setLevel(logging.INFO)
+    try:
+        with _connect(node) as sock:
+            sock.sendall(
+                _head(f"/api/v1/auth/login?%74oken={secret}", f"Content-Length: {MAX_BODY_BYTES + 1}")
+            )
+            assert _read_until_closed(sock).startswith(b"HTTP/1.1 413 ")
+    finally:
+        access.removeHandler(caplog.handler)
+        access.setLevel(level)
+    lines = [record.getMessage() for record in caplog.records]
+    assert any('"POST /api/v1/auth/login?%74oken=[redacted] HTTP/1.1" 413' in line for line in lines), lines
+    assert not any(secret in line for line in lines)
