@@ -2,23 +2,59 @@
 
 The document endpoint takes its token in the query string (`?token=…`), and uvicorn writes the
 path with its query into its request and WebSocket lines (loggers `uvicorn.access` and
-`uvicorn.error`). This filter rewrites any `token=` value there before a handler sees it.
+`uvicorn.error`). This filter rewrites the value of every query parameter whose name is a token
+before a handler sees it.
+
+A name is judged by what it decodes to, not by how it is spelt: `%74oken`, `TOKEN` and
+`to%6Ben` all read as `token` to a URL parser, so a log must not keep any of them. Redacting a
+parameter too many costs nothing; `access_token` and the like are redacted as well. Anything
+shaped like a JWT (the node's tokens) is redacted wherever it stands in the line, so a token
+sent under another name, or inside another value, is not logged either.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-_TOKEN = re.compile(r"(?i)([?&]token=)[^&\s\"']*")
+# One `name=value` pair of a query: after `?` or `&`, up to the next `&`, space or quote (the
+# ends of a path inside a log line).
+_PARAMETER = re.compile(r"([?&])([^=&\s\"']*)=([^&\s\"']*)")
+# Three base64url parts, the first a JSON object (`{"` encodes as `eyJ`).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REDACTED = "[redacted]"
+# A name encoded more than once decodes to `token` only to a parser that decodes it more than
+# once; no parser in the node does, but a proxy might. A few rounds cover that and stay cheap.
+_DECODE_ROUNDS = 3
+
+
+def is_token_name(name: str) -> bool:
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote_plus(name)
+        if decoded == name:
+            break
+        name = decoded
+    return "token" in name.strip().lower()
+
+
+def redact(message: str) -> str:
+    """`message` with the value of every token parameter of every query in it replaced."""
+
+    def replace(match: re.Match[str]) -> str:
+        if not is_token_name(match.group(2)):
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}={REDACTED}"
+
+    return _JWT.sub(REDACTED, _PARAMETER.sub(replace, message))
 
 
 class TokenRedaction(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message.lower():
-            record.msg = _TOKEN.sub(lambda match: match.group(1) + REDACTED, message)
+        redacted = redact(message)
+        if redacted != message:
+            record.msg = redacted
             record.args = None
         return True
 

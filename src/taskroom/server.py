@@ -17,7 +17,7 @@ import uvicorn
 
 from . import logging_redaction
 from .app import create_app
-from .http_limits import HeadLimitedHttpToolsProtocol
+from .http_limits import LimitedHttpToolsProtocol
 from .node import Node
 from .realtime.transport import RealtimeWebSocketProtocol
 from .settings import Settings
@@ -99,9 +99,12 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        # REST through httptools, with a deadline and a size bound on every request head.
-        "http": HeadLimitedHttpToolsProtocol.configured(
-            settings.http_header_timeout / 1000, settings.http_max_header_bytes
+        # REST through httptools, with a deadline and a size bound on every request head and body.
+        "http": LimitedHttpToolsProtocol.configured(
+            header_timeout=settings.http_header_timeout / 1000,
+            max_header_bytes=settings.http_max_header_bytes,
+            body_timeout=settings.http_body_timeout / 1000,
+            max_body_bytes=settings.http_max_body_bytes,
         ),
         # WS /api/v1/ws straight on the socket; every other path through the ASGI app.
         "ws": RealtimeWebSocketProtocol,

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # are dropped (408 / connection closed), oversized ones refused with 431.
     http_header_timeout: int = Field(10000, gt=0)
     http_max_header_bytes: int = Field(65536, ge=1024)
+    # A request's body must be complete within this time from the end of its head (else 408), and
+    # take at most this many bytes (else 413 PAYLOAD_TOO_LARGE, answered before it is read whole).
+    http_body_timeout: int = Field(30000, gt=0)
+    http_max_body_bytes: int = Field(1_048_576, ge=1024)
     # Exposure: metrics and API docs can be switched off or (metrics) put behind a bearer token.
     metrics_enabled: bool = True
     metrics_token: str | None = None
