@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import pytest
 
-from taskroom.redis_state import RedisNodeState
+from taskroom.redis_state import REDIS_ERRORS, RedisNodeState
 from taskroom.security.limit_store import LimitStore, MemoryLimitStore, Window
 from taskroom.security.redis_limit_store import RedisLimitStore
 from tests.support.redis_keys import drop_keys_async
@@ -283,6 +283,8 @@ def test_the_slots_of_a_node_that_stops_beating_stop_counting_and_are_swept() ->
 def test_without_redis_the_limits_are_the_nodes_own_and_nothing_fails() -> None:
     async def scenario() -> None:
         async with _redis_states(1, url="redis://127.0.0.1:1/0") as (state,):
+            with pytest.raises(REDIS_ERRORS):  # the start's beat: the node stays in local mode
+                await state.beat()
             store = RedisLimitStore(state)
             window = Window("k", 1, 60)
             assert await store.hit([window], hit_id()) is None

@@ -16,7 +16,7 @@ import pytest
 
 from taskroom.realtime.presence import PresenceMeta, UserPresence
 from taskroom.realtime.redis_presence import RedisPresence
-from taskroom.redis_state import RedisNodeState
+from taskroom.redis_state import REDIS_ERRORS, RedisNodeState
 from tests.support.redis_keys import drop_keys_async
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
@@ -152,6 +152,9 @@ def test_without_redis_presence_answers_from_the_nodes_own_entries() -> None:
     async def scenario() -> None:
         # Nothing listens on port 1: every Redis call fails at once.
         async with nodes(1, url="redis://127.0.0.1:1/0") as (a,):
+            with pytest.raises(REDIS_ERRORS):  # the start's beat: the node stays in local mode
+                await a.state.beat()
+            assert not a.state.usable()
             before, after = await a.presence.track("w1", PresenceMeta("c1", "alice", "busy", T1))
             assert (before, after) == (None, UserPresence("alice", "busy", T1))
             assert await a.presence.users("w1") == [UserPresence("alice", "busy", T1)]
