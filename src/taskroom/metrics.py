@@ -37,6 +37,17 @@ class NodeMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self._redis_shared = Gauge(
+            "taskroom_redis_shared",
+            "1 while this node uses Redis (shared mode), 0 while Redis is away (local mode)",
+            registry=r,
+        )
+        self._redis_changes = Counter(
+            "taskroom_redis_mode_changes",
+            "Switches between shared mode (Redis) and local mode (this node's own state), by new mode",
+            ["to"],
+            registry=r,
+        )
         # Plain mirrors for the JSON view, so it needs no scraping of the registry.
         self.connections = 0
         self.authenticated = 0
@@ -45,6 +56,8 @@ class NodeMetrics:
         self.rooms = 0
         self.dropped = 0
         self.rate_limited = 0
+        self.redis_mode: str | None = None  # None without Redis
+        self.redis_changes: TallyCounter[str] = TallyCounter()
         self.messages_in: TallyCounter[str] = TallyCounter()
         self.messages_out: TallyCounter[str] = TallyCounter()
         self._fanout_count = 0
@@ -103,6 +116,15 @@ class NodeMetrics:
         self._fanout_max = max(self._fanout_max, seconds)
         self._fanout.observe(seconds)
 
+    def set_redis_mode(self, mode: str, changed: bool = True) -> None:
+        """The node's Redis mode (`shared` or `local`); `changed` False at the start, which is
+        no switch (a node that starts without Redis is not counted as having lost it)."""
+        self.redis_mode = mode
+        self._redis_shared.set(1 if mode == "shared" else 0)
+        if changed:
+            self.redis_changes[mode] += 1
+            self._redis_changes.labels(mode).inc()
+
     def uptime(self) -> float:
         return time.monotonic() - self.started_at
 
@@ -131,6 +153,10 @@ class NodeMetrics:
                 "maxMs": round(self._fanout_max * 1000, 3),
             },
             "runtime": {name: read() for name, read in self._samples.items()},
+            "redis": {
+                "mode": self.redis_mode,
+                "changes": {"local": self.redis_changes["local"], "shared": self.redis_changes["shared"]},
+            },
         }
 
     def prometheus(self) -> bytes:

@@ -140,6 +140,9 @@ def build_node(settings: Settings) -> Node:
     # Documents get a broker of their own (see documents/relay.py).
     documents = DocumentService(settings, services, hub, make_broker(settings))
     heartbeat = None
+    if shared.state is not None:
+        metrics.set_redis_mode(shared.state.mode, changed=False)
+        shared.state.on_change = metrics.set_redis_mode
     if shared.state is not None and shared.presence_in_redis and shared.limits_in_redis:
         heartbeat = NodeHeartbeat(
             shared.state, shared.presence_in_redis, shared.limits_in_redis, hub.announcer

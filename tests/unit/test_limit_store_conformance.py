@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import pytest
 
-from taskroom.redis_state import RedisNodeState
+from taskroom.redis_state import REDIS_ERRORS, RedisNodeState
 from taskroom.security.limit_store import LimitStore, MemoryLimitStore, Window
 from taskroom.security.redis_limit_store import RedisLimitStore
 from tests.support.redis_keys import drop_keys_async
@@ -283,6 +283,8 @@ def test_the_slots_of_a_node_that_stops_beating_stop_counting_and_are_swept() ->
 def test_without_redis_the_limits_are_the_nodes_own_and_nothing_fails() -> None:
     async def scenario() -> None:
         async with _redis_states(1, url="redis://127.0.0.1:1/0") as (state,):
+            with pytest.raises(REDIS_ERRORS):  # the start's beat: the node stays in local mode
+                await state.beat()
             store = RedisLimitStore(state)
             window = Window("k", 1, 60)
             assert await store.hit([window], hit_id()) is None
@@ -294,5 +296,36 @@ def test_without_redis_the_limits_are_the_nodes_own_and_nothing_fails() -> None:
             await store.close_slot("alice", "c1")
             assert await store.open_slot("alice", "c2", 1)
             assert state.take_dirty()
+
+    run(scenario)
+
+
+def test_without_redis_each_node_admits_its_share_and_its_hits_reach_redis_when_it_is_back() -> None:
+    """Three nodes, a window of 5: the outage lets through 5 in all, counting what came before."""
+    require_redis()
+
+    async def admitted(store: RedisLimitStore, window: Window) -> int:
+        count = 0
+        while await store.hit([window], hit_id()) is None:
+            count += 1
+        return count
+
+    async def scenario() -> None:
+        async with _redis_states(3) as states:
+            for state in [*states, *states]:  # twice: each has seen the three alive
+                await state.beat()
+            a, b, c = (RedisLimitStore(state) for state in states)
+            window = Window("login", 5, 60)
+            assert await a.hit([window], hit_id()) is None  # counted in Redis, and in A's memory
+
+            for state in states:  # Redis away (and its keys lost, as on a restart without them)
+                state.failed("limits", OSError("link cut"))
+            await states[0].redis.delete(states[0].key("limit", "login"))
+            assert [await admitted(store, window) for store in (a, b, c)] == [0, 1, 1]
+
+            for store, state in zip((a, b, c), states, strict=True):  # what the heartbeat does
+                await store.carry()
+                state.back_in_shared_mode()
+            assert await admitted(b, window) == 2  # 1 + 2 + 2: the limit, not more
 
     run(scenario)

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from taskroom.realtime.heartbeat import NodeHeartbeat
 from taskroom.realtime.presence import PresenceMeta, UserPresence
 from taskroom.realtime.redis_presence import RedisPresence
-from taskroom.redis_state import RedisNodeState
+from taskroom.redis_state import REDIS_ERRORS, RedisNodeState
+from taskroom.security.redis_limit_store import RedisLimitStore
 from tests.support.redis_keys import drop_keys_async
 from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
@@ -152,6 +154,9 @@ def test_without_redis_presence_answers_from_the_nodes_own_entries() -> None:
     async def scenario() -> None:
         # Nothing listens on port 1: every Redis call fails at once.
         async with nodes(1, url="redis://127.0.0.1:1/0") as (a,):
+            with pytest.raises(REDIS_ERRORS):  # the start's beat: the node stays in local mode
+                await a.state.beat()
+            assert not a.state.usable()
             before, after = await a.presence.track("w1", PresenceMeta("c1", "alice", "busy", T1))
             assert (before, after) == (None, UserPresence("alice", "busy", T1))
             assert await a.presence.users("w1") == [UserPresence("alice", "busy", T1)]
@@ -182,5 +187,39 @@ def test_an_untrack_made_right_after_a_track_leaves_no_entry_behind() -> None:
             await tracking
             assert change is not None and change[1].status == "offline"
             assert await listed(b, "w1") == {}
+
+    run(scenario)
+
+
+class HeardAnnouncements:
+    """Stands in for the node's announcer: keeps what the heartbeat would tell every node."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str, str]] = []
+
+    async def announce(self, workspace_id: str, before: UserPresence | None, after: UserPresence) -> None:
+        if before is None or before.status != after.status:
+            self.heard.append((workspace_id, after.user_id, after.status))
+
+
+def test_a_node_back_from_an_outage_sweeps_nobody_whose_beats_stopped_only_because_redis_was_away() -> None:
+    async def scenario() -> None:
+        async with nodes(2) as (a, b):
+            await a.state.beat()
+            await b.state.beat()
+            await b.presence.track("w1", PresenceMeta("cb", "bob", "online", T1))
+            announcer = HeardAnnouncements()
+            heartbeat = NodeHeartbeat(a.state, a.presence, RedisLimitStore(a.state), announcer)  # type: ignore[arg-type]
+
+            # Redis is away from both: A notices, and neither beats for longer than a lifetime.
+            a.state.failed("presence", OSError("link cut"))
+            assert not a.state.usable()
+            await asyncio.sleep(3 * HEARTBEAT_MS / 1000)
+            await heartbeat.beat()  # A's probe gets through first: back in shared mode
+            assert a.state.usable()
+            await b.state.beat()  # B a moment later
+            await heartbeat.beat()
+            assert announcer.heard == []
+            assert await listed(a, "w1") == {"bob": "online"}
 
     run(scenario)

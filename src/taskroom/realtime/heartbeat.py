@@ -9,6 +9,13 @@ node's publisher, so every node's connections hear it.
 
 A node killed without a goodbye: its liveness lapses two heartbeats after its last one, and the
 next heartbeat of a survivor sweeps it, so its users are offline within three.
+
+In local mode (Redis was away, `redis_state.py`) the heartbeat probes every PROBE_SECONDS. The
+probe that gets through drops the pooled connections, writes this node's entries back, and only
+then returns the node to shared mode. A node back from an outage sweeps nobody for one liveness
+period (two heartbeats): every node's beats stopped while Redis was away, and a node that swept
+at once would count all the others dead, announce their users offline and have them written back
+a moment later; that storm of presence changes across every node is what an outage must not cause.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 
-from ..redis_state import REDIS_ERRORS, RedisNodeState
+from ..redis_state import PROBE_SECONDS, REDIS_ERRORS, RedisNodeState
 from ..security.redis_limit_store import RedisLimitStore
 from .announcer import PresenceAnnouncer
 from .redis_presence import RedisPresence
@@ -61,13 +68,23 @@ class NodeHeartbeat:
         await self._state.close()
 
     async def beat(self) -> None:
+        returning = not self._state.usable()
+        if returning:
+            # Every pooled connection predates the outage: drop them all now rather than find
+            # the dead ones one at a time, each failure sending the node back to local mode.
+            await self._state.drop_connections()
         was_alive = await self._state.beat()
         try:
             missed_redis = self._state.take_dirty()
-            if missed_redis or not was_alive:
+            if missed_redis or not was_alive or returning:
                 for change in await self._presence.resync():
                     await self._announcer.announce(change.workspace_id, change.before, change.after)
                 await self._limits.resync()
+            if returning:
+                self._state.back_in_shared_mode()
+                await self._limits.carry()  # what was counted during the switch itself
+            if self._state.shared_for() < self._state.ttl_ms / 1000:
+                return  # back from an outage (or just started): the others' beats are late too
             for instance in await self._state.claim_dead():
                 offline = await self._presence.sweep(instance)
                 await self._limits.sweep(instance)
@@ -82,7 +99,10 @@ class NodeHeartbeat:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._state.heartbeat_seconds)
+            interval = self._state.heartbeat_seconds
+            if not self._state.usable():
+                interval = min(interval, PROBE_SECONDS)
+            await asyncio.sleep(interval)
             try:
                 await self.beat()
             except REDIS_ERRORS:

@@ -7,7 +7,9 @@ best effort. Channel names get `prefix` so that several services (or tests) shar
 Redis gone for a while: `publish` fails (the caller logs it; the log still has every committed
 event), `subscribe` is remembered, and the consumer reconnects by itself with a capped back-off,
 subscribes again to every channel it should hear, and goes on. Whatever was published meanwhile
-is lost here; every node's safety net reads it from the log.
+is lost here; every node's safety net reads it from the log. When the pub/sub connection is lost
+the publishing pool's connections go too: they were opened before the outage, and each dead one
+found by a publish or by the health check's ping would be one more failure after Redis is back.
 """
 
 from __future__ import annotations
@@ -17,25 +19,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
+
+from ..redis_state import client
 
 logger = logging.getLogger(__name__)
 
 _READ_TIMEOUT = 1.0  # seconds one read waits for a message before looking around again
 _RETRY_FIRST, _RETRY_MAX = 0.1, 2.0  # back-off of the consumer while Redis is away
 _PING_TIMEOUT = 1.0
-_COMMAND_TIMEOUT = 1.0
 
 
 class RedisBroker:
     def __init__(self, url: str, prefix: str = "taskroom:") -> None:
-        # A publish waits at most _COMMAND_TIMEOUT: a REST write publishes after its commit, and
+        # A publish waits about a second at most: a REST write publishes after its commit, and
         # a Redis that stopped answering must not hold the answer up (the log repairs the loss).
-        self._redis = redis.Redis.from_url(
-            url, socket_connect_timeout=_COMMAND_TIMEOUT, socket_timeout=_COMMAND_TIMEOUT
-        )
+        self._redis = client(url)
         self._prefix = prefix
         self._channels: set[str] = set()  # what this node should hear, whatever Redis knows
         self._pubsub: PubSub | None = None
@@ -108,6 +108,8 @@ class RedisBroker:
                     return
                 logger.warning("Redis pub/sub lost (%s); reconnecting in %.1f s", exc, retry)
                 await self._drop_pubsub()
+                with contextlib.suppress(RedisError, OSError):
+                    await self._redis.connection_pool.disconnect()
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, _RETRY_MAX)
                 continue

@@ -72,19 +72,41 @@ class MemoryLimitStore:
         self._slots: dict[str, set[str]] = {}
         self._next_sweep = clock() + self._SWEEP_SECONDS
 
-    async def hit(self, windows: Sequence[Window], hit_id: str) -> float | None:
+    async def hit(self, windows: Sequence[Window], hit_id: str, nodes: int = 1) -> float | None:
+        """`nodes` > 1: this node stands in for that many (Redis is away) and admits only its
+        share of each limit, limit // nodes (at least 1), so the service as a whole stays near
+        the limit; the hits are kept against the whole limit, to be handed back to Redis."""
         now = self._clock()
         self._sweep(now)
-        waits = [wait for window in windows if (wait := self._retry_after(window, now)) is not None]
+        checked = [Window(w.key, max(1, w.limit // nodes), w.seconds) for w in windows]
+        waits = [wait for window in checked if (wait := self._retry_after(window, now)) is not None]
         if waits:
             return max(waits)
+        self._count(windows, hit_id, now)
+        return None
+
+    def record(self, windows: Sequence[Window], hit_id: str) -> None:
+        """Count a hit that was admitted elsewhere (by Redis, which `RedisLimitStore` mirrors here
+        so that a switch to this node's own counts starts from what this node already let in)."""
+        now = self._clock()
+        self._sweep(now)
+        self._count(windows, hit_id, now)
+
+    def recent_hits(self) -> list[tuple[str, float, list[tuple[float, str]]]]:
+        """Every window's key, its seconds, and its hits within them as (age in seconds, hit id)."""
+        now = self._clock()
+        return [
+            (key, seconds, [(now - at, hit_id) for at, hit_id in entries if at > now - seconds])
+            for key, (seconds, entries) in self._windows.items()
+        ]
+
+    def _count(self, windows: Sequence[Window], hit_id: str, now: float) -> None:
         for window in windows:
             entries = self._recent(window.key, window.seconds, now)
             entries.append((now, hit_id))
             while len(entries) > window.limit:  # older hits no longer decide anything
                 entries.popleft()
             self._windows[window.key] = (window.seconds, entries)
-        return None
 
     async def take_back(self, window: Window, hit_id: str) -> None:
         held = self._windows.get(window.key)

@@ -9,9 +9,18 @@ updates are atomic across nodes:
   see `redis_state.py`, do not count and are dropped on the way); `slots-node:{instance}` lists a
   node's slots so that a survivor sweeps them when it dies.
 
-When Redis cannot be reached the limits are this node's own (a `MemoryLimitStore`), as without
-Redis: a client may then get the allowance once per node, and nobody gets an error because of
-Redis. A warning is logged and the health check says `degraded` (the broker's Redis is down).
+When Redis cannot be reached (local mode, `redis_state.py`) the limits are this node's own (a
+`MemoryLimitStore`), and nobody gets an error because of Redis. So that the service as a whole is
+not looser meanwhile, the windows (failed logins, registrations, member additions) are stricter:
+- every hit admitted by Redis is also counted here, so a switch to local mode starts from what
+  this node already let in, not from zero;
+- in local mode a node admits only its share of a limit: limit // (nodes alive at its last
+  beat), at least 1;
+- on the return to shared mode every hit this node counted within its window is written to Redis
+  (`carry`; by hit id, so writing one twice counts it once, and a Redis restarted empty gets them
+  back), so the shared count includes what was let in during the outage.
+Token buckets and connection slots stay this node's own while Redis is away (slots are written
+back on the return). A warning is logged and the health check says `degraded`.
 """
 
 from __future__ import annotations
@@ -63,6 +72,22 @@ if tokens >= cost then tokens = tokens - cost; taken = 1 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
 return taken
+"""
+)
+
+# KEYS: a window. ARGV: window ms, then hit id and age ms per hit. Adds the hits (by id: one
+# already there is counted once) where they would have been on the Redis clock.
+_CARRY = (
+    LUA_LIB
+    + """
+local now = now_ms()
+local window = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local at = now - tonumber(ARGV[i + 1])
+  if at > now - window then redis.call('ZADD', KEYS[1], at, ARGV[i]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], window) end
+return 0
 """
 )
 
@@ -130,7 +155,8 @@ class RedisLimitStore:
         self._open = state.redis.register_script(_OPEN)
         self._count = state.redis.register_script(_COUNT)
         self._sweep = state.redis.register_script(_SWEEP)
-        self._local = MemoryLimitStore()  # while Redis is away
+        self._carry = state.redis.register_script(_CARRY)
+        self._local = MemoryLimitStore()  # while Redis is away; windows mirror what Redis admitted
         self._mine: dict[str, str] = {}  # this node's open slots: slot id -> key
         self._index = state.key("slots-node", state.instance)
         self._ordered = KeyedLocks()  # by slot: opening and closing reach Redis in order
@@ -145,8 +171,11 @@ class RedisLimitStore:
             except REDIS_ERRORS as exc:
                 self._state.failed("limits", exc)
             else:
-                return None if wait < 0 else wait / 1000
-        return await self._local.hit(windows, hit_id)
+                if wait >= 0:
+                    return wait / 1000
+                self._local.record(windows, hit_id)
+                return None
+        return await self._local.hit(windows, hit_id, nodes=self._state.nodes_alive)
 
     async def take_back(self, window: Window, hit_id: str) -> None:
         await self._local.take_back(window, hit_id)
@@ -223,7 +252,9 @@ class RedisLimitStore:
     # --- what the heartbeat does ----------------------------------------------------------------
 
     async def resync(self) -> None:
-        """Make Redis hold exactly this node's slots again (it was counted dead or missed Redis)."""
+        """Make Redis hold exactly this node's slots again (it was counted dead or missed Redis),
+        and its windows' hits."""
+        await self.carry()
         mine = {f"{key}\x1f{slot_id}" for slot_id, key in self._mine.items()}
         for member in await self._redis.smembers(self._index):
             if text(member) not in mine:
@@ -236,6 +267,16 @@ class RedisLimitStore:
                 held = self._mine.get(slot_id)
                 if held is not None:  # not closed meanwhile
                     await self._open_in_redis(held, slot_id, -1)  # admitted already: no limit to check
+
+    async def carry(self) -> None:
+        """Write every hit counted here within its window to Redis (back from local mode)."""
+        for key, seconds, hits in self._local.recent_hits():
+            if not hits:
+                continue
+            args: list[str | int] = [math.ceil(seconds * 1000)]
+            for age, hit_id in hits:
+                args += [hit_id, math.floor(age * 1000)]
+            await self._carry(keys=[self._state.key("limit", key)], args=args)
 
     async def sweep(self, instance: str) -> None:
         """Remove a dead instance's slots."""
