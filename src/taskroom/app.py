@@ -14,14 +14,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 from . import __version__
 from .api import auth, documents, health, tasks, workspaces
+from .api_docs import mount_api_docs
 from .board import mount_board
 from .db.availability import database_unavailable
 from .errors import ApiError
 from .node import build_node
 from .realtime.transport import SESSIONS_STATE_KEY
+from .security_headers import SecurityHeadersMiddleware
 from .settings import Settings
 from .static_assets import CLIENT_DIR, AssetFiles
 
@@ -31,6 +35,23 @@ logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 2
 
 _HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+# Answers smaller than this go out as they are: the hot REST answers (a task, an event, health)
+# are a few hundred bytes, where gzip saves little and costs a compressor per response.
+GZIP_MINIMUM_BYTES = 1024
+# zlib's own default: for JSON and JavaScript level 9 is slower for a few per cent less.
+GZIP_LEVEL = 6
+
+
+class TaskroomApp(FastAPI):
+    """FastAPI with the security headers outside every other layer.
+
+    Starlette puts its error middleware (the one that answers 500) outside all added
+    middleware, so a middleware added the usual way would miss the 500 answers.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,18 +79,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await node.stop()
 
     docs = settings.api_docs_enabled  # API_DOCS_ENABLED=false: no /docs, /redoc or /openapi.json
-    app = FastAPI(
+    app = TaskroomApp(
         title="Taskroom",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # /docs and /redoc are served with their files by the node (api_docs.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
+    # Compression of HTTP answers only: WebSocket scopes pass through it untouched.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     _install_error_handlers(app)
     for router in (auth.router, workspaces.router, tasks.router, documents.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
+    if docs:
+        mount_api_docs(app)
     app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")
     if settings.metrics_enabled:
         app.include_router(health.metrics_router)

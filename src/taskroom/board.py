@@ -1,6 +1,7 @@
 """The web board (`static/board/`), served at `/` beside the API.
 
-The board is plain files (HTML, CSS, ES modules; no build step) served by Starlette's StaticFiles.
+The board is plain files (HTML, CSS, ES modules; no build step) served by Starlette's StaticFiles
+(with the project's content types and Cache-Control, `AssetFiles`).
 It is mounted at `/` after every API route, and the mount steps aside for any path that another
 route of the app claims, even one it would only answer with 405, and for the whole `/api/`
 namespace: an unknown API path keeps the API's JSON 404 (and its trailing-slash redirects), and
@@ -12,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Match, Mount
-from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from .static_assets import AssetFiles
 
 BOARD_DIRECTORY = Path(__file__).parent / "static" / "board"
 API_PREFIX = "/api/"
@@ -23,7 +25,7 @@ class BoardMount(Mount):
     """A `/` mount that matches only what no other route of `routes` matches."""
 
     def __init__(self, routes: list[BaseRoute]) -> None:
-        super().__init__("/", app=StaticFiles(directory=BOARD_DIRECTORY, html=True), name="board")
+        super().__init__("/", app=AssetFiles(directory=BOARD_DIRECTORY, html=True), name="board")
         self._routes = routes
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:

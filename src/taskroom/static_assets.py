@@ -1,4 +1,9 @@
-"""Files the server hands out as they are: the JavaScript client under `/client` (PROTOCOL §4)."""
+"""Files the server hands out as they are: the JavaScript client under `/client` (PROTOCOL §4),
+the board at `/` and the API docs' files.
+
+None of these names carries a hash of its content, so a browser may keep a copy but must ask
+again each time (`no-cache`); the ETag makes that question a 304 without a body.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +28,12 @@ CONTENT_TYPES: Final = (
     (".js", "text/javascript; charset=utf-8"),
 )
 
+CACHE_CONTROL: Final = "no-cache"
+
 
 class AssetFiles(StaticFiles):
-    """Starlette's static files (ETag, Last-Modified, 304), with the content types of CONTENT_TYPES."""
+    """Starlette's static files (ETag, Last-Modified, 304), with the content types of CONTENT_TYPES
+    and CACHE_CONTROL."""
 
     def file_response(
         self,
@@ -37,7 +45,11 @@ class AssetFiles(StaticFiles):
         name = os.fspath(full_path)
         media_type = next((kind for suffix, kind in CONTENT_TYPES if name.endswith(suffix)), None)
         response = FileResponse(
-            full_path, status_code=status_code, stat_result=stat_result, media_type=media_type
+            full_path,
+            status_code=status_code,
+            stat_result=stat_result,
+            media_type=media_type,
+            headers={"Cache-Control": CACHE_CONTROL},
         )
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)

@@ -197,6 +197,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/docs/oauth2-redirect"): Row("public", 200, lambda c, s: ("/docs/oauth2-redirect", {})),
     ("GET", "/redoc"): Row("public", 200, lambda c, s: ("/redoc", {})),
     ("GET", "/client/{path}"): Row("public", 200, lambda c, s: ("/client/taskroom.js", {})),
+    ("GET", "/docs/assets/{path}"): Row("public", 200, lambda c, s: ("/docs/assets/swagger-ui.css", {})),
     ("GET", "/{path}"): Row("public", 200, lambda c, s: ("/", {})),  # the web board
     # any valid token
     ("GET", f"{API}/auth/me"): Row("signed in", 200, lambda c, s: (f"{API}/auth/me", {})),
