@@ -39,6 +39,8 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr
 
+from .security_headers import REFUSAL_SECURITY_HEADERS
+
 # Bytes a request line and its headers may take by default (nginx allows 32 KiB, Node.js 16 KiB).
 DEFAULT_MAX_HEADER_BYTES = 65536
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds
@@ -291,6 +293,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         head.extend(
             [
                 b"content-type: application/json\r\n",
+                *REFUSAL_SECURITY_HEADERS,
                 b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n\r\n",
                 body,

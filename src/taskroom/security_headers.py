@@ -30,6 +30,13 @@ STATIC_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"referrer-policy", b"no-referrer"),
 )
 
+# Answers the HTTP layer writes itself (408, 413, 431), before any application code runs: the
+# same headers, with a policy that allows nothing (they are JSON and never rendered).
+REFUSAL_SECURITY_HEADERS: Final[tuple[bytes, ...]] = tuple(
+    name + b": " + value + b"\r\n"
+    for name, value in (*STATIC_HEADERS, (CSP_HEADER, b"default-src 'none'; frame-ancestors 'none'"))
+)
+
 # A Host header that is a plain name or address with an optional port: only such a value is
 # put into the policy (anything else could add directives to it).
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")

@@ -279,3 +279,17 @@ def test_a_refused_body_is_in_the_access_log_without_the_query_token(
     lines = [record.getMessage() for record in caplog.records]
     assert any('"POST /api/v1/auth/login?%74oken=[redacted] HTTP/1.1" 413' in line for line in lines), lines
     assert not any(secret in line for line in lines)
+
+
+def test_refusals_of_the_http_layer_carry_the_security_headers(node: RunningServer) -> None:
+    # 408, 413 and 431 are written before any application code runs, so the middleware never
+    # sees them: they must carry the same headers of their own.
+    with _connect(node) as sock:
+        sock.sendall(_head("/api/v1/auth/login", f"Content-Length: {50 * 1024 * 1024}"))
+        answer = _read_until_closed(sock)
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 413")
+    assert b"\r\nx-content-type-options: nosniff" in head
+    assert b"\r\nx-frame-options: deny" in head
+    assert b"\r\nreferrer-policy: no-referrer" in head
+    assert b"\r\ncontent-security-policy: default-src 'none'; frame-ancestors 'none'" in head
