@@ -254,4 +254,5 @@ def test_a_stored_document_past_the_text_limit_opens_may_shrink_not_grow_and_its
     assert value == "y" * 24_996 and code == TOO_LARGE
     # The description follows as far as a description may hold: its first 20,000 characters.
     eventually(lambda: description_of(owner, task["id"]) == "y" * 20_000, timeout=10)
+    eventually(lambda: not is_open(node, task["id"]), timeout=10)  # not read halfway through compaction
     assert stored_text(node, task["id"]) == "y" * 24_996
