@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # The largest a document's encoded state may grow (its text is also bounded by the REST
     # limit of a description, 20,000 characters); an update that would pass either is refused.
     doc_max_bytes: int = Field(1_048_576, gt=0)
+    # Updates that wait in a document for ones they depend on (Yjs keeps them pending): at most
+    # this many bytes (a client's update past it is refused) and this long (ms), then dropped.
+    doc_pending_max_bytes: int = Field(131_072, gt=0)
+    doc_pending_max_age: int = Field(30_000, gt=0)
     # Updates stored for a document before they are folded into its snapshot.
     doc_compact_updates: int = Field(200, gt=0)
     # Quiet time after a document change before the task's plain `description` follows it.

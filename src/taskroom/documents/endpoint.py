@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import NotFound
 from ..realtime.ratelimit import TokenBucket
-from .service import Admission, CloseCode, Crowded, DocumentService, Refused
+from .service import Admission, CloseCode, Crowded, DocumentService, Oversized, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +89,14 @@ async def _converse(
     websocket: WebSocket, documents: DocumentService, task_id: str, admission: Admission
 ) -> None:
     settings = documents.settings
-    peer = SocketPeer(websocket, admission, settings.ws_max_buffered_bytes)
+    peer = SocketPeer(websocket, admission, documents.connection_buffer)
     try:
         document = await documents.attach(task_id, peer, admission)
     except Crowded as crowded:
         await websocket.close(CloseCode.TRY_AGAIN_LATER, str(crowded))
+        return
+    except Oversized as oversized:  # a code y-websocket does not reconnect after: no retry loop
+        await websocket.close(CloseCode.DOCUMENT_TOO_LARGE, str(oversized)[:120])
         return
     except NotFound:  # the task went away between the check and the opening
         await websocket.close(CloseCode.GONE, "the task was deleted")

@@ -63,6 +63,7 @@ class CloseCode:
     TOKEN_EXPIRED = 4401
     REMOVED = 4403  # no longer a member of the workspace
     GONE = 4404  # the task or its workspace was deleted
+    DOCUMENT_TOO_LARGE = 4413  # stored past what a connection can be sent; reset by a PATCH
 
 
 # Events after which the connections of a workspace's documents are checked again.
@@ -89,6 +90,10 @@ class Refused(Exception):
 
 class Crowded(Exception):
     """Past WS_MAX_CONNECTIONS (on this node) or DOC_MAX_CONNECTIONS_PER_USER (on every node)."""
+
+
+class Oversized(Exception):
+    """The stored document is larger than a connection can be sent: it cannot be opened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,7 @@ class OpenDocument:
     editor: str | None = None  # who made the latest change (credited with the description)
     flush: asyncio.TimerHandle | None = None
     flushing: asyncio.Task[None] | None = None
+    cut_logged: bool = False  # that the description holds only the start of the text was logged
 
 
 def _slots_key(user_id: str) -> str:
@@ -157,6 +163,12 @@ class DocumentService:
     @property
     def settings(self) -> Settings:
         return self._settings
+
+    @property
+    def connection_buffer(self) -> int:
+        """Bytes one document connection may have queued: the usual backlog, plus a whole
+        document, which a new client's sync step 2 carries in one frame."""
+        return self._settings.ws_max_buffered_bytes + self._settings.doc_max_bytes
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -300,6 +312,7 @@ class DocumentService:
                 raise Crowded("too many document connections of this user")
             try:
                 document = await self._acquire(task_id)
+                await self._refuse_oversized(task_id, document)
             except BaseException:
                 await self._limits.close_slot(_slots_key(peer.user_id), slot)
                 raise
@@ -316,6 +329,21 @@ class DocumentService:
             # An access event arrived between the role check and now: check again.
             self._spawn(self._check_access(admission.workspace_id))
         return document
+
+    async def _refuse_oversized(self, task_id: str, document: OpenDocument) -> None:
+        """Raises `Oversized` (the document released) when its sync step 2 alone would pass what
+        a connection may queue: the joiner would be closed 1013 and retry, again and again."""
+        size = document.shared.measure()
+        if size + 64 <= self.connection_buffer:
+            return
+        await self._release_document(document)
+        logger.warning(
+            "document %s (%d bytes) is past what a connection can be sent; refused until it is"
+            " reset (a PATCH of the task's description)",
+            task_id,
+            size,
+        )
+        raise Oversized("the document is too large to open; a PATCH of the description resets it")
 
     async def detach(self, document: OpenDocument, peer: Peer) -> None:
         slot = self._peers.pop(peer, None)
@@ -341,6 +369,7 @@ class DocumentService:
         except TooManyAwarenessClients as exc:
             peer.close(CloseCode.POLICY_VIOLATION, str(exc)[:120])
             return
+        self._after_dropped(document)
         for reply in reception.replies:
             peer.send(reply)
         if reception.ignored:
@@ -390,6 +419,7 @@ class DocumentService:
         except MalformedMessage:
             logger.warning("document %s: a bad update was relayed", shared.task_id)
             return
+        self._after_dropped(document)
         if update is not None:
             self._broadcast(document, update_message(update))
             self._description_soon(document, message.user_id)
@@ -399,6 +429,8 @@ class DocumentService:
         while True:
             await asyncio.sleep(interval)
             for task_id, document in list(self._documents.items()):
+                document.shared.bound_pending()  # by age: nothing else may come to do it
+                self._after_dropped(document)
                 try:
                     await self._resync(task_id, document)
                 except Exception:  # the next round tries again
@@ -427,8 +459,25 @@ class DocumentService:
                 self._broadcast(document, update_message(update))
         document.version = stored.version
         document.seen = set(stored.update_ids)
+        self._after_dropped(document)
         if changed:
             self._description_soon(document, None)
+
+    def _after_dropped(self, document: OpenDocument) -> None:
+        """Updates that waited too long (or too many) were dropped from the document. What they
+        depended on may still come: the next re-read takes every stored row again, and each
+        editor is asked for its state (its answer, a sync step 2, is checked like any edit)."""
+        shared = document.shared
+        if not shared.dropped_pending:
+            return
+        shared.dropped_pending = False
+        logger.warning("document %s: updates waiting for ones they depend on were dropped", shared.task_id)
+        document.version = 0
+        document.seen = set()
+        step1 = sync_step1_message(shared.doc.get_state())
+        for peer in shared.peers:
+            if peer.can_edit:
+                peer.send(step1)
 
     # --- opening and closing --------------------------------------------------------------------
 
@@ -456,7 +505,12 @@ class DocumentService:
             if stored is None:
                 raise NotFound("task not found")
             shared = SharedDocument(
-                task_id, stored.workspace_id, self._max_chars, self._settings.doc_max_bytes
+                task_id,
+                stored.workspace_id,
+                self._max_chars,
+                self._settings.doc_max_bytes,
+                self._settings.doc_pending_max_bytes,
+                self._settings.doc_pending_max_age / 1000,
             )
             document = OpenDocument(
                 shared, description=stored.description, stored_rows=len(stored.update_ids)
@@ -466,6 +520,7 @@ class DocumentService:
             shared.measure()
             document.version = stored.version
             document.seen = set(stored.update_ids)
+            self._after_dropped(document)  # nobody to ask yet: the first re-read tries again
             self._documents[task_id] = document
             future.set_result(document)
             return document
@@ -570,6 +625,12 @@ class DocumentService:
         if text == (document.description or ""):
             return
         shared = document.shared
+        if len(text) == DESCRIPTION_MAX_LENGTH and not document.cut_logged:
+            document.cut_logged = True
+            logger.warning(
+                "document %s is longer than a description may be; the description holds its start",
+                shared.task_id,
+            )
         # Credited to the latest editor; one who has lost the right meanwhile is passed over.
         candidates = [document.editor] if document.editor else []
         candidates += [peer.user_id for peer in shared.peers if peer.can_edit]
@@ -629,5 +690,7 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 def _plain_description(shared: SharedDocument) -> str:
     """The document's text as the task's plain description: without NUL characters, which no
     description may hold (PostgreSQL text cannot). A client may still type one into the document,
-    which keeps it; the description simply leaves it out rather than no longer following."""
-    return str(shared.text).replace("\x00", "")
+    which keeps it; the description simply leaves it out rather than no longer following. A text
+    past the limit of a description (stored before the limit held, or two nodes' edits crossing)
+    is cut to that limit, for the same reason."""
+    return str(shared.text).replace("\x00", "")[:DESCRIPTION_MAX_LENGTH]

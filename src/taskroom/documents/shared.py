@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Awareness, Doc, Text, TransactionEvent
+from pycrdt import Awareness, Doc, Text, TransactionEvent, merge_updates
 
 from .awareness import Entry, decode, encode, entry_size
+from .integration import integrated
 from .protocol import (
     MalformedMessage,
     Message,
@@ -81,15 +82,50 @@ def seed(description: str | None) -> bytes:
 
 
 def fold(parts: Iterable[bytes]) -> bytes:
-    """Updates merged into one, deleted content collected (what compaction stores)."""
+    """Updates merged into one, deleted content collected (what compaction stores).
+
+    A part that depends on one not stored yet (another node's row written later) is kept as it
+    is, merged in without being integrated: `get_update()` alone would leave it out, and
+    compaction deletes the rows it folded."""
     doc: Doc[Any] = Doc()
+    parts = list(parts)
     for part in parts:
         doc.apply_update(part)
+    state = doc.get_state()
+    waiting = [part for part in parts if not integrated(part, state)]
+    if waiting:
+        return merge_updates(doc.get_update(), *waiting)
     return doc.get_update()
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one document may hold: integrated (characters, encoded bytes) and pending."""
+
+    max_chars: int
+    max_bytes: int
+    max_pending_bytes: int  # updates waiting for ones they depend on
+    max_pending_age: float  # seconds one may wait
+
+
+@dataclass(frozen=True, slots=True)
+class _Parked:
+    """An update applied but not (all) integrated: its rest sits in the Yjs pending store."""
+
+    update: bytes
+    since: float  # time.monotonic() when it was applied
+
+
 class SharedDocument:
-    def __init__(self, task_id: str, workspace_id: str, max_chars: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        workspace_id: str,
+        max_chars: int,
+        max_bytes: int,
+        max_pending_bytes: int = 131_072,
+        max_pending_age: float = 30.0,
+    ) -> None:
         self.task_id = task_id
         self.workspace_id = workspace_id
         self.doc: Doc[Any] = Doc()
@@ -102,11 +138,14 @@ class SharedDocument:
         self._awareness_total = 0
         self._next_expiry = 0.0  # ms: when stale states are looked for again
         self.peers: set[Peer] = set()
-        self._max_chars = max_chars
-        self._max_bytes = max_bytes
+        self._limits = Limits(max_chars, max_bytes, max_pending_bytes, max_pending_age)
         self._size = 0  # bytes applied since the state was last measured: never below the real size
         self._effective: list[bytes] = []
-        self.doc.observe(self._on_change)
+        # What the Yjs pending store holds, as far as it can be known: the updates that left
+        # something there. pycrdt cannot empty that store, so dropping them rebuilds the document.
+        self._parked: list[_Parked] = []
+        self.dropped_pending = False  # set when pending updates were dropped; the service clears it
+        self._subscription = self.doc.observe(self._on_change)
 
     # --- document changes -----------------------------------------------------------------------
 
@@ -120,33 +159,115 @@ class SharedDocument:
         self._size += sum(len(change) for change in changes)
         return changes[0] if len(changes) == 1 else fold(changes)
 
-    def apply(self, update: bytes) -> bytes | None:
-        """Apply an update known to be acceptable (stored, relayed); the effective change."""
+    def _apply(self, update: bytes) -> bytes | None:
         try:
             self.doc.apply_update(update)
         except ValueError as exc:
             self._effective.clear()
             raise MalformedMessage(f"not a Yjs update: {exc}") from None
-        return self._collect()
+        effective = self._collect()
+        self._settle_pending(update)
+        return effective
+
+    def apply(self, update: bytes) -> bytes | None:
+        """Apply an update known to be acceptable (stored, relayed); the effective change.
+
+        Such an update may legitimately arrive before one it depends on (relays and re-reads
+        are not ordered between nodes): it waits, within the pending bounds; past them the
+        oldest waiting updates are dropped (`dropped_pending`)."""
+        effective = self._apply(update)
+        self.bound_pending()
+        return effective
 
     def apply_checked(self, update: bytes) -> bytes | None:
-        """Apply a client's update unless it takes the document past its limits."""
-        if self.characters() + len(update) > self._max_chars or self._size + len(update) > self._max_bytes:
-            # It might pass them: try it on a copy first. (An update of n bytes adds at most n
-            # characters and n bytes of state, so small updates never come here.)
-            trial: Doc[Any] = Doc()
-            trial.apply_update(self.doc.get_update())
-            try:
-                trial.apply_update(update)
-            except ValueError as exc:
-                raise MalformedMessage(f"not a Yjs update: {exc}") from None
-            size = len(trial.get_update())
-            if len(str(trial.get(TEXT_NAME, type=Text))) > self._max_chars or size > self._max_bytes:
-                raise DocumentTooLarge(
-                    f"the document would pass its limits ({self._max_chars} characters, {self._max_bytes} bytes)"
-                )
+        """Apply a client's update unless it takes the document, integrated or pending, past its
+        limits (`DocumentTooLarge`, nothing changed)."""
+        limits = self._limits
+        waiting = self.pending_bytes()
+        if (
+            self.characters() + waiting + len(update) > limits.max_chars
+            or self._size + waiting + len(update) > limits.max_bytes
+            or waiting + len(update) > limits.max_pending_bytes
+        ):
+            # It might pass them: try it on a copy first. An update of n bytes adds at most n
+            # characters and n bytes of state, once what it depends on is there, so small updates
+            # on a document with little waiting never come here.
+            size = self._trial(update)
+            effective = self._apply(update)
             self._size = size
-        return self.apply(update)
+        else:
+            effective = self._apply(update)
+        self.bound_pending()  # by age: the bytes were checked
+        return effective
+
+    def _trial(self, update: bytes) -> int:
+        """The document's encoded size after `update`, found on a copy (the waiting updates
+        applied too); raises `DocumentTooLarge` when that passes a limit."""
+        limits = self._limits
+        base = self.doc.get_update()
+        trial: Doc[Any] = Doc()
+        trial.apply_update(base)
+        try:
+            for parked in self._parked:
+                trial.apply_update(parked.update)
+            trial.apply_update(update)
+        except ValueError as exc:
+            raise MalformedMessage(f"not a Yjs update: {exc}") from None
+        size = len(trial.get_update())
+        chars = len(str(trial.get(TEXT_NAME, type=Text)))
+        # A document already past a limit (stored before it was enforced, or two nodes' edits
+        # crossing) may still shrink: only growth past a limit is refused.
+        if (chars > limits.max_chars and chars > self.characters()) or (
+            size > limits.max_bytes and size > len(base)
+        ):
+            raise DocumentTooLarge(
+                f"the document would pass its limits ({limits.max_chars} characters, {limits.max_bytes} bytes)"
+            )
+        state = trial.get_state()
+        waiting = sum(len(u) for u in [*(p.update for p in self._parked), update] if not integrated(u, state))
+        if waiting > limits.max_pending_bytes:
+            raise DocumentTooLarge(
+                f"too many updates wait for ones they depend on ({limits.max_pending_bytes} bytes)"
+            )
+        return size
+
+    def _settle_pending(self, update: bytes) -> None:
+        """Keep track of what waits: the update just applied if it left something pending, the
+        earlier ones until they are all in."""
+        state = self.doc.get_state()
+        self._parked = [parked for parked in self._parked if not integrated(parked.update, state)]
+        if not integrated(update, state) and all(parked.update != update for parked in self._parked):
+            self._parked.append(_Parked(update, time.monotonic()))
+
+    def pending_bytes(self) -> int:
+        return sum(len(parked.update) for parked in self._parked)
+
+    def bound_pending(self) -> bool:
+        """Drop the updates that waited past the age bound, then the oldest while more than the
+        byte bound waits; whether any was dropped."""
+        deadline = time.monotonic() - self._limits.max_pending_age
+        keep = [parked for parked in self._parked if parked.since > deadline]
+        while sum(len(parked.update) for parked in keep) > self._limits.max_pending_bytes:
+            keep.pop(0)
+        if len(keep) == len(self._parked):
+            return False
+        self._drop_pending(keep)
+        return True
+
+    def _drop_pending(self, keep: list[_Parked]) -> None:
+        """The document rebuilt from its integrated state (`get_update` leaves the pending store
+        out), with only `keep` waiting again. The client id stays, which the awareness uses."""
+        fresh: Doc[Any] = Doc(client_id=self.doc.client_id)
+        fresh.apply_update(self.doc.get_update())
+        for parked in keep:
+            fresh.apply_update(parked.update)  # waits again, as it did: no change to collect
+        self._subscription.drop()
+        self.doc = fresh
+        self.text = fresh.get(TEXT_NAME, type=Text)
+        self._parked = keep
+        self._effective.clear()
+        self._subscription = fresh.observe(self._on_change)
+        self.dropped_pending = True
 
     def replace_text(self, text: str) -> bytes | None:
         """Make the text `text` (a REST edit): everything deleted, then inserted, in one change."""
@@ -161,8 +282,15 @@ class SharedDocument:
     def characters(self) -> int:
         return len(str(self.text))
 
-    def measure(self) -> None:
+    def measure(self) -> int:
+        """The encoded size of the integrated state, measured (and remembered)."""
         self._size = len(self.doc.get_update())
+        return self._size
+
+    def over_limits(self) -> bool:
+        """Whether the document holds more than its limits allow (stored before they were
+        enforced, or two nodes' edits crossing near a limit)."""
+        return self.characters() > self._limits.max_chars or self.measure() > self._limits.max_bytes
 
     # --- clients --------------------------------------------------------------------------------
 
@@ -221,7 +349,7 @@ class SharedDocument:
         cleaned = encode(accepted)
         self.awareness.apply_awareness_update(cleaned, origin)
         for client in dict.fromkeys(e.client for e in accepted):
-            self._settle(client, origin)
+            self._settle_awareness(client, origin)
         return cleaned
 
     def _admissible(self, entries: list[Entry], origin: Peer | str) -> list[Entry]:
@@ -251,7 +379,7 @@ class SharedDocument:
             accepted.append(entry)
         return accepted
 
-    def _settle(self, client: int, origin: Peer | str) -> None:
+    def _settle_awareness(self, client: int, origin: Peer | str) -> None:
         """Owner and size of `client` after an update of `origin` was applied."""
         self._awareness_total -= self._awareness_sizes.pop(client, 0)
         if client in self.awareness.states:
