@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskroom.realtime.ratelimit import AbuseCounter, TokenBucket
+from taskroom.realtime.ratelimit import AbuseCounter
+from taskroom.security.token_bucket import TokenBucket
 
 
 class FakeClock:

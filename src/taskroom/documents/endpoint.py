@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import NotFound
-from ..realtime.ratelimit import TokenBucket
+from ..security.token_bucket import TokenBucket
 from .service import Admission, CloseCode, Crowded, DocumentService, Oversized, Refused
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import Gone, NotFound
+from ..security.token_bucket import TokenBucket
 from ..security.tokens import TokenError, TokenService
 from ..services.feeds import WorkspaceFeeds
 from ..settings import Settings
@@ -51,7 +52,7 @@ from .protocol import (
     iso_now,
     parse_client_frame,
 )
-from .ratelimit import AbuseCounter, TokenBucket
+from .ratelimit import AbuseCounter
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..realtime.ratelimit import TokenBucket
+from .token_bucket import TokenBucket
 
 
 @dataclass(frozen=True, slots=True)
