@@ -67,6 +67,8 @@ def upgrade(node: RunningServer, target: str) -> tuple[int, dict[str, object]]:
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
+    if status == 101:  # what follows the head is WebSocket frames (the document's welcome), not JSON
+        return status, {}
     return status, (json.loads(body) if body else {})
 
 
