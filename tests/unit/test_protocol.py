@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from taskroom import wire
+from taskroom.documents import endpoint, service
 from taskroom.realtime.protocol import (
     ALLOWED_TYPES,
     CLIENT_FRAME_ADAPTER,
@@ -143,6 +145,11 @@ def test_close_codes_have_the_contract_values() -> None:
         "AUTH_TIMEOUT": 4408,
         "DOCUMENT_TOO_LARGE": 4413,
     }
+
+
+def test_both_socket_endpoints_close_with_the_one_set_of_codes() -> None:
+    # The document endpoint once had a class of its own that named 4401 differently.
+    assert endpoint.CloseCode is service.CloseCode is wire.CloseCode is CloseCode
 
 
 def test_every_error_code_has_exactly_one_error_class() -> None:
