@@ -13,7 +13,6 @@ from .security.passwords import PasswordService
 from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.database import Database
-from .services.feeds import WorkspaceFeeds
 from .services.idempotency import IdempotencyStore
 from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
@@ -39,7 +38,6 @@ class Services:
     workspaces: WorkspaceService
     tasks: TaskService
     metrics: NodeMetrics
-    feeds: WorkspaceFeeds
     limits: RequestLimits
     realtime: RealtimeStatus | None = None
 
@@ -85,7 +83,6 @@ def build_services(
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         metrics=metrics,
-        feeds=WorkspaceFeeds(db, log),
         limits=RequestLimits(settings, store),
         realtime=realtime,
     )

@@ -50,9 +50,6 @@ class Node:
     settings: Settings
     db: Database
     metrics: NodeMetrics
-    broker: Broker
-    presence: Presence
-    limits: LimitStore
     hub: Hub
     services: Services
     sessions: SessionFactory
@@ -152,9 +149,6 @@ def build_node(settings: Settings) -> Node:
         settings,
         db,
         metrics,
-        shared.broker,
-        shared.presence,
-        shared.limits,
         hub,
         services,
         sessions,

@@ -74,14 +74,33 @@ EVENT_TYPES: frozenset[MessageType] = frozenset(
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes the server uses (§3.5)."""
+    """The WebSocket close codes the server sends, on `/api/v1/ws` (§3.5) and on the document
+    endpoint (§3.6, docs/descriptions.md). One set for both, so a code means one thing."""
 
+    # The node is shutting down.
     GOING_AWAY = 1001
+    # Documents: a frame that is not a y-websocket message, or an update, state vector or
+    # awareness update that is not valid.
+    PROTOCOL_ERROR = 1002
+    # Documents: a text frame (the endpoint speaks binary y-websocket frames only).
+    UNSUPPORTED_DATA = 1003
+    # Abuse: rate-limit refusals that go on; on documents, too many awareness client ids.
     POLICY_VIOLATION = 1008
+    # A frame over WS_MAX_MESSAGE_BYTES; on documents also an update or awareness state past its limits.
     MESSAGE_TOO_BIG = 1009
+    # Capacity (connection limits) or a slow consumer; the client comes back later and resumes.
     TRY_AGAIN_LATER = 1013
+    # A bad token, or the token in force expired.
     UNAUTHORIZED = 4401
+    # Documents: the user is no longer a member of the workspace.
+    NO_LONGER_MEMBER = 4403
+    # Documents: the task, or its workspace, was deleted.
+    TASK_DELETED = 4404
+    # `/api/v1/ws`: no AUTHENTICATE within WS_AUTH_TIMEOUT.
     AUTH_TIMEOUT = 4408
+    # Documents: the stored document is larger than a connection can be sent; a PATCH of the
+    # task's description resets it.
+    DOCUMENT_TOO_LARGE = 4413
 
 
 def compact_json(value: Any) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from taskroom import wire
+from taskroom.documents import endpoint, service
 from taskroom.realtime.protocol import (
     ALLOWED_TYPES,
     CLIENT_FRAME_ADAPTER,
@@ -132,12 +134,22 @@ def test_event_types_are_the_logged_events_of_section_3_2_and_the_role_change_ad
 def test_close_codes_have_the_contract_values() -> None:
     assert {code.name: int(code) for code in CloseCode} == {
         "GOING_AWAY": 1001,
+        "PROTOCOL_ERROR": 1002,
+        "UNSUPPORTED_DATA": 1003,
         "POLICY_VIOLATION": 1008,
         "MESSAGE_TOO_BIG": 1009,
         "TRY_AGAIN_LATER": 1013,
         "UNAUTHORIZED": 4401,
+        "NO_LONGER_MEMBER": 4403,
+        "TASK_DELETED": 4404,
         "AUTH_TIMEOUT": 4408,
+        "DOCUMENT_TOO_LARGE": 4413,
     }
+
+
+def test_both_socket_endpoints_close_with_the_one_set_of_codes() -> None:
+    # The document endpoint once had a class of its own that named 4401 differently.
+    assert endpoint.CloseCode is service.CloseCode is wire.CloseCode is CloseCode
 
 
 def test_every_error_code_has_exactly_one_error_class() -> None:

@@ -29,10 +29,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-async def upgrade_async(database_url: str) -> None:
-    await asyncio.to_thread(upgrade, database_url)
-
-
 @dataclass(frozen=True, slots=True)
 class SchemaStatus:
     """Where a database's schema stands against the migrations this version ships."""

@@ -21,7 +21,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import NotFound
 from ..security.token_bucket import TokenBucket
-from .service import Admission, CloseCode, Crowded, DocumentService, Oversized, Refused
+from ..wire import CloseCode
+from .service import Admission, Crowded, DocumentService, Oversized, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +100,14 @@ async def _converse(
         await websocket.close(CloseCode.DOCUMENT_TOO_LARGE, str(oversized)[:120])
         return
     except NotFound:  # the task went away between the check and the opening
-        await websocket.close(CloseCode.GONE, "the task was deleted")
+        await websocket.close(CloseCode.TASK_DELETED, "the task was deleted")
         return
     # uvicorn reads the socket no further until a frame is taken: waiting here slows the sender.
     bucket = TokenBucket(settings.doc_rate_limit, settings.doc_rate_limit_burst)
     writer = asyncio.create_task(peer.write(), name="document-writer")
     loop = asyncio.get_running_loop()
     expiry = loop.call_later(
-        max(0.0, admission.expires_at - time.time()), peer.close, CloseCode.TOKEN_EXPIRED, "token expired"
+        max(0.0, admission.expires_at - time.time()), peer.close, CloseCode.UNAUTHORIZED, "token expired"
     )
     try:
         while not writer.done():

@@ -39,7 +39,7 @@ from ..realtime.room import Room, RoomEvent
 from ..schemas import DESCRIPTION_MAX_LENGTH, ROLE_RANK, Role, TaskPatch
 from ..security.tokens import TokenError
 from ..settings import Settings
-from ..wire import MessageType
+from ..wire import CloseCode, MessageType
 from .awareness import AwarenessStateTooLarge
 from .protocol import MalformedMessage, awareness_message, parse, sync_step1_message, update_message
 from .relay import AWARENESS, UPDATE, DocumentRelay, Relayed
@@ -51,19 +51,6 @@ if TYPE_CHECKING:
     from ..realtime.hub import Hub
 
 logger = logging.getLogger(__name__)
-
-
-class CloseCode:
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    POLICY_VIOLATION = 1008
-    TOO_LARGE = 1009
-    TRY_AGAIN_LATER = 1013
-    TOKEN_EXPIRED = 4401
-    REMOVED = 4403  # no longer a member of the workspace
-    GONE = 4404  # the task or its workspace was deleted
-    DOCUMENT_TOO_LARGE = 4413  # stored past what a connection can be sent; reset by a PATCH
 
 
 # Events after which the connections of a workspace's documents are checked again.
@@ -283,9 +270,9 @@ class DocumentService:
         for document, peer in peers:
             role = roles.get(peer.user_id)
             if document.shared.task_id not in tasks:
-                peer.close(CloseCode.GONE, "the task was deleted")
+                peer.close(CloseCode.TASK_DELETED, "the task was deleted")
             elif role is None:
-                peer.close(CloseCode.REMOVED, "no longer a member of the workspace")
+                peer.close(CloseCode.NO_LONGER_MEMBER, "no longer a member of the workspace")
             else:
                 promoted = _can_edit(role) and not peer.can_edit
                 peer.can_edit = _can_edit(role)
@@ -364,7 +351,7 @@ class DocumentService:
             peer.close(CloseCode.PROTOCOL_ERROR, f"not a y-websocket message: {exc}"[:120])
             return
         except (DocumentTooLarge, AwarenessStateTooLarge) as exc:
-            peer.close(CloseCode.TOO_LARGE, str(exc)[:120])
+            peer.close(CloseCode.MESSAGE_TOO_BIG, str(exc)[:120])
             return
         except TooManyAwarenessClients as exc:
             peer.close(CloseCode.POLICY_VIOLATION, str(exc)[:120])
@@ -442,7 +429,7 @@ class DocumentService:
             return
         if changes is None:
             for peer in list(document.shared.peers):
-                peer.close(CloseCode.GONE, "the task was deleted")
+                peer.close(CloseCode.TASK_DELETED, "the task was deleted")
             return
         self._absorb(document, changes)
 
