@@ -133,3 +133,18 @@ def test_a_file_that_holds_no_key_is_refused(tmp_path: Path) -> None:
 
 def test_an_in_memory_database_gets_a_random_key_per_start() -> None:
     assert development_key("sqlite://") != development_key("sqlite:///:memory:")
+
+
+def test_under_plain_uvicorn_a_production_node_without_jwt_secret_fails_to_start() -> None:
+    env = node_environment("postgresql://postgres@127.0.0.1:5432/taskroom_never_created", jwt_secret=None)
+    uvicorn = TASKROOM.with_name("uvicorn")
+    ended = subprocess.run(
+        [str(uvicorn), "--factory", "taskroom.app:create_app", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ended.returncode != 0
+    assert "JWT_SECRET is not set: a production node" in ended.stderr
+    assert "Uvicorn running" not in ended.stderr
