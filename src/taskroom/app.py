@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        # Before uvicorn listens: under a plain `uvicorn` command line (no `taskroom serve` to
+        # check first) a production node without JWT_SECRET still fails to start.
+        settings.signing_key  # noqa: B018
         if settings.redis_url:
             logger.info(
                 "REDIS_URL is set: events, presence, typing and cursors cross nodes through Redis, "

@@ -11,6 +11,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .security.dev_secret import SigningKeyError
 from .settings import Settings
 
 
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        problem = _prepare_schema(settings.database_url, migrate=args.migrate)
+        problem = _signing_key_problem(settings) or _prepare_schema(
+            settings.database_url, migrate=args.migrate
+        )
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 1
@@ -88,6 +91,16 @@ def _with_tls(settings: Settings, flags: dict[str, str]) -> Settings:
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"cannot load the TLS certificate and key: {exc}") from exc
     return settings
+
+
+def _signing_key_problem(settings: Settings) -> str | None:
+    """Why this node has no signing key, or None: asked before anything listens, so a production
+    node without JWT_SECRET stops with one line. The key is kept by `settings` for the node."""
+    try:
+        settings.signing_key  # noqa: B018 -- computed (and its notice logged) now, not at first login
+    except SigningKeyError as exc:
+        return str(exc)
+    return None
 
 
 def _prepare_schema(database_url: str, *, migrate: bool) -> str | None:

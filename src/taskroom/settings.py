@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
-import warnings
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .security.dev_secret import SigningKeyError, development_key, needs_configured_secret
 
 
 class Settings(BaseSettings):
@@ -16,6 +17,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
+    # `production` refuses to start without JWT_SECRET (as does a PostgreSQL DATABASE_URL).
+    taskroom_env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./taskroom.db"
     redis_url: str | None = None
     # Prefix of every Redis channel and key of this service (several services may share a Redis).
@@ -128,15 +131,18 @@ class Settings(BaseSettings):
 
     @cached_property
     def signing_key(self) -> str:
-        """The JWT key; without JWT_SECRET a random key per start (tokens die with the process)."""
+        """The JWT key: JWT_SECRET, else (development on SQLite only) the key kept beside the
+        database file, so a restart signs no one out. Raises SigningKeyError when neither can be
+        used; `taskroom serve` asks before it listens, so that is one line and a non-zero exit."""
         if self.jwt_secret:
             return self.jwt_secret
-        warnings.warn(
-            "JWT_SECRET is not set: using a random signing key; tokens will not survive a restart "
-            "and will not be accepted by other nodes",
-            stacklevel=2,
-        )
-        return secrets.token_urlsafe(48)
+        if needs_configured_secret(self.database_url, self.taskroom_env):
+            raise SigningKeyError(
+                "JWT_SECRET is not set: a production node (TASKROOM_ENV=production or a PostgreSQL "
+                "DATABASE_URL) needs it, the same on every node; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return development_key(self.database_url)
 
     @property
     def allowed_origins(self) -> frozenset[str] | None:

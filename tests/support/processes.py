@@ -34,9 +34,13 @@ def free_port() -> int:
 
 
 def node_environment(database_url: str, **settings: Any) -> dict[str, str]:
-    """The environment of a `taskroom serve` process: the tests' settings plus `settings`."""
+    """The environment of a `taskroom serve` process: the tests' settings plus `settings`; a
+    setting given as None is unset, even when this process's environment has it."""
     merged = {**TEST_SETTINGS, "database_url": database_url, **settings}
-    return {**os.environ, **{name.upper(): str(value) for name, value in merged.items() if value is not None}}
+    env = {**os.environ, **{name.upper(): str(value) for name, value in merged.items() if value is not None}}
+    for name in (name.upper() for name, value in merged.items() if value is None):
+        env.pop(name, None)
+    return env
 
 
 class NodeProcess(LoopbackAddresses):
@@ -76,6 +80,12 @@ class NodeProcess(LoopbackAddresses):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"node {self.node_id} did not become healthy")
             time.sleep(0.05)
+
+    def log_text(self) -> str:
+        """Everything the node wrote to stderr so far (over its restarts)."""
+        # pread: the node writes through the same file offset, which seeking would move.
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: gone at once, no goodbye to anyone."""

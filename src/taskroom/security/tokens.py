@@ -39,7 +39,9 @@ VERIFIED_CACHE_SIZE = 10_000
 
 class TokenService:
     def __init__(self, settings: Settings) -> None:
-        self._key = settings.signing_key
+        # The key is asked for on first use, not here: commands that build the services but
+        # sign nothing (`taskroom user create`) need no JWT_SECRET, nor create a key file.
+        self._settings = settings
         self._algorithm = settings.jwt_algorithm
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
@@ -48,6 +50,10 @@ class TokenService:
         # (the signature, the claims) would only repeat the answer. Reconnect and authentication
         # storms present the same tokens over and over. Bounded, oldest dropped first.
         self._verified: OrderedDict[str, Claims] = OrderedDict()
+
+    @property
+    def _key(self) -> str:
+        return self._settings.signing_key
 
     def issue(self, user_id: str, *, ttl_seconds: int | None = None) -> IssuedToken:
         ttl = self._ttl if ttl_seconds is None else ttl_seconds
