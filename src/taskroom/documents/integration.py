@@ -13,30 +13,16 @@ from __future__ import annotations
 
 from pycrdt import get_update
 
-from .protocol import MalformedMessage
-
-# A varint of more than 10 bytes does not fit 64 bits.
-_MAX_VARINT_BYTES = 10
-
-
-def _varuint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    for index in range(at, min(len(data), at + _MAX_VARINT_BYTES)):
-        byte = data[index]
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, index + 1
-        shift += 7
-    raise MalformedMessage("truncated varint in a Yjs update")
+from .protocol import MalformedMessage, read_varuint
 
 
 def clocks(state: bytes) -> dict[int, int]:
     """A state vector as {client: next clock}."""
-    count, at = _varuint(state, 0)
+    count, at = read_varuint(state, 0)
     result: dict[int, int] = {}
     for _ in range(count):
-        client, at = _varuint(state, at)
-        clock, at = _varuint(state, at)
+        client, at = read_varuint(state, at)
+        clock, at = read_varuint(state, at)
         result[client] = clock
     return result
 
@@ -47,17 +33,17 @@ def integrated(update: bytes, state: bytes) -> bool:
         rest = get_update(update, state)
     except ValueError as exc:
         raise MalformedMessage(f"not a Yjs update: {exc}") from None
-    structs, at = _varuint(rest, 0)
+    structs, at = read_varuint(rest, 0)
     if structs:
         return False
     known = clocks(state)
-    clients, at = _varuint(rest, at)
+    clients, at = read_varuint(rest, at)
     for _ in range(clients):
-        client, at = _varuint(rest, at)
-        ranges, at = _varuint(rest, at)
+        client, at = read_varuint(rest, at)
+        ranges, at = read_varuint(rest, at)
         for _ in range(ranges):
-            clock, at = _varuint(rest, at)
-            length, at = _varuint(rest, at)
+            clock, at = read_varuint(rest, at)
+            length, at = read_varuint(rest, at)
             if clock + length > known.get(client, 0):
                 return False
     return True
