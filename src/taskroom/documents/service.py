@@ -35,6 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from .. import logging_redaction
 from ..errors import Forbidden, NotFound
 from ..realtime.broker import Broker
+from ..realtime.connection import Flusher
+from ..realtime.frames import binary_frame
 from ..realtime.room import Room, RoomEvent
 from ..schemas import DESCRIPTION_MAX_LENGTH, ROLE_RANK, Role, TaskPatch
 from ..security.tokens import TokenError
@@ -145,6 +147,8 @@ class DocumentService:
         self._background: set[asyncio.Task[Any]] = set()
         self._max_chars = DESCRIPTION_MAX_LENGTH
         self._emptied = asyncio.Event()  # set whenever no document is open here
+        # Writes every document connection touched in a loop turn, once each (as the hub's does).
+        self.flusher = Flusher()
         hub.event_listeners.append(self._on_workspace_event)
 
     @property
@@ -380,10 +384,11 @@ class DocumentService:
             document.writer = self._spawn(self._write(document))
         self._description_soon(document, editor)
 
-    def _broadcast(self, document: OpenDocument, frame: bytes, skip: Peer | None = None) -> None:
+    def _broadcast(self, document: OpenDocument, message: bytes, skip: Peer | None = None) -> None:
+        frame = binary_frame(message)  # framed once for every reader
         for peer in document.shared.peers:
             if peer is not skip:
-                peer.send(frame)
+                peer.send_frame(frame)
 
     # --- from other nodes and the database ------------------------------------------------------
 
