@@ -128,7 +128,7 @@ def build_node(settings: Settings) -> Node:
     services = build_services(
         settings, db, log, hub.publisher, metrics, realtime=hub, limit_store=shared.limits
     )
-    sessions = SessionFactory(hub, services.tokens, feeds, settings)
+    sessions = SessionFactory(hub, metrics, hub.flusher, services.tokens, feeds, settings)
     listener = (
         None
         if db.is_sqlite

@@ -25,6 +25,7 @@ from .broker import Broker
 from .codec import EPHEMERAL, USER, BrokerMessage, decode_message
 from .connection import Connection, Flusher
 from .frames import text_frame
+from .port import JoinResult
 from .presence import Presence
 from .publishing import BrokerPublisher, room_channel, user_channel
 from .registry import ConnectionRegistry
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 
 class Hub:
+    """Implements `port.SessionPort` for sessions and `port.WorkspaceWatchPort` for the documents."""
+
     def __init__(
         self,
         settings: Settings,
@@ -63,6 +66,7 @@ class Hub:
         # Called with each logged event a room delivers, in seq order (the documents watch
         # membership and deletions through this).
         self.event_listeners: list[Callable[[str, RoomEvent], None]] = []
+        self._watches: dict[str, list[_Watch]] = {}  # by workspace: `watch` handles open
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()  # strong references until done
 
@@ -105,12 +109,38 @@ class Hub:
         room = self.rooms.get(workspace_id)
         return room is not None and room.is_member(connection)
 
+    def open(self, connection: Connection) -> bool:
+        """Count a newly upgraded connection; False when the node is at WS_MAX_CONNECTIONS."""
+        if self.registry.at_capacity():
+            return False
+        self.registry.add(connection)
+        return True
+
     async def admit_user(self, connection: Connection, user_id: str) -> bool:
-        """Hold one of the user's WS_MAX_CONNECTIONS_PER_USER slots; False when all are taken.
+        """Hold one of the user's WS_MAX_CONNECTIONS_PER_USER slots and bind the connection to
+        the user; False when all are taken.
 
         Held until `unregister` (with Redis, counted over every node; a dead node's stop counting)."""
         limit = self.settings.ws_max_connections_per_user
-        return await self.limits.open_slot(_connections_key(user_id), connection.id, limit)
+        if not await self.limits.open_slot(_connections_key(user_id), connection.id, limit):
+            return False
+        await self.bind_user(connection, user_id)
+        return True
+
+    def membership_mark(self) -> int:
+        """The count of rooms positioned in the log so far (see `join`'s `checked_at`)."""
+        return self.epoch
+
+    async def publish_ephemeral(
+        self, workspace_id: str, message_type: MessageType, frame: str, origin_connection_id: str
+    ) -> None:
+        await self.publisher.publish_ephemeral(workspace_id, message_type, frame, origin_connection_id)
+
+    async def track_presence(self, connection: Connection, workspace_id: str, status: str) -> None:
+        await self.announcer.track(connection, workspace_id, status)
+
+    async def send_reset(self, connection: Connection, workspace_id: str, reply_to: str | None) -> None:
+        await self.replayer.send_reset(connection, workspace_id, reply_to)
 
     async def admit_frame(self, user_id: str, cost: float) -> bool:
         """Take `cost` from the user's WS_RATE_LIMIT bucket, shared by all their connections."""
@@ -218,8 +248,7 @@ class Hub:
         resume: Mapping[str, int],
         *,
         checked_at: int | None = None,
-        on_admitted: Callable[[dict[str, int]], None] | None = None,
-    ) -> dict[str, int]:
+    ) -> JoinResult:
         """Join a connection to the workspaces it belongs to among `workspace_ids`.
 
         Used by authentication (the workspaces it asked for, with its resume points) and by live
@@ -232,9 +261,8 @@ class Hub:
         in order (and the room then refuses the join, or removes the connection). A room that
         started before the caller's read delivers every later removal itself.
 
-        `on_admitted(joined)` is called with nothing awaited since the joins: `joined` maps every
-        workspace the connection is a member of, among those asked for, to its room's seq at
-        that moment, which is what the caller reports. The same map is returned.
+        The result is returned with nothing awaited since the joins: its `joined` is what the
+        caller reports, and the caller then awaits its `finish()` (see `port.JoinResult`).
         """
         user_id = connection.user_id
         assert user_id is not None
@@ -262,17 +290,18 @@ class Hub:
                     if since is not None:
                         catch_ups.append((room, since, target))
         joined = {w: self.rooms[w].seq for w in workspace_ids if self.joined(connection, w)}
-        if on_admitted is not None:
-            on_admitted(joined)
-        for room in reserved:
-            await self.release(room)
-        for room, since, target in catch_ups:
-            step = await self.replayer.catch_up(connection, room, since, target)
-            if step is Step.LEFT:
-                await self._after_leave(connection, room)
-        for room in admitted:
-            await self.welcome(connection, room.workspace_id)
-        return joined
+
+        async def finish() -> None:
+            for room in reserved:
+                await self.release(room)
+            for room, since, target in catch_ups:
+                step = await self.replayer.catch_up(connection, room, since, target)
+                if step is Step.LEFT:
+                    await self._after_leave(connection, room)
+            for room in admitted:
+                await self.welcome(connection, room.workspace_id)
+
+        return JoinResult(joined, finish)
 
     async def welcome(self, connection: Connection, workspace_id: str) -> None:
         if not await self.announcer.welcome(connection, workspace_id):
@@ -315,6 +344,8 @@ class Hub:
             effects = room.deliver(seq, event)
             for listener in self.event_listeners:
                 listener(room.workspace_id, event)
+            for handle in self._watches.get(room.workspace_id, ()):
+                handle.on_event(event)
             self.metrics.message_out(event.type, len(room.live))
             if event.published_at:
                 self.metrics.fanout(max(0.0, time.time() - event.published_at))
@@ -350,7 +381,42 @@ class Hub:
 
     async def _join_from(self, connection: Connection, workspace_id: str, after: int) -> None:
         if not self.registry.gone(connection) and workspace_id not in connection.rooms:
-            await self.join(connection, [workspace_id], {workspace_id: after})
+            result = await self.join(connection, [workspace_id], {workspace_id: after})
+            await result.finish()
+
+    # --- watching workspaces --------------------------------------------------------------------
+
+    async def watch(self, workspace_id: str, on_event: Callable[[RoomEvent], None]) -> _Watch:
+        """See `port.WorkspaceWatchPort`: the room stays reserved until the handle is closed."""
+        room = await self.reserve_room(workspace_id)
+        handle = _Watch(self, room, on_event)
+        self._watches.setdefault(workspace_id, []).append(handle)
+        return handle
+
+    async def _unwatch(self, handle: _Watch) -> None:
+        handles = self._watches.get(handle.room.workspace_id)
+        if handles is not None and handle in handles:
+            handles.remove(handle)
+            if not handles:
+                del self._watches[handle.room.workspace_id]
+        await self.release(handle.room)
+
+
+class _Watch:
+    """A `port.WatchHandle`: one watcher of one workspace's logged events."""
+
+    __slots__ = ("_closed", "_hub", "on_event", "room")
+
+    def __init__(self, hub: Hub, room: Room, on_event: Callable[[RoomEvent], None]) -> None:
+        self._hub = hub
+        self.room = room
+        self.on_event = on_event
+        self._closed = False
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._hub._unwatch(self)
 
 
 def _connections_key(user_id: str) -> str:

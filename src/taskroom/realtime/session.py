@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import Gone, NotFound
+from ..metrics import NodeMetrics
 from ..security.token_bucket import TokenBucket
 from ..security.tokens import TokenError, TokenService
 from ..services.feeds import WorkspaceFeeds
 from ..settings import Settings
 from ..timeutil import format_timestamp
-from .connection import Connection, ReadableLink
-from .hub import Hub
+from .connection import Connection, Flusher, ReadableLink
 from .pending import PendingSockets
+from .port import SessionPort
 from .protocol import (
     AuthenticateFrame,
     CloseCode,
@@ -74,8 +75,18 @@ _BINARY = object()  # stands in the inbox for a binary frame, which is answered,
 class SessionFactory:
     """Opens a session for each upgraded socket of `WS /api/v1/ws` (see `transport.py`)."""
 
-    def __init__(self, hub: Hub, tokens: TokenService, feeds: WorkspaceFeeds, settings: Settings) -> None:
+    def __init__(
+        self,
+        hub: SessionPort,
+        metrics: NodeMetrics,
+        flusher: Flusher,
+        tokens: TokenService,
+        feeds: WorkspaceFeeds,
+        settings: Settings,
+    ) -> None:
         self.hub = hub
+        self.metrics = metrics
+        self.flusher = flusher
         self.tokens = tokens
         self.feeds = feeds
         self.settings = settings
@@ -90,7 +101,9 @@ class SessionFactory:
 
     def open(self, link: ReadableLink, address: str) -> ClientSession:
         """A session for a socket already counted as pending from `address` (`admit_pending`)."""
-        session = ClientSession(link, self.hub, self.tokens, self.feeds, self.settings)
+        session = ClientSession(
+            link, self.hub, self.metrics, self.flusher, self.tokens, self.feeds, self.settings
+        )
         session.pending_release = functools.partial(self.pending.release, address)
         session.start()
         return session
@@ -100,12 +113,15 @@ class ClientSession:
     def __init__(
         self,
         link: ReadableLink,
-        hub: Hub,
+        hub: SessionPort,
+        metrics: NodeMetrics,
+        flusher: Flusher,
         tokens: TokenService,
         feeds: WorkspaceFeeds,
         settings: Settings,
     ) -> None:
         self.hub = hub
+        self.metrics = metrics
         self.tokens = tokens
         self.feeds = feeds
         self.settings = settings
@@ -114,8 +130,8 @@ class ClientSession:
             link,
             uuid.uuid4().hex,
             settings.ws_max_buffered_bytes,
-            hub.flusher,
-            on_slow_consumer=hub.metrics.connection_dropped,
+            flusher,
+            on_slow_consumer=metrics.connection_dropped,
         )
         self.state = ConnectionState()
         self.bucket = TokenBucket(settings.ws_rate_limit, settings.ws_rate_limit_burst)
@@ -149,11 +165,10 @@ class ClientSession:
     def start(self) -> None:
         """The socket is upgraded: greet it (or turn it away when the node is full)."""
         connection = self.connection
-        if self.hub.registry.at_capacity():
-            self.hub.metrics.connection_opened()
+        if not self.hub.open(connection):
+            self.metrics.connection_opened()
             connection.close(CloseCode.TRY_AGAIN_LATER, "node at its connection limit")
             return
-        self.hub.registry.add(connection)
         self._registered = True
         loop = asyncio.get_running_loop()
         self._auth_timer = loop.call_later(self.settings.ws_auth_timeout / 1000, self._auth_timed_out)
@@ -185,7 +200,7 @@ class ClientSession:
         self.connection.lost()
         self._inbox.clear()
         if not self._registered:
-            self.hub.metrics.connection_closed(was_authenticated=False)
+            self.metrics.connection_closed(was_authenticated=False)
         elif self._worker is None:  # else the worker tidies up once its frame is handled
             self.hub.spawn(self._cleanup())
 
@@ -253,7 +268,7 @@ class ClientSession:
         if not await self._admit_rate(CURSOR_COST if frame.type == MessageType.CURSOR_POSITION else 1.0):
             return
         try:
-            self.hub.metrics.message_in(frame.type)
+            self.metrics.message_in(frame.type)
             self.state.admit(frame)
             await self._handlers[frame.type](frame)
         except ProtocolError as err:
@@ -271,7 +286,7 @@ class ClientSession:
         if self.bucket.try_acquire(cost) and (user_id is None or await self.hub.admit_frame(user_id, cost)):
             self.abuse.accepted()
             return True
-        self.hub.metrics.frame_rate_limited()
+        self.metrics.frame_rate_limited()
         if self.abuse.rejected():
             self._send(
                 MessageType.ERROR, encode_error(RateLimited("rate limit exceeded repeatedly; closing"))
@@ -284,7 +299,7 @@ class ClientSession:
     def _send(self, message_type: MessageType, frame: str) -> None:
         """Queue a frame this session answers with, counted in the node's messages out."""
         self.connection.send_text(frame)
-        self.hub.metrics.message_out(message_type)
+        self.metrics.message_out(message_type)
 
     async def _require_task(self, workspace_id: str, task_id: str, reply_to: str | None) -> None:
         """The task must be one of the workspace's: a typing indicator or cursor never names
@@ -310,7 +325,7 @@ class ClientSession:
             claims = self.tokens.verify(frame.data.token)
         except TokenError as exc:
             raise Unauthorized(f"authentication failed: {exc}", reply_to=frame.id) from exc
-        checked_at = self.hub.epoch
+        checked_at = self.hub.membership_mark()
         # None when the account is gone: a correctly signed token of a deleted user opens nothing.
         candidates = await self.feeds.memberships(claims.user_id)
         if candidates is None:
@@ -328,7 +343,6 @@ class ClientSession:
             if self._auth_timer is not None:
                 self._auth_timer.cancel()
             self._no_longer_pending()
-            await self.hub.bind_user(connection, claims.user_id)
         self._schedule_expiry(claims.expires_at)
 
         requested = (
@@ -337,7 +351,6 @@ class ClientSession:
         wanted = sorted(candidates) if requested is None else [w for w in requested if w in candidates]
 
         def reply(joined: dict[str, int]) -> None:
-            # Called with no await since the joins: each room's seq is exactly where it joined.
             denied = [] if requested is None else [w for w in requested if w not in joined]
             self._send(
                 MessageType.AUTHENTICATE,
@@ -354,9 +367,9 @@ class ClientSession:
                 ),
             )
 
-        await self.hub.join(
-            connection, wanted, frame.data.resume or {}, checked_at=checked_at, on_admitted=reply
-        )
+        result = await self.hub.join(connection, wanted, frame.data.resume or {}, checked_at=checked_at)
+        reply(result.joined)  # nothing awaited since the joins: each seq is exactly where it joined
+        await result.finish()
 
     def _schedule_expiry(self, expires_at: float) -> None:
         if self._expiry_timer is not None:
@@ -378,7 +391,7 @@ class ClientSession:
         try:
             page = await self.feeds.read_page(data.workspace_id, data.since_seq, data.limit)
         except Gone:
-            await self.hub.replayer.send_reset(self.connection, data.workspace_id, frame.id)
+            await self.hub.send_reset(self.connection, data.workspace_id, frame.id)
             return
         except NotFound as exc:
             raise Forbidden("this connection has not joined that workspace", reply_to=frame.id) from exc
@@ -410,7 +423,7 @@ class ClientSession:
     async def _presence(self, frame: UserPresenceFrame) -> None:
         self._feature(self.settings.ws_enable_presence, "presence", frame.id)
         self._require_joined(frame.data.workspace_id, frame.id)
-        await self.hub.announcer.track(self.connection, frame.data.workspace_id, frame.data.status)
+        await self.hub.track_presence(self.connection, frame.data.workspace_id, frame.data.status)
 
     async def _typing_frame(self, frame: UserTypingFrame) -> None:
         self._feature(self.settings.ws_enable_typing, "typing indicators", frame.id)
@@ -450,9 +463,7 @@ class ClientSession:
                 "isTyping": is_typing,
             },
         )
-        await self.hub.publisher.publish_ephemeral(
-            workspace_id, MessageType.USER_TYPING, frame, self.connection.id
-        )
+        await self.hub.publish_ephemeral(workspace_id, MessageType.USER_TYPING, frame, self.connection.id)
 
     async def _cursor(self, frame: CursorPositionFrame) -> None:
         self._feature(self.settings.ws_enable_cursors, "cursors", frame.id)
@@ -474,7 +485,7 @@ class ClientSession:
         now = asyncio.get_running_loop().time()
         ready = self.cursor_throttle.offer(now, (data.workspace_id, out))
         if ready is not None:
-            await self.hub.publisher.publish_ephemeral(
+            await self.hub.publish_ephemeral(
                 ready[0], MessageType.CURSOR_POSITION, ready[1], self.connection.id
             )
         elif self._cursor_flush is None:
@@ -496,7 +507,7 @@ class ClientSession:
             return
         if pending is not None and self.hub.joined(self.connection, pending[0]):
             self.hub.spawn(
-                self.hub.publisher.publish_ephemeral(
+                self.hub.publish_ephemeral(
                     pending[0], MessageType.CURSOR_POSITION, pending[1], self.connection.id
                 )
             )
