@@ -32,12 +32,14 @@ from targets import (
     GENERATOR_CORE,
     SERVER_CORE,
     Bare,
+    DocumentWriter,
     Publisher,
     RestPublisher,
     SocketIO,
     Target,
     Taskroom,
     TaskroomCluster,
+    document_client,
     marker_key,
     raise_nofile,
     typing_key,
@@ -907,6 +909,65 @@ async def scenario_cluster(ctx: Ctx) -> None:
         target.stop()
 
 
+async def scenario_documents(ctx: Ctx) -> None:
+    """One writer sends Yjs updates to one task document, 100 readers of it count the frames."""
+    sizes = ctx.sizes
+    readers_n = 100
+    target = Taskroom(ctx.taskroom_python)
+    clients: list[WSClient] = []
+    try:
+        await target.start()
+        await target.setup_rooms(1, 1)
+        task_id = target.tasks[target.workspaces[0]][0]
+        tracker = Tracker(marker_key)
+        assert target.server is not None
+        await settle(0.5)
+        base = target.server.rss_kib()
+        clients, failures = await connect_many(
+            readers_n, lambda i: document_client(target.port, task_id, target.token, tracker.on_text)
+        )
+        writer_client = await document_client(target.port, task_id, target.token)
+        clients.append(writer_client)
+        writer = DocumentWriter(writer_client)
+        readers = len(clients) - 1
+        await settle(1.0)
+        rss = target.server.rss_kib()
+        emit(
+            {
+                "scenario": "documents",
+                "target": target.name,
+                "case": "idle",
+                "subscribers": readers,
+                "connectFailures": failures,
+                "serverRssKiB": rss,
+                "kibPerConnection": round((rss - base) / max(1, readers), 2),
+            }
+        )
+        await run_max(target, tracker, [writer], readers, 0.5)  # warm up
+        meter, sent = await run_max(target, tracker, [writer], readers, sizes.max_seconds)
+        delivery_row("documents", target, "max", readers, tracker, meter, sent, sent * readers)
+        # Four updates in flight (as every "max" case) measures a closed loop: its rate is bound by
+        # latency as much as by the server's CPU. Thirty-two keep the server busy all the time.
+        meter, sent = await run_max(target, tracker, [writer], readers, sizes.max_seconds, window=32)
+        delivery_row(
+            "documents", target, "max-window32", readers, tracker, meter, sent, sent * readers, window=32
+        )
+        meter, sent = await run_rate(target, tracker, [writer], readers, 50.0, sizes.rate_seconds)
+        delivery_row("documents", target, "rate50", readers, tracker, meter, sent, sent * readers, rate=50)
+        closed = [c for c in clients if c.closed.done()]
+        if closed:
+            emit(
+                {
+                    "scenario": "documents",
+                    "case": "closed",
+                    "closeCodes": sorted({c.close_code for c in closed}),
+                }
+            )
+    finally:
+        await close_all(clients)
+        target.stop()
+
+
 SCENARIOS: dict[str, Callable[[Ctx], Awaitable[None]]] = {
     "fanout-1k": scenario_fanout_1k,
     "fanout-10k": scenario_fanout_10k,
@@ -918,6 +979,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Awaitable[None]]] = {
     "rest-fanout": scenario_rest_fanout,
     "client-cost": scenario_client_cost,
     "cluster": scenario_cluster,
+    "documents": scenario_documents,
 }
 
 

@@ -361,6 +361,12 @@ class Taskroom(Target):
             "WS_MAX_CONNECTIONS": "1000000",
             # Every benchmark client comes from 127.0.0.1, thousands connecting at once in a storm.
             "WS_MAX_PENDING_PER_ADDRESS": "1000000",
+            # The document scenario: one writer as fast as it can, a hundred readers of one user,
+            # and a run's worth of updates (each counts against the size bound until remeasured).
+            "DOC_RATE_LIMIT": "1000000000",
+            "DOC_RATE_LIMIT_BURST": "1000000000",
+            "DOC_MAX_CONNECTIONS_PER_USER": "1000000",
+            "DOC_MAX_BYTES": "16777216",
         }
 
     async def start(self) -> None:
@@ -492,6 +498,66 @@ class Taskroom(Target):
 
 def ignore(client: WSClient, payload: bytes) -> None:
     return None
+
+
+# --- Taskroom's shared documents ----------------------------------------------------------------------
+
+
+def _varuint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+class DocumentWriter(Publisher):
+    """Yjs updates to one task document (y-websocket sync "update" messages, binary frames).
+
+    Each update replaces the writer's text with the send time as a `~t<ns>~` marker, in one
+    transaction: the text stays a marker long, and the marker's bytes travel verbatim in the update
+    the server fans out, so a reader finds the key with a byte search, as for the JSON events.
+    """
+
+    def __init__(self, client: WSClient) -> None:
+        super().__init__(client)
+        from pycrdt import Doc, Text, TransactionEvent  # the generator's venv has it (a server dependency)
+
+        self.doc: Any = Doc()
+        self.text: Any = self.doc.get("description", type=Text)
+        self._updates: list[bytes] = []
+
+        def collect(event: TransactionEvent) -> None:
+            self._updates.append(event.update)
+
+        self._subscription = self.doc.observe(collect)
+
+    def event(self, ns: int) -> bytes:
+        with self.doc.transaction():
+            del self.text[:]
+            self.text += f"~t{ns}~"
+        update = b"".join(self._updates)
+        self._updates.clear()
+        return b"\x00\x02" + _varuint(len(update)) + update  # sync, update, the payload
+
+    def publish(self, k: int, sent: dict[bytes, int]) -> None:
+        frames = []
+        for _ in range(k):
+            ns = self._stamp()
+            sent[str(ns).encode()] = ns
+            frames.append(client_frame(self.event(ns), 0x2))
+        self.client.send_frame(b"".join(frames))
+
+
+async def document_client(
+    port: int, task_id: str, token: str, on_binary: Callable[[WSClient, bytes], None] | None = None
+) -> WSClient:
+    """A connection to `WS /api/v1/tasks/{task_id}/doc`; it is sent the welcome at once."""
+    client = await ws_connect(HOST, port, f"/api/v1/tasks/{task_id}/doc?token={token}")
+    if on_binary is not None:
+        client.on_binary = on_binary
+    return client
 
 
 # --- Taskroom, several nodes ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 One `WSClient` is one connection: the HTTP upgrade by hand, server frames (never masked) parsed
 in place, client text frames masked with the all-zero key (a valid mask that leaves the payload
 as it is, so nothing is XORed). Every text frame is handed, as bytes, to `on_text`, which the
-scenario swaps as it goes; it never decodes JSON unless it wants to.
+scenario swaps as it goes; it never decodes JSON unless it wants to. Unfragmented binary frames
+go to `on_binary` the same way.
 
 Also a minimal HTTP/1.1 keep-alive client (`Http`), for the REST calls of the scenarios.
 """
@@ -49,6 +50,7 @@ class WSClient(asyncio.Protocol):
         self.host = host
         self.path = path
         self.on_text = on_text
+        self.on_binary: TextHandler = _ignore  # whole binary messages (the document endpoint's)
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -120,6 +122,8 @@ class WSClient(asyncio.Protocol):
             opcode = b0 & 0x0F
             if opcode == 0x1 and b0 & 0x80:
                 self.on_text(self, data[pos + head : end])
+            elif opcode == 0x2 and b0 & 0x80:
+                self.on_binary(self, data[pos + head : end])
             else:
                 self._control(b0, opcode, data[pos + head : end])
             pos = end

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from .edge.authenticator import AccessTokenVerifier, Authenticator
 from .metrics import NodeMetrics
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.login_throttle import LoginThrottle
@@ -39,6 +40,8 @@ class Services:
     tasks: TaskService
     metrics: NodeMetrics
     limits: RequestLimits
+    # Who a credential names, for every entry point (REST, both WebSocket endpoints).
+    authenticator: Authenticator
     realtime: RealtimeStatus | None = None
 
     async def prune(self) -> int:
@@ -73,16 +76,18 @@ def build_services(
         settings.login_failure_window_seconds,
         max_per_account=settings.login_max_failures_per_account,
     )
+    users = UserService(db, passwords, tokens, throttle)
     return Services(
         settings=settings,
         db=db,
         tokens=tokens,
         log=log,
         idempotency=idempotency,
-        users=UserService(db, passwords, tokens, throttle),
+        users=users,
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         metrics=metrics,
         limits=RequestLimits(settings, store),
+        authenticator=Authenticator([AccessTokenVerifier(tokens)], users),
         realtime=realtime,
     )

@@ -135,7 +135,9 @@ def build_node(settings: Settings) -> Node:
         else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
     )
     # Documents get a broker of their own (see documents/relay.py).
-    documents = DocumentService(settings, services, hub, make_broker(settings))
+    documents = DocumentService(
+        settings, services, hub, shared.limits, make_broker(settings), services.authenticator
+    )
     heartbeat = None
     if shared.state is not None:
         metrics.set_redis_mode(shared.state.mode, changed=False)

@@ -82,15 +82,18 @@ class RunningServer(LoopbackAddresses):
         self.thread.join(timeout=30)
 
 
-def start_server(database_url: str, port: int = 0, **overrides: Any) -> RunningServer:
-    """A node on `port` (0: a free one); a restarted node binds the port its predecessor had."""
+def start_server(
+    database_url: str, port: int = 0, uvicorn_options: dict[str, Any] | None = None, **overrides: Any
+) -> RunningServer:
+    """A node on `port` (0: a free one); a restarted node binds the port its predecessor had.
+    `uvicorn_options` change uvicorn's own configuration (another WebSocket protocol class)."""
     settings = Settings(**{**TEST_SETTINGS, "database_url": database_url, **overrides})
     upgrade(database_url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    server = NodeServer(uvicorn_config(settings, "127.0.0.1", port))
+    server = NodeServer(uvicorn_config(settings, "127.0.0.1", port, **(uvicorn_options or {})))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"node-{port}")
     thread.start()
     deadline = time.monotonic() + 30

@@ -265,6 +265,18 @@ def test_complete_messages_still_reach_send_receive_event_to_app() -> None:
         )
 
 
+def test_the_handshake_still_builds_the_scope_the_document_link_goes_into() -> None:
+    # transport.py adds the protocol itself to `self.scope["extensions"]` after the base's
+    # handle_connect, before the ASGI task it created first runs (documents/outbound.py reads it).
+    source = inspect.getsource(WebSocketsSansIOProtocol.handle_connect)
+    assert "self.scope" in source and '"extensions"' in source, _fail(
+        TRANSPORT, "handle_connect no longer builds self.scope with its extensions"
+    )
+    assert source.index("self.scope") < source.index("create_task"), _fail(
+        TRANSPORT, "the ASGI task is created before the scope: the link extension would come too late"
+    )
+
+
 def test_websocket_state_read_and_written_exists(loop: asyncio.AbstractEventLoop) -> None:
     kwargs = {"config": _config(), "server_state": ServerState(), "app_state": {}, "_loop": loop}
     base = WebSocketsSansIOProtocol(**kwargs)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..edge.identity import Refusal
 from ..errors import TooManyRequests, Unauthorized
 from ..schemas import NO_NUL
-from ..security.tokens import TokenError
 from ..services.idempotency import IdempotencyKey
 from ..services.writes import Reply
 
@@ -33,12 +33,10 @@ async def current_user_id(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     try:
-        user_id = services.tokens.verify(credentials.credentials).user_id
-    except TokenError as exc:
-        raise Unauthorized(str(exc)) from exc
-    if not await services.users.exists(user_id):
-        raise Unauthorized("invalid token: the account no longer exists")
-    return user_id
+        identity = await services.authenticator.authenticate(credentials.credentials)
+    except Refusal as refusal:
+        raise Unauthorized(str(refusal)) from refusal
+    return identity.user_id
 
 
 UserId = Annotated[str, Depends(current_user_id)]

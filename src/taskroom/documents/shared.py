@@ -49,7 +49,11 @@ class Peer(Protocol):
     can_edit: bool
     awareness_ids: set[int]  # the awareness client ids this connection owns (it announced first)
 
-    def send(self, frame: bytes) -> None: ...
+    def send(self, message: bytes) -> None:
+        """One y-websocket message to this connection alone."""
+
+    def send_frame(self, frame: bytes) -> None:
+        """A complete WebSocket frame, built once for every connection it goes to."""
 
     def close(self, code: int, reason: str) -> None: ...
 

@@ -136,6 +136,7 @@ class Connection:
         "_on_slow_consumer",
         "_pending",
         "_queued",
+        "_slow_reason",
         "_unsent",
         "_write",
         "closing",
@@ -151,6 +152,7 @@ class Connection:
         max_buffered_bytes: int,
         flusher: Flusher,
         on_slow_consumer: Callable[[], None] = lambda: None,
+        slow_reason: str = "slow consumer: resume from your last seq",
     ) -> None:
         self._link = link
         self.id = connection_id
@@ -163,6 +165,7 @@ class Connection:
         self._limit = max_buffered_bytes
         self._flusher = flusher
         self._on_slow_consumer = on_slow_consumer
+        self._slow_reason = slow_reason  # what the 1013 tells the client (documents sync again)
 
     @property
     def limit(self) -> int:
@@ -243,4 +246,4 @@ class Connection:
 
     def _slow(self) -> None:
         self._on_slow_consumer()
-        self.abort(CloseCode.TRY_AGAIN_LATER, "slow consumer: resume from your last seq")
+        self.abort(CloseCode.TRY_AGAIN_LATER, self._slow_reason)

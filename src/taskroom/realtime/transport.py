@@ -29,6 +29,9 @@ from websockets.http11 import Request
 
 WS_PATH = "/api/v1/ws"
 SESSIONS_STATE_KEY = "taskroom_sessions"  # the lifespan state entry that opens sessions
+# The ASGI scope extension through which another WebSocket route (the document endpoint) writes
+# its frames straight to this socket, as `/api/v1/ws` does: `{"link": <this protocol>}`.
+LINK_EXTENSION = "taskroom.link"
 logger = logging.getLogger(__name__)
 
 
@@ -80,6 +83,9 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
         raw_path = event.path.partition("?")[0]
         if sessions is None or unquote(raw_path) != self.root_path + WS_PATH:
             super().handle_connect(event)
+            scope = getattr(self, "scope", None)
+            if scope is not None:  # handed to the ASGI app, which may take this protocol as its Link
+                scope["extensions"][LINK_EXTENSION] = {"link": self}
             return
         self.handshake_initiated = True
         response = self.conn.accept(event)

@@ -1,0 +1,74 @@
+"""One authenticator for every entry point: verify a credential, then that its account exists.
+
+A credential is verified by the first `Verifier` that claims its shape. Today there is one, the
+access-token verifier (this node's JWTs, PROTOCOL §2), and it claims every shape, so it goes
+last. The kinds of credential still to come each add one verifier before it, recognised by shape:
+an API key by its prefix, an app-issued token by the `kid` of a JWKS key it names, a refresh
+session by the session id its token carries. None of the callers changes when one is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..security.tokens import TokenError, TokenService
+from .identity import Identity, Refusal, RefusalReason
+
+
+class Verifier(Protocol):
+    def claims(self, credential: str) -> bool:
+        """Whether the credential has this verifier's shape (cheap: no signature, no I/O)."""
+        ...
+
+    async def verify(self, credential: str) -> Identity:
+        """The identity the credential names; raises `Refusal` (INVALID or EXPIRED)."""
+        ...
+
+
+class Accounts(Protocol):
+    async def exists(self, user_id: str) -> bool: ...
+
+
+class AccessTokenVerifier:
+    """This node's signed access tokens (`security/tokens.py`): any shape, so it goes last."""
+
+    def __init__(self, tokens: TokenService) -> None:
+        self._tokens = tokens
+
+    def claims(self, credential: str) -> bool:
+        return True
+
+    async def verify(self, credential: str) -> Identity:
+        try:
+            claims = self._tokens.verify(credential)
+        except TokenError as exc:
+            reason = RefusalReason.EXPIRED if exc.expired else RefusalReason.INVALID
+            raise Refusal(reason, str(exc)) from None
+        return Identity(claims.user_id, claims.expires_at, token_id=claims.token_id)
+
+
+class Authenticator:
+    def __init__(self, verifiers: Sequence[Verifier], accounts: Accounts) -> None:
+        if not verifiers:
+            raise ValueError("an authenticator needs at least one verifier")
+        self._verifiers = tuple(verifiers)
+        self._accounts = accounts
+
+    async def verify(self, credential: str | None) -> Identity:
+        """The credential's identity, without the account check (for a caller that reads the
+        account anyway, as the real-time session does with its memberships)."""
+        if not credential:
+            raise Refusal(RefusalReason.MISSING, "missing token")
+        for verifier in self._verifiers:
+            if verifier.claims(credential):
+                return await verifier.verify(credential)
+        raise Refusal(RefusalReason.INVALID, "invalid token: not a kind of credential this server accepts")
+
+    async def authenticate(self, credential: str | None) -> Identity:
+        """Verified, and its account still there: a credential outlives an account deleted
+        behind its back. Raises `Refusal`."""
+        identity = await self.verify(credential)
+        if not await self._accounts.exists(identity.user_id):
+            raise Refusal(RefusalReason.ACCOUNT_GONE, "invalid token: the account no longer exists")
+        return identity
