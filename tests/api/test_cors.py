@@ -89,7 +89,9 @@ def test_a_listed_origin_can_read_rest_answers_errors_included(http: httpx.Clien
         headers={"Origin": APP, "Authorization": f"Bearer {token}", "Idempotency-Key": "cors-1"},
     )
     refused = http.get("/api/v1/auth/me", headers={"Origin": APP})  # 401: the page must see why
-    missing = http.get("/api/v1/tasks/nothing-here", headers={"Origin": APP, "Authorization": f"Bearer {token}"})
+    missing = http.get(
+        "/api/v1/tasks/nothing-here", headers={"Origin": APP, "Authorization": f"Bearer {token}"}
+    )
     for answer, status in ((created, 201), (refused, 401), (missing, 404)):
         assert answer.status_code == status
         assert answer.headers["access-control-allow-origin"] == APP
@@ -162,7 +164,8 @@ def test_without_the_setting_no_origin_is_answered(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["*", "http://app.example:3000,*", "app.example", "https://app.example/path", "https://*.example"]
+    "value",
+    ["*", "http://app.example:3000,*", "app.example", "https://app.example/path", "https://*.example"],
 )
 def test_a_wildcard_or_anything_but_an_origin_is_refused_at_start(value: str) -> None:
     with pytest.raises(ValidationError, match="CORS_ALLOWED_ORIGINS"):

@@ -61,11 +61,13 @@ def project(tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("app")
     (root / "package.json").write_text(json.dumps({"name": "probe", "private": True, "type": "module"}))
     installed = run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefer-offline", str(tarball), "ws@8"], root, NPM_TIMEOUT
+        [npm, "install", "--no-audit", "--no-fund", "--prefer-offline", str(tarball), "ws@8"],
+        root,
+        NPM_TIMEOUT,
     )
     if installed.returncode != 0:
         message = f"npm install of the tarball and ws failed:\n{installed.stdout}\n{installed.stderr}"
-        if IN_CI or "ENOTFOUND" not in installed.stderr and "ETIMEDOUT" not in installed.stderr:
+        if IN_CI or ("ENOTFOUND" not in installed.stderr and "ETIMEDOUT" not in installed.stderr):
             pytest.fail(message)
         pytest.skip(f"the npm registry cannot be reached: {message}")
     shutil.copy(PROBE, root / PROBE.name)
