@@ -125,3 +125,49 @@ def test_installed_from_the_tarball_it_connects_and_receives_a_task_created_over
     if int(seen["node"].split(".")[0]) < 22:
         # Node 20: no global WebSocket, so the client went to `ws` by itself.
         assert seen["globalWebSocket"] == "undefined"
+
+
+NO_WS_PROBE = """
+import TodoWebSocketClient from "taskroom-client";
+const client = new TodoWebSocketClient({ url: process.env.TASKROOM_URL, token: "t" });
+const states = [];
+client.onStateChange((state) => states.push(state));
+try {
+  await client.connect();
+  console.log(JSON.stringify({ connected: true }));
+} catch (error) {
+  console.log(JSON.stringify({ connected: false, code: error.code, message: error.message, states }));
+}
+"""
+
+
+def test_on_node_20_without_ws_connect_says_so_instead_of_retrying(
+    tarball: Path, package_node: RunningServer, tmp_path: Path
+) -> None:
+    node, npm = required("node"), required("npm")
+    version = run([node, "--version"], tmp_path, NODE_TIMEOUT).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) >= 22:
+        pytest.skip(f"Node {version} has a WebSocket of its own")
+    (tmp_path / "package.json").write_text(json.dumps({"name": "bare", "private": True, "type": "module"}))
+    # The package alone: `ws` is an optional peer, so npm does not bring it (nor needs the registry).
+    installed = run(
+        [npm, "install", "--no-audit", "--no-fund", "--offline", str(tarball)], tmp_path, NPM_TIMEOUT
+    )
+    assert installed.returncode == 0, (
+        f"npm install of the tarball failed:\n{installed.stdout}\n{installed.stderr}"
+    )
+    assert not (tmp_path / "node_modules" / "ws").exists()
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", NO_WS_PROBE],
+        cwd=tmp_path,
+        env={**os.environ, "TASKROOM_URL": package_node.base_url},
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["connected"] is False
+    assert outcome["code"] == "NO_WEBSOCKET"
+    assert "ws" in outcome["message"]
+    assert outcome["states"] == ["connecting", "closed"]  # no retry: one would only fail again
