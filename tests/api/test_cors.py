@@ -4,6 +4,8 @@ and the health check to the origins it lists, and to no other; without it nothin
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from taskroom.db.migrate import upgrade
+from taskroom.server import NodeServer, uvicorn_config
 from taskroom.settings import Settings
 from tests.support.api import Api
 from tests.support.databases import sqlite_url
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import TEST_SETTINGS, RunningServer, start_server
 
 APP = "http://app.example:3000"
 SECOND_APP = "https://second.example"
@@ -174,6 +178,35 @@ def test_a_body_refused_before_the_app_runs_is_readable_by_a_listed_origin_only(
     for head in (oversized_post(cors_node, STRANGER), oversized_post(cors_node, APP, path="/board-upload")):
         assert head.startswith(b"http/1.1 413 ")
         assert b"access-control-" not in head
+
+
+def test_an_internal_error_is_readable_by_a_listed_origin(tmp_path: Path) -> None:
+    # Starlette answers 500 outside the added middleware; CORS sits outside that answer too.
+    database_url = sqlite_url(tmp_path)
+    settings = Settings(**{**TEST_SETTINGS, "database_url": database_url, "cors_allowed_origins": APP})
+    upgrade(database_url)
+    config = uvicorn_config(settings, "127.0.0.1", 0)
+
+    async def fail() -> None:
+        raise RuntimeError("a bug in a handler")
+
+    config.app.add_api_route("/api/v1/test-failure", fail)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = NodeServer(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the node did not start"
+        time.sleep(0.01)
+    node = RunningServer(settings, sock.getsockname()[1], server, thread)
+    try:
+        answer = httpx.get(f"{node.api}/test-failure", headers={"Origin": APP})
+    finally:
+        node.stop()
+    assert answer.status_code == 500
+    assert answer.headers["access-control-allow-origin"] == APP
 
 
 def test_without_the_setting_no_origin_is_answered(tmp_path: Path) -> None:
