@@ -57,13 +57,13 @@ export const DEFAULT_RECONNECT = Object.freeze({
 
 const CURSOR_INTERVAL_MS = 50; // 20 a second, as the server thins them anyway (§3.3)
 const CLOSE_NORMAL = 1000;
+const CLOSE_UNAUTHORIZED = 4401;
+// Sent when the client itself gives a connection up (dead link, no authentication in time).
+const CLOSE_CLIENT_GAVE_UP = 4000;
 // Node 20 has no global WebSocket: there the `ws` package (an optional peer dependency) stands in. The
 // specifier is a variable so that bundlers for browsers, which have the global, do not try to resolve it.
 const NODE_WEBSOCKET_PACKAGE = "ws";
 let nodeWebSocket = null;
-const CLOSE_UNAUTHORIZED = 4401;
-// Sent when the client itself gives a connection up (dead link, no authentication in time).
-const CLOSE_CLIENT_GAVE_UP = 4000;
 
 /**
  * The wait before reconnect attempt number `attempt` (0 for the first after a healthy connection):
@@ -157,7 +157,7 @@ export class TodoWebSocketClient {
    * @param {string} options.url ws(s) URL of /api/v1/ws, or the server's http(s) base (see toWebSocketUrl)
    * @param {string | (() => string | Promise<string>)} options.token an access token or a provider of fresh ones
    * @param {string[]} [options.workspaceIds] join only these (default: every workspace of the user)
-   * @param {new (url: string) => any} [options.WebSocket] the WebSocket class (Node: the `ws` package); default globalThis.WebSocket
+   * @param {new (url: string) => any} [options.WebSocket] the WebSocket class; default globalThis.WebSocket, else the `ws` package
    * @param {Record<string, number>} [options.resume] last seq already known per workspace (e.g. from a REST load)
    * @param {object} [options.reconnect] back-off policy, see DEFAULT_RECONNECT
    * @param {number} [options.heartbeatMs] send PING after this much silence; 0 turns it off (default 25000)
