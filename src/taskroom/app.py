@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,13 +21,14 @@ from . import __version__
 from .api import auth, documents, health, tasks, workspaces
 from .api_docs import mount_api_docs
 from .board import mount_board
+from .cors import CrossOriginAccess
 from .db.availability import database_unavailable
 from .errors import ApiError
 from .node import build_node
 from .realtime.transport import SESSIONS_STATE_KEY
 from .security_headers import SecurityHeadersMiddleware
 from .settings import Settings
-from .static_assets import CLIENT_DIR, AssetFiles
+from .static_assets import CLIENT_DIR, ClientFiles
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +45,23 @@ GZIP_LEVEL = 6
 
 
 class TaskroomApp(FastAPI):
-    """FastAPI with the security headers outside every other layer.
+    """FastAPI with the security headers, then CORS, outside every other layer.
 
     Starlette puts its error middleware (the one that answers 500) outside all added
-    middleware, so a middleware added the usual way would miss the 500 answers.
+    middleware, so a middleware added the usual way would miss the 500 answers (and a page of
+    another origin would see a 500 as a network failure).
     """
 
+    def __init__(self, *, cors_origins: Collection[str] = (), **options: Any) -> None:
+        self.cors_origins = tuple(cors_origins)
+        super().__init__(**options)
+
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(super().build_middleware_stack())
+        stack = super().build_middleware_stack()
+        if self.cors_origins:
+            # Outside GZip, so that its `Vary: Accept-Encoding` and CORS's `Vary: Origin` add up.
+            stack = CrossOriginAccess(stack, self.cors_origins)
+        return SecurityHeadersMiddleware(stack)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -83,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     docs = settings.api_docs_enabled  # API_DOCS_ENABLED=false: no /docs, /redoc or /openapi.json
     app = TaskroomApp(
+        cors_origins=settings.cors_origins,
         title="Taskroom",
         version=__version__,
         lifespan=lifespan,
@@ -99,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     if docs:
         mount_api_docs(app)
-    app.mount("/client", AssetFiles(directory=CLIENT_DIR), name="client")
+    app.mount("/client", ClientFiles(directory=CLIENT_DIR), name="client")
     if settings.metrics_enabled:
         app.include_router(health.metrics_router)
     # WS /api/v1/ws is served by the WebSocket protocol itself (realtime/transport.py), not a route.

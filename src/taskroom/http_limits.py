@@ -24,7 +24,9 @@ These live here rather than in an ASGI middleware (FastAPI's `max_body_size` amo
 the protocol sees bytes as they arrive: it can refuse before the app runs and close the
 connection instead of reading an oversized body to the end to discard it, and the deadline needs
 the connection, which a middleware never sees. Every refusal carries the API's error shape
-(`{"error": {"code", "message"}}`, PROTOCOL §2). WebSocket upgrades are held to the head bounds
+(`{"error": {"code", "message"}}`, PROTOCOL §2), and the CORS headers a request of an origin in
+CORS_ALLOWED_ORIGINS would get from the app (`cors_refusal_headers`), so that a page of that origin
+can read a 413 instead of seeing a network failure. WebSocket upgrades are held to the head bounds
 only: once upgraded, their frames are bounded by the WebSocket settings.
 """
 
@@ -33,12 +35,14 @@ from __future__ import annotations
 import asyncio
 import http
 import json
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr
 
+from .cors import CORS_PATH_PREFIXES
 from .security_headers import REFUSAL_SECURITY_HEADERS
 
 # Bytes a request line and its headers may take by default (nginx allows 32 KiB, Node.js 16 KiB).
@@ -85,6 +89,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes: ClassVar[int] = DEFAULT_MAX_HEADER_BYTES
     body_timeout: ClassVar[float] = DEFAULT_BODY_TIMEOUT
     max_body_bytes: ClassVar[int] = DEFAULT_MAX_BODY_BYTES
+    cors_origins: ClassVar[frozenset[bytes]] = frozenset()
 
     @classmethod
     def configured(
@@ -94,6 +99,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         max_header_bytes: int,
         body_timeout: float,
         max_body_bytes: int,
+        cors_origins: Collection[str] = (),
     ) -> type[LimitedHttpToolsProtocol]:
         return type(
             cls.__name__,
@@ -103,6 +109,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 "max_header_bytes": max_header_bytes,
                 "body_timeout": body_timeout,
                 "max_body_bytes": max_body_bytes,
+                "cors_origins": frozenset(origin.encode("latin-1") for origin in cors_origins),
             },
         )
 
@@ -294,9 +301,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             [
                 b"content-type: application/json\r\n",
                 *REFUSAL_SECURITY_HEADERS,
+                *cors_refusal_headers(self.cors_origins, getattr(self, "url", b""), self.headers or []),
                 b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n\r\n",
                 body,
             ]
         )
         return b"".join(head)
+
+
+def cors_refusal_headers(
+    allowed: frozenset[bytes], target: bytes, headers: list[tuple[bytes, bytes]]
+) -> list[bytes]:
+    """The header lines CORSMiddleware (cors.py) would add for this request, which it never sees:
+    the origin, when it is listed and the path is one that answers other origins; else none."""
+    if not allowed or not target.startswith(tuple(p.encode("ascii") for p in CORS_PATH_PREFIXES)):
+        return []
+    origin = next((value for name, value in headers if name.lower() == b"origin"), None)
+    if origin not in allowed:
+        return []
+    return [b"access-control-allow-origin: " + origin + b"\r\n", b"vary: Origin\r\n"]

@@ -105,6 +105,7 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
             max_header_bytes=settings.http_max_header_bytes,
             body_timeout=settings.http_body_timeout / 1000,
             max_body_bytes=settings.http_max_body_bytes,
+            cors_origins=settings.cors_origins,
         ),
         # WS /api/v1/ws straight on the socket; every other path through the ASGI app.
         "ws": RealtimeWebSocketProtocol,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from functools import cached_property
 from typing import Literal
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     ws_rate_limit_burst: float = Field(40.0, gt=0)
     ws_event_retention: int = Field(604_800_000, gt=0)
     ws_allowed_origins: str | None = None
+    # Origins (`https://app.example.com`) whose pages may call REST, load /client/* and read the
+    # health check (PROTOCOL §5.5); unset: none. Never `*`.
+    cors_allowed_origins: str | None = None
     # Bytes queued for one connection before it counts as a slow consumer and is closed 1013.
     ws_max_buffered_bytes: int = Field(1_048_576, gt=0)
     # How long an out-of-order event waits for the missing seq before the log is read to fill the gap.
@@ -123,6 +127,17 @@ class Settings(BaseSettings):
             raise ValueError("JWT_ALGORITHM 'none' is never accepted")
         return value
 
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _explicit_origins(cls, value: str | None) -> str | None:
+        for origin in _origin_list(value):
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin like https://app.example.com "
+                    "(scheme, host and optional port; never '*')"
+                )
+        return value
+
     @model_validator(mode="after")
     def _ssl_pair(self) -> Settings:
         if self.ssl_keyfile and not self.ssl_certfile:
@@ -150,3 +165,19 @@ class Settings(BaseSettings):
         if not self.ws_allowed_origins:
             return None
         return frozenset(o.strip().rstrip("/") for o in self.ws_allowed_origins.split(",") if o.strip())
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """The origins of CORS_ALLOWED_ORIGINS; empty means no cross-origin access."""
+        return _origin_list(self.cors_allowed_origins)
+
+
+# An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _origin_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    # Browsers send the scheme and host in lower case.
+    return tuple(origin.strip().rstrip("/").lower() for origin in value.split(",") if origin.strip())

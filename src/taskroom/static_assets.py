@@ -17,7 +17,23 @@ from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
-CLIENT_DIR: Final = STATIC_DIR / "client"
+CLIENT_MODULE: Final = "taskroom.js"
+
+
+def _client_dir() -> Path:
+    """Where the JavaScript client's files are: one copy, kept in `clients/js/` (the npm package).
+
+    A wheel carries them as the package data of `taskroom.static.client` (pyproject.toml maps that
+    package to `clients/js/`); a source checkout, editable installs included, has them only at the
+    top of the repository.
+    """
+    installed = STATIC_DIR / "client"
+    if (installed / CLIENT_MODULE).is_file():
+        return installed
+    return Path(__file__).resolve().parents[2] / "clients" / "js"
+
+
+CLIENT_DIR: Final = _client_dir()
 
 # The platform's MIME table decides otherwise: `.ts` is a Qt translation file on Linux, and `.js` is
 # `application/javascript` on some systems. Longest suffix first.
@@ -54,3 +70,15 @@ class AssetFiles(StaticFiles):
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)
         return response
+
+
+class ClientFiles(AssetFiles):
+    """The client's module and declarations only: their directory is also the npm package, whose
+    package.json, README and (after a local `npm install`) node_modules are not the node's to serve."""
+
+    SERVED: Final = frozenset({CLIENT_MODULE, "taskroom.d.ts"})
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if path not in self.SERVED:
+            return "", None
+        return super().lookup_path(path)

@@ -1,7 +1,7 @@
 // Reconnect back-off: the pure delay function, and the client against servers that refuse everything.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import TodoWebSocketClient, { backoffDelay, DEFAULT_RECONNECT, toWebSocketUrl } from "../../src/taskroom/static/client/taskroom.js";
+import TodoWebSocketClient, { backoffDelay, DEFAULT_RECONNECT, toWebSocketUrl } from "../../clients/js/taskroom.js";
 import { authenticating, recordingWebSocket, scriptedServer, serverUrl, sleep, until } from "./support.mjs";
 
 describe("backoffDelay", () => {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import WebSocket from "ws";
-import TodoWebSocketClient from "../../src/taskroom/static/client/taskroom.js";
+import TodoWebSocketClient from "../../clients/js/taskroom.js";
 import { Rest, recordLoggedEvents, recordingWebSocket, serverUrl, until } from "./support.mjs";
 
 let base;

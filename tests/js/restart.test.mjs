@@ -3,7 +3,7 @@
 // TASKROOM_CONTROL_URL is the pytest side's: POST /restart stops the node, waits, starts it again.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import TodoWebSocketClient from "../../src/taskroom/static/client/taskroom.js";
+import TodoWebSocketClient from "../../clients/js/taskroom.js";
 import { Rest, recordLoggedEvents, recordingWebSocket, serverUrl, sleep, until } from "./support.mjs";
 
 test("a client that lives through a node restart ends with every event once, in order, and its presence back", async () => {

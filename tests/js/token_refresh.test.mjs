@@ -2,7 +2,7 @@
 // the connection carries on with no event lost; a token refused at connect (4401) is replaced through it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import TodoWebSocketClient from "../../src/taskroom/static/client/taskroom.js";
+import TodoWebSocketClient from "../../clients/js/taskroom.js";
 import { Rest, recordLoggedEvents, recordingWebSocket, serverUrl, sleep, until } from "./support.mjs";
 
 test("expiring tokens are refreshed through the provider on the open connection, losing no event", async () => {

@@ -2,7 +2,7 @@
 // frame the test chooses: duplicates, gaps, resume, presence after a reconnect, token refresh, dead links.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import TodoWebSocketClient from "../../src/taskroom/static/client/taskroom.js";
+import TodoWebSocketClient from "../../clients/js/taskroom.js";
 import { authenticating, frame, recordLoggedEvents, recordingWebSocket, scriptedServer, until } from "./support.mjs";
 
 const FAST = { floorMs: 20, baseMs: 20, capMs: 100 };

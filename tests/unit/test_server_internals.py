@@ -77,6 +77,7 @@ HTTP_OVERRIDES = {
 }
 HTTP_OWN = {
     "header_timeout",
+    "cors_origins",
     "max_header_bytes",
     "body_timeout",
     "max_body_bytes",

@@ -1,6 +1,7 @@
 // Taskroom real-time client (PROTOCOL.md §3 and §4): one ES module, no build step, no dependencies.
+// The node serves this file at /client/taskroom.js; it is also the npm package `taskroom-client`.
 //
-//   import TodoWebSocketClient from "https://taskroom.example.com/client/taskroom.js";
+//   import TodoWebSocketClient from "https://taskroom.example.com/client/taskroom.js";  // or "taskroom-client"
 //   const client = new TodoWebSocketClient({ url: "wss://taskroom.example.com/api/v1/ws", token, workspaceIds });
 //   client.onTaskCreated(({ task }) => render(task));
 //   await client.connect();
@@ -59,6 +60,10 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_UNAUTHORIZED = 4401;
 // Sent when the client itself gives a connection up (dead link, no authentication in time).
 const CLOSE_CLIENT_GAVE_UP = 4000;
+// Node 20 has no global WebSocket: there the `ws` package (an optional peer dependency) stands in. The
+// specifier is a variable so that bundlers for browsers, which have the global, do not try to resolve it.
+const NODE_WEBSOCKET_PACKAGE = "ws";
+let nodeWebSocket = null;
 
 /**
  * The wait before reconnect attempt number `attempt` (0 for the first after a healthy connection):
@@ -152,7 +157,7 @@ export class TodoWebSocketClient {
    * @param {string} options.url ws(s) URL of /api/v1/ws, or the server's http(s) base (see toWebSocketUrl)
    * @param {string | (() => string | Promise<string>)} options.token an access token or a provider of fresh ones
    * @param {string[]} [options.workspaceIds] join only these (default: every workspace of the user)
-   * @param {new (url: string) => any} [options.WebSocket] the WebSocket class (Node: the `ws` package); default globalThis.WebSocket
+   * @param {new (url: string) => any} [options.WebSocket] the WebSocket class; default globalThis.WebSocket, else the `ws` package
    * @param {Record<string, number>} [options.resume] last seq already known per workspace (e.g. from a REST load)
    * @param {object} [options.reconnect] back-off policy, see DEFAULT_RECONNECT
    * @param {number} [options.heartbeatMs] send PING after this much silence; 0 turns it off (default 25000)
@@ -167,13 +172,13 @@ export class TodoWebSocketClient {
       throw new TypeError("workspaceIds: an array of workspace ids");
     }
     const WebSocketClass = WebSocket ?? globalThis.WebSocket;
-    if (typeof WebSocketClass !== "function") {
-      throw new TypeError("WebSocket: no WebSocket class here; pass one (in Node: the `ws` package)");
+    if (WebSocketClass !== undefined && typeof WebSocketClass !== "function") {
+      throw new TypeError("WebSocket: a WebSocket class (in Node: the `ws` package's)");
     }
     this.#url = toWebSocketUrl(url);
     this.#token = token;
     this.#requestedWorkspaceIds = workspaceIds ? [...workspaceIds] : null;
-    this.#WebSocket = WebSocketClass;
+    this.#WebSocket = WebSocketClass ?? null; // null: the `ws` package, loaded on the first connect
     this.#reconnect = { ...DEFAULT_RECONNECT, ...reconnect };
     this.#heartbeatMs = heartbeatMs ?? 25000;
     this.#pongTimeoutMs = pongTimeoutMs ?? 10000;
@@ -375,6 +380,16 @@ export class TodoWebSocketClient {
       return;
     }
     if (generation !== this.#generation) return;
+    if (this.#WebSocket === null) {
+      try {
+        this.#WebSocket = await loadNodeWebSocket();
+      } catch {
+        if (generation !== this.#generation) return;
+        this.#stop(new TaskroomClientError("NO_WEBSOCKET", "no global WebSocket here: install the `ws` package or pass options.WebSocket"));
+        return;
+      }
+      if (generation !== this.#generation) return;
+    }
     let socket;
     try {
       socket = new this.#WebSocket(this.#url);
@@ -445,14 +460,18 @@ export class TodoWebSocketClient {
     if (this.#stopped) return;
     if (code === CLOSE_UNAUTHORIZED && typeof this.#token === "string") {
       // The same string can never work again: stop rather than knock forever.
-      this.#stopped = true;
-      this.#clearTimers();
-      const error = new TaskroomClientError("UNAUTHORIZED", "the token was refused or expired; pass a token provider");
-      this.#setState("closed", { code, reason, error });
-      this.#rejectConnectWaiters(error);
+      this.#stop(new TaskroomClientError("UNAUTHORIZED", "the token was refused or expired; pass a token provider"), { code, reason });
       return;
     }
     this.#scheduleReconnect({ code, reason });
+  }
+
+  // Gives up for good: retrying could not help.
+  #stop(error, detail = {}) {
+    this.#stopped = true;
+    this.#clearTimers();
+    this.#setState("closed", { ...detail, error });
+    this.#rejectConnectWaiters(error);
   }
 
   #scheduleReconnect(detail) {
@@ -766,6 +785,12 @@ for (const [type, method] of Object.entries(EVENT_HANDLERS)) {
     writable: true,
     configurable: true,
   });
+}
+
+/** The `ws` package's WebSocket class, imported once (it is only looked for where no global WebSocket exists). */
+function loadNodeWebSocket() {
+  nodeWebSocket ??= import(NODE_WEBSOCKET_PACKAGE).then((module) => module.WebSocket ?? module.default);
+  return nodeWebSocket;
 }
 
 function requireId(name, value) {

@@ -220,7 +220,7 @@ export interface ClientOptions {
   token: string | TokenProvider;
   /** Join only these workspaces (default: every workspace of the user). */
   workspaceIds?: string[];
-  /** The WebSocket class; in Node pass the `ws` package's. Default: globalThis.WebSocket. */
+  /** The WebSocket class. Default: globalThis.WebSocket, else (Node 20) the `ws` package, imported on the first connect. */
   WebSocket?: new (url: string) => unknown;
   /** Last seq already known per workspace: the first connection resumes after it. */
   resume?: Record<string, number>;
