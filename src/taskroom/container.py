@@ -14,6 +14,7 @@ from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.database import Database
 from .services.idempotency import IdempotencyStore
+from .services.invitations import InvitationService
 from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
 from .services.tasks import TaskService
@@ -37,6 +38,7 @@ class Services:
     users: UserService
     workspaces: WorkspaceService
     tasks: TaskService
+    invitations: InvitationService
     metrics: NodeMetrics
     limits: RequestLimits
     realtime: RealtimeStatus | None = None
@@ -82,6 +84,7 @@ def build_services(
         users=UserService(db, passwords, tokens, throttle),
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
+        invitations=InvitationService(db, log, writes),
         metrics=metrics,
         limits=RequestLimits(settings, store),
         realtime=realtime,
