@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from taskroom.db.models import Invitation
+from tests.api.test_concurrency import run_in_threads
 from tests.realtime.clients import eventually
 from tests.support.api import Api, ApiUser
 from tests.support.observe import events_of, members_of, workspace_state
@@ -345,6 +346,24 @@ def test_a_member_already_accepting_keeps_their_role_and_nothing_is_logged(api: 
     assert workspace_state(alice, workspace_id) == before
     assert pending(alice, workspace_id) == []  # the invitation is used
     assert accept(bob, created["token"]).status_code == 410
+
+
+def test_racing_accepts_of_one_link_add_the_member_once(api: Api) -> None:
+    alice = api.register("Alice")
+    workspace_id = alice.create_workspace()["id"]
+    email = new_email()
+    created = invite(alice, workspace_id, email)
+    invitee = register_as(api, email)
+    tabs = [invitee.on_own_connection() for _ in range(4)]
+    statuses: list[int] = []
+    try:
+        run_in_threads(4, lambda i: statuses.append(accept(tabs[i], created["token"]).status_code))
+    finally:
+        for tab in tabs:
+            tab.http.close()
+    assert sorted(statuses) == [200, 410, 410, 410]
+    assert [e["type"] for e in events_of(alice, workspace_id)] == ["WORKSPACE_MEMBER_ADDED"]
+    assert [m["userId"] for m in members_of(alice, workspace_id)] == [alice.id, invitee.id]
 
 
 # --- retries -------------------------------------------------------------------------------------
