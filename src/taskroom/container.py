@@ -15,6 +15,7 @@ from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.database import Database
 from .services.idempotency import IdempotencyStore
+from .services.invitations import InvitationService
 from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
 from .services.tasks import TaskService
@@ -38,6 +39,7 @@ class Services:
     users: UserService
     workspaces: WorkspaceService
     tasks: TaskService
+    invitations: InvitationService
     metrics: NodeMetrics
     limits: RequestLimits
     # Who a credential names, for every entry point (REST, both WebSocket endpoints).
@@ -86,6 +88,7 @@ def build_services(
         users=users,
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
+        invitations=InvitationService(db, log, writes),
         metrics=metrics,
         limits=RequestLimits(settings, store),
         authenticator=Authenticator([AccessTokenVerifier(tokens)], users),

@@ -10,6 +10,11 @@ A name is judged by what it decodes to, not by how it is spelt: `%74oken`, `TOKE
 parameter too many costs nothing; `access_token` and the like are redacted as well. Anything
 shaped like a JWT (the node's tokens) is redacted wherever it stands in the line, so a token
 sent under another name, or inside another value, is not logged either.
+
+An invitation's token travels in the path (`/api/v1/invitations/{token}/accept`): the segment
+after a top-level `/invitations/` is redacted whatever it holds, and so is anything shaped like
+an invitation token (`tri_…`) wherever it stands. `/workspaces/{id}/invitations/{invId}` names
+an invitation by its id, which is no secret, and stays as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from urllib.parse import unquote_plus
 _PARAMETER = re.compile(r"([?&])([^=&\s\"']*)=([^&\s\"']*)")
 # Three base64url parts, the first a JSON object (`{"` encodes as `eyJ`).
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# An invitation path: group 1 is set when it is a workspace's list (`/workspaces/{id}/invitations/`).
+_INVITATION_PATH = re.compile(r"(/workspaces/[^/\s\"'?]+)?(/invitations/)([^/\s\"'?&#]+)")
+_INVITATION_TOKEN = re.compile(r"\btri_[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 # A name encoded more than once decodes to `token` only to a parser that decodes it more than
 # once; no parser in the node does, but a proxy might. A few rounds cover that and stay cheap.
@@ -46,6 +54,13 @@ def redact(message: str) -> str:
             return match.group(0)
         return f"{match.group(1)}{match.group(2)}={REDACTED}"
 
+    def replace_invitation(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(0)
+        return f"{match.group(2)}{REDACTED}"
+
+    message = _INVITATION_PATH.sub(replace_invitation, message)
+    message = _INVITATION_TOKEN.sub(REDACTED, message)
     return _JWT.sub(REDACTED, _PARAMETER.sub(replace, message))
 
 

@@ -195,6 +195,44 @@ class MemberOut(Timestamped):
     joined_at: WireTime
 
 
+# --- invitations ------------------------------------------------------------------------------
+
+
+class InvitationIn(RequestModel):
+    email: Email
+    role: AssignableRole  # never owner: a workspace has one owner, its creator
+
+
+class InvitationOut(Timestamped):
+    """A pending invitation as listed: never its token, which exists only in the creator's answer."""
+
+    id: str
+    email: str
+    role: Role
+    created_by: str
+    created_at: WireTime
+    expires_at: WireTime
+
+
+class InvitationCreated(Timestamped):
+    """The answer to creating an invitation: the only time its token is shown."""
+
+    id: str
+    email: str
+    role: Role
+    token: str
+    expires_at: WireTime
+
+
+class InvitationList(WireModel):
+    items: list[InvitationOut]
+
+
+class InvitationAccepted(WireModel):
+    workspace: WorkspaceOut
+    member: MemberOut
+
+
 # --- tasks ------------------------------------------------------------------------------------
 
 

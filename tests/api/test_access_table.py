@@ -170,6 +170,15 @@ def fresh_email(_cast: Cast) -> str:
     return f"new.{uuid.uuid4().hex[:10]}@example.test"
 
 
+def new_invitation(cast: Cast, scene: Scene, email: str) -> dict[str, Any]:
+    """An invitation to the scene's workspace, made by its owner."""
+    response = cast.people["owner"].post(
+        f"/workspaces/{scene.workspace}/invitations", json={"email": email, "role": "member"}
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
 API = "/api/v1"
 TABLE: dict[tuple[str, str], Row] = {
     # public
@@ -282,6 +291,38 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", f"{API}/workspaces/{{workspace_id}}"): Row(
         "owner", 204, lambda c, s: (f"{API}/workspaces/{s.workspace}", {}), writes=True
     ),
+    # invitations: admin and up; accepting one: only whoever has the invited email
+    ("POST", f"{API}/workspaces/{{workspace_id}}/invitations"): Row(
+        "admin",
+        201,
+        lambda c, s: (
+            f"{API}/workspaces/{s.workspace}/invitations",
+            {"json": {"email": fresh_email(c), "role": "viewer"}},
+        ),
+        writes=True,
+    ),
+    ("GET", f"{API}/workspaces/{{workspace_id}}/invitations"): Row(
+        "admin", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/invitations", {})
+    ),
+    ("DELETE", f"{API}/workspaces/{{workspace_id}}/invitations/{{invitation_id}}"): Row(
+        "admin",
+        204,
+        lambda c, s: (
+            f"{API}/workspaces/{s.workspace}/invitations/{new_invitation(c, s, fresh_email(c))['id']}",
+            {},
+        ),
+        writes=True,
+    ),
+    # Sent to the newcomer, who is none of the callers: each of them is refused with 403.
+    ("POST", f"{API}/invitations/{{token}}/accept"): Row(
+        "invitee",
+        200,
+        lambda c, s: (
+            f"{API}/invitations/{new_invitation(c, s, c.people['newcomer'].email)['token']}/accept",
+            {},
+        ),
+        writes=True,
+    ),
 }
 
 
@@ -326,6 +367,8 @@ def expected(row: Row, caller: str) -> tuple[int, str | None]:
         return 401, "UNAUTHORIZED"
     if row.access == "signed in":
         return row.status, None
+    if row.access == "invitee":  # an invitation for someone else's email
+        return 403, "FORBIDDEN"
     if caller in OUTSIDERS:
         return 404, "NOT_FOUND"
     if RANK[caller] >= RANK[row.access]:

@@ -40,6 +40,8 @@ class Scene:
     workspace_id: str
     task_id: str
     member_id: str
+    invitation_id: str
+    invitation_token: str
 
     @classmethod
     def build(cls, api: Api, owner: ApiUser | None = None) -> Scene:
@@ -48,10 +50,22 @@ class Scene:
         task = owner.create_task(workspace["id"], "Fuzzed task")
         member = api.register("Fuzz Member")
         owner.add_member(workspace["id"], member, "member")
-        return cls(owner, workspace["id"], task["id"], member.id)
+        invited = owner.post(
+            f"/workspaces/{workspace['id']}/invitations",
+            json={"email": f"fuzz.{uuid.uuid4().hex[:10]}@example.test", "role": "viewer"},
+        )
+        assert invited.status_code == 201, invited.text
+        invitation = invited.json()
+        return cls(owner, workspace["id"], task["id"], member.id, invitation["id"], invitation["token"])
 
     def ids(self) -> dict[str, str]:
-        return {"workspace_id": self.workspace_id, "task_id": self.task_id, "member_id": self.member_id}
+        return {
+            "workspace_id": self.workspace_id,
+            "task_id": self.task_id,
+            "member_id": self.member_id,
+            "invitation_id": self.invitation_id,
+            "token": self.invitation_token,
+        }
 
 
 @dataclass

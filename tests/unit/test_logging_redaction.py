@@ -41,3 +41,30 @@ def test_a_jwt_under_any_name_or_in_the_path_is_redacted() -> None:
 def test_a_record_with_arguments_is_redacted_once_formatted() -> None:
     line = logged('%s - "%s %s" %d', "c", "GET", "/d?%74oken=abc", 200)
     assert line == f'c - "GET /d?%74oken={REDACTED}" 200'
+
+
+INVITATION_TOKEN = "tri_Q2hlY2tpbmcgdGhhdCB0aGlzIGlzIHJlZGFjdGVk-_x"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/invitations/{INVITATION_TOKEN}/accept",
+        "/api/v1/invitations/not-shaped-like-a-token/accept",
+        "/api/v1/invitations/typed%20by%20hand",
+    ],
+)
+def test_the_token_in_an_invitation_path_is_redacted(path: str) -> None:
+    line = f'127.0.0.1:5000 - "POST {path} HTTP/1.1" 200'
+    secret = path.split("/")[4]
+    assert secret not in logged(line)
+    assert "/api/v1/invitations/[redacted]" in logged(line)
+
+
+def test_an_invitation_token_anywhere_in_a_line_is_redacted() -> None:
+    assert INVITATION_TOKEN not in logged(f"copied the link #/invite/{INVITATION_TOKEN} by hand")
+
+
+def test_a_workspace_invitation_id_is_kept() -> None:
+    line = '127.0.0.1:5000 - "DELETE /api/v1/workspaces/w-1/invitations/0b5c9e1e HTTP/1.1" 204'
+    assert logged(line) == line

@@ -18,7 +18,8 @@ _DESCRIPTIONS = {
     403: "A member whose role is too low for this (FORBIDDEN)",
     404: "No such workspace, task, member or user, or one the caller cannot see (NOT_FOUND)",
     409: "A conflict: taken (ALREADY_EXISTS), or changed by someone else since baseVersion (CONFLICT)",
-    410: "Events older than the retention (GONE): reload the workspace",
+    410: "Events older than the retention (GONE): reload the workspace; or an invitation that was "
+    "accepted, revoked or has expired (GONE)",
     422: "A bad body, query or header (VALIDATION_ERROR, with the failing fields), or an "
     "Idempotency-Key reused for another request (IDEMPOTENCY_KEY_REUSED)",
     429: "Too many attempts (RATE_LIMITED); Retry-After says when to try again",

@@ -87,6 +87,20 @@ export class Api {
   invite(workspaceId, email, role) {
     return this.request("POST", `/workspaces/${encodeURIComponent(workspaceId)}/members`, { email, role });
   }
+  // Invitations (PROTOCOL §5.4): a link for anyone, with or without an account.
+  createInvitation(workspaceId, email, role) {
+    return this.request("POST", `/workspaces/${encodeURIComponent(workspaceId)}/invitations`, { email, role });
+  }
+  listInvitations(workspaceId) {
+    return this.request("GET", `/workspaces/${encodeURIComponent(workspaceId)}/invitations`);
+  }
+  revokeInvitation(workspaceId, invitationId) {
+    const path = `/workspaces/${encodeURIComponent(workspaceId)}/invitations/${encodeURIComponent(invitationId)}`;
+    return this.request("DELETE", path);
+  }
+  acceptInvitation(token) {
+    return this.request("POST", `/invitations/${encodeURIComponent(token)}/accept`);
+  }
 
   // One page of the board order: {items, nextCursor}; nextCursor is null on the last page.
   listTaskPage(workspaceId, cursor) {

@@ -6,6 +6,7 @@ import { Api, ApiError, NetworkError } from "./api.js";
 import { BoardView } from "./board-view.js";
 import { CursorSender, renderCursors, renderPresence, TypingSignal } from "./collab.js";
 import { TaskEditor } from "./editing.js";
+import { acceptProblem, inviteTokenOf, renderInvitations, showLink } from "./invitations.js";
 import { clearSession, loadSession, saveSession } from "./session.js";
 import { BoardStore, columnLabel, neighboursAt } from "./store.js";
 
@@ -63,9 +64,15 @@ function showView(name) {
 }
 
 function route() {
+  const invitation = inviteTokenOf(location.hash);
+  $("invite-notice").hidden = !invitation;
   if (!session) {
     closeBoard();
     showView("auth");
+    return;
+  }
+  if (invitation) {
+    acceptInvitation(invitation);
     return;
   }
   const match = location.hash.match(/^#\/w\/([^/]+)$/);
@@ -146,6 +153,70 @@ function bindAuthForms() {
     }
   });
   $("sign-out").addEventListener("click", () => signOut());
+}
+
+// --- invitations ----------------------------------------------------------------------------------
+
+let accepting = null; // the token being accepted, so that two routes do not send it twice
+
+// `#/invite/{token}` once signed in (or signed up): join, then open the workspace. The link is
+// replaced in the history, so Back does not present a used token again.
+async function acceptInvitation(token) {
+  if (accepting === token) return;
+  accepting = token;
+  closeBoard();
+  try {
+    const { workspace } = await api.acceptInvitation(token);
+    workspaces.set(workspace.id, workspace);
+    renderWorkspaces();
+    announce(`You joined ${workspace.name}.`);
+    location.replace(`#/w/${encodeURIComponent(workspace.id)}`);
+  } catch (error) {
+    if (!session) return; // a 401 signed out already
+    showError(error instanceof ApiError ? acceptProblem(error) : explain(error));
+    location.replace("#/");
+  } finally {
+    accepting = null;
+  }
+}
+
+// The pending invitations of the open board, for its admins.
+async function loadInvitations(current) {
+  const list = $("invitation-list");
+  if (ROLE_RANK[current.workspace.role] < ROLE_RANK.admin) {
+    list.hidden = $("pending-title").hidden = true;
+    return;
+  }
+  try {
+    const { items } = await api.listInvitations(current.workspace.id);
+    if (board !== current) return;
+    renderInvitations(list, items, withdraw);
+    $("pending-title").hidden = items.length === 0;
+  } catch (error) {
+    showError(explain(error));
+  }
+}
+
+async function withdraw(invitation) {
+  const current = board;
+  if (!current) return;
+  try {
+    await api.revokeInvitation(current.workspace.id, invitation.id);
+    announce(`The invitation for ${invitation.email} was withdrawn.`);
+  } catch (error) {
+    if (error.status !== 404) showError(explain(error)); // 404: withdrawn or used meanwhile
+  }
+  $("invite-link-box").hidden = true;
+  await loadInvitations(current);
+}
+
+async function createInviteLink(current, email, role) {
+  const created = await api.createInvitation(current.workspace.id, email, role);
+  if (board !== current) return;
+  showLink($("invite-link-box"), created.email, created.token);
+  $("invite-email").value = "";
+  announce(`An invitation link for ${created.email} is ready to copy.`);
+  await loadInvitations(current);
 }
 
 // --- workspaces -----------------------------------------------------------------------------------
@@ -277,6 +348,7 @@ async function openBoard(workspaceId) {
     ? "Drag cards between columns, or focus a card and press Alt+arrow keys to move it."
     : "You are a viewer here: the board is read-only.";
   $("invite-form").hidden = ROLE_RANK[workspace.role] < ROLE_RANK.admin;
+  $("invite-link-box").hidden = true;
   showView("board");
   await reloadBoard();
   const presence = presenceByWorkspace.get(workspaceId);
@@ -305,6 +377,7 @@ async function reloadBoard() {
     if (board !== current) return;
     current.store.loadMembers(members.items);
     current.store.loadTasks(tasks.items, mark);
+    loadInvitations(current);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) leaveBoard("You no longer have access to that workspace.");
     else showError(explain(error));
@@ -349,19 +422,43 @@ function bindBoardForms() {
   });
   $("invite-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!board) return;
+    const current = board;
+    if (!current) return;
     const email = $("invite-email").value.trim();
+    const role = $("invite-role").value;
+    const linkOnly = event.submitter && event.submitter.value === "link";
     try {
-      const member = await api.invite(board.workspace.id, email, $("invite-role").value);
-      board.store.putMember(member);
+      if (linkOnly) {
+        await createInviteLink(current, email, role);
+        return;
+      }
+      const member = await api.invite(current.workspace.id, email, role);
+      current.store.putMember(member);
       $("invite-email").value = "";
       announce(`${member.name} was added as ${member.role}.`);
     } catch (error) {
-      if (error.status === 404) showError(`No account uses ${email}. Ask them to sign up first.`);
-      else if (error.status === 409) showError(`${email} is a member already.`);
-      else showError(explain(error));
+      // No account uses this address (yet): the invitation link is how they join.
+      if (error.status === 404 && !linkOnly) await createInviteLink(current, email, role).catch(inviteFailed(email));
+      else inviteFailed(email)(error);
     }
   });
+  $("invite-link-copy").addEventListener("click", async () => {
+    const field = $("invite-link");
+    try {
+      await navigator.clipboard.writeText(field.value);
+      announce("Link copied.");
+    } catch {
+      field.select(); // no clipboard access (an insecure origin): selected for Ctrl+C
+    }
+  });
+}
+
+function inviteFailed(email) {
+  return (error) => {
+    if (error.status === 409) showError(`${email} is a member already.`);
+    else if (error.status === 422) showError("Please check the email address.");
+    else showError(explain(error));
+  };
 }
 
 // --- card actions (called by the board view) ------------------------------------------------------
@@ -453,7 +550,12 @@ function startLive() {
   });
   listen("WORKSPACE_MEMBER_ADDED", (data) => {
     if (data.member.userId === session.user.id) loadWorkspaces();
-    else if (board && board.workspace.id === data.workspaceId) board.store.putMember(data.member);
+    else if (board && board.workspace.id === data.workspaceId) {
+      board.store.putMember(data.member);
+      // Someone may have joined by an invitation: it is no longer pending, its link no longer to send.
+      if ($("invite-link-for").textContent === data.member.email) $("invite-link-box").hidden = true;
+      loadInvitations(board);
+    }
   });
   listen("WORKSPACE_MEMBER_UPDATED", (data) => {
     if (board && board.workspace.id === data.workspaceId) board.store.putMember(data.member);
