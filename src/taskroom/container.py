@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -18,6 +19,7 @@ from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
 from .services.tasks import TaskService
 from .services.users import UserService
+from .services.webhooks import WebhookService
 from .services.workspaces import WorkspaceService
 from .services.writes import WriteRunner
 from .settings import Settings
@@ -37,6 +39,7 @@ class Services:
     users: UserService
     workspaces: WorkspaceService
     tasks: TaskService
+    webhooks: WebhookService
     metrics: NodeMetrics
     limits: RequestLimits
     realtime: RealtimeStatus | None = None
@@ -57,6 +60,7 @@ def build_services(
     metrics: NodeMetrics,
     realtime: RealtimeStatus | None = None,
     limit_store: LimitStore | None = None,
+    wake_webhooks: Callable[[], None] | None = None,
 ) -> Services:
     """The services of a node; limits are counted in `limit_store` (this node's memory by default)."""
     store = limit_store if limit_store is not None else MemoryLimitStore()
@@ -82,7 +86,18 @@ def build_services(
         users=UserService(db, passwords, tokens, throttle),
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
+        webhooks=WebhookService(
+            db,
+            writes,
+            settings.webhook_allow_private,
+            settings.webhook_attempts_kept,
+            wake_webhooks or _nothing,
+        ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
         realtime=realtime,
     )
+
+
+def _nothing() -> None:
+    return None
