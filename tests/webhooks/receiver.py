@@ -15,10 +15,12 @@ from standardwebhooks import Webhook
 from tests.support.waiting import eventually
 
 
-@dataclass(frozen=True)
+@dataclass
 class Delivery:
     headers: dict[str, str]
     body: bytes
+    # The status the receiver answered with; None while the POST waits for its answer.
+    status: int | None = None
 
     @property
     def event(self) -> dict[str, Any]:
@@ -55,7 +57,7 @@ class Receiver:
     def accepted(self) -> list[Delivery]:
         """The deliveries answered with a 2xx."""
         with self.lock:
-            return [d for n, d in enumerate(self.received) if 200 <= self.answer(n) < 300]
+            return [d for d in self.received if d.status is not None and 200 <= d.status < 300]
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Delivery]:
         """The accepted deliveries, once there are at least `count`."""
@@ -73,11 +75,15 @@ def receiver(answer: Answer | None = None, hang: bool = False) -> Iterator[Recei
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
+            delivery = Delivery({k.lower(): v for k, v in self.headers.items()}, body)
             with state.lock:
                 number = len(state.received)
-                state.received.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body))
+                state.received.append(delivery)
             state.open.wait(60)
-            self.send_response(state.answer(number))
+            status = state.answer(number)
+            with state.lock:
+                delivery.status = status
+            self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...db.models import Event, Workspace
 from ...db.webhook_models import Webhook, WebhookAttempt
-from ...timeutil import utcnow
+from ...timeutil import ensure_utc, utcnow
 from ..database import Database
 
 ACTIVE, FAILING = "active", "failing"
@@ -100,7 +100,7 @@ class DeliveryStore:
                     hook.secret,
                     int(hook.cursor),
                     int(hook.failures),
-                    hook.failing_since,
+                    None if hook.failing_since is None else ensure_utc(hook.failing_since),
                 )
                 for hook in hooks
             ]

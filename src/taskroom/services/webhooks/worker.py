@@ -55,13 +55,14 @@ class WebhookWorker:
         self._loop_task = asyncio.create_task(self._run(), name="webhook-deliveries")
 
     async def stop(self) -> None:
+        # Taken first: each delivery task leaves `_running` as it ends.
+        held = list(self._running)
         tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        held = list(self._running)
         self._running.clear()
         try:
             # The next node goes on at once instead of after the lease runs out.
