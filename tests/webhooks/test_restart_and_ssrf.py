@@ -125,6 +125,8 @@ def test_the_check_resolves_names_and_can_be_switched_off() -> None:
     asyncio.run(check_destination("http://localhost/hook", allow_private=True))
     with pytest.raises(RefusedAddress):
         asyncio.run(check_destination("http://user:pw@example.com/", allow_private=True))
+    with pytest.raises(RefusedAddress):  # a name that IDNA cannot encode
+        asyncio.run(check_destination("http://a..b\u0080/", allow_private=False))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import Field, StringConstraints, field_validator
 
-from ..schemas import MAX_INT64, NO_NUL, RequestModel, WireModel
+from ..schemas import MAX_INT64, RequestModel, WireModel
 from ..services.webhooks import NewWebhook, WebhookChange
 from ..services.webhooks.signing import secret_key
 from .deps import IdemKey, PathId, ServicesDep, UserId, reply
@@ -28,9 +28,16 @@ EventType = Literal[
     "WORKSPACE_MEMBER_REMOVED",
     "WORKSPACE_MEMBER_UPDATED",
 ]
-HookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL)]
+HookUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\x00]+$")]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=20)]
-Secret = Annotated[str, StringConstraints(max_length=200)]
+# `whsec_` + standard base64 of 24 to 64 bytes (Standard Webhooks' key sizes), spelled out so that
+# the schema promises only secrets the server takes.
+_B64 = "[A-Za-z0-9+/]"
+SECRET_PATTERN = (
+    f"^whsec_(?:(?:{_B64}{{4}}){{8,20}}(?:{_B64}{{2}}==|{_B64}{{3}}=|{_B64}{{4}})?"
+    f"|(?:{_B64}{{4}}){{21}}{_B64}{{2}}==)$"
+)
+Secret = Annotated[str, StringConstraints(max_length=200, pattern=SECRET_PATTERN)]
 
 
 def _valid_secret(value: str | None) -> str | None:

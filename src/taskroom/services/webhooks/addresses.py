@@ -55,7 +55,7 @@ async def check_destination(url: str, allow_private: bool) -> None:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
         raise RefusedAddress("the host name does not resolve") from exc
     addresses = {str(info[4][0]) for info in infos}
     if not addresses:

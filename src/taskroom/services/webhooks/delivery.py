@@ -41,7 +41,7 @@ class Sender:
                 response = await self._client.post(claim.url, content=body, headers=headers)
         except TimeoutError:
             return Attempt(event.seq, event.event_id, False, None, "no answer in time")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             # The class only: an exception's text may repeat the URL, whose query may hold a token.
             return Attempt(event.seq, event.event_id, False, None, type(exc).__name__)
         ok = 200 <= response.status_code < 300
