@@ -11,6 +11,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import httpx
+
 
 class RefusedAddress(ValueError):
     """The URL is not one a webhook may be sent to; the message says why (no secret in it)."""
@@ -18,7 +20,12 @@ class RefusedAddress(ValueError):
 
 def parse_url(url: str) -> tuple[str, int]:
     """The host and port of an http(s) URL; RefusedAddress for anything else."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises on a malformed bracketed host
+        httpx.URL(url)  # what the client will send to must parse too
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise RefusedAddress("is not a valid URL") from exc
     if parts.scheme not in ("http", "https"):
         raise RefusedAddress("must be an http or https URL")
     if not parts.hostname:

@@ -159,9 +159,8 @@ class WebhookService:
             ).one()
             if since_seq < row.log_floor:
                 raise Gone(f"events up to seq {row.log_floor} are no longer retained")
-            if since_seq > row.seq:
-                raise InvalidField("sinceSeq", f"is past the workspace's latest seq ({row.seq})")
-            hook.cursor = since_seq
+            # Past the head there is nothing to send again: the hook simply goes on from the head.
+            hook.cursor = min(since_seq, int(row.seq))
             hook.status = ACTIVE
             hook.failures = 0
             hook.failing_since = hook.next_attempt_at = None
