@@ -13,15 +13,19 @@ from tests.support.servers import RunningServer, start_server
 from tests.webhooks.conftest import FAST_WEBHOOKS, create_hook
 from tests.webhooks.receiver import receiver
 
+NO_POLL = 600_000
+
 
 @pytest.fixture
 def three_nodes(database_factory: Callable[[str], str]) -> Iterator[list[RunningServer]]:
     require_redis()
     database_url = database_factory("postgres")
     prefix = fresh_prefix()
+    # No poll to speak of: what moves deliveries here is the wake-up each commit gives, on the node
+    # that wrote it and, through PostgreSQL's commit notices, on the others.
+    settings = {**FAST_WEBHOOKS, "webhook_poll_interval": NO_POLL}
     nodes = [
-        start_server(database_url, redis_url=REDIS_URL, redis_prefix=prefix, **FAST_WEBHOOKS)
-        for _ in range(3)
+        start_server(database_url, redis_url=REDIS_URL, redis_prefix=prefix, **settings) for _ in range(3)
     ]
     yield nodes
     for node in nodes:
