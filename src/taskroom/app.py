@@ -18,7 +18,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from . import __version__
-from .api import auth, documents, health, invitations, tasks, workspaces
+from .api import auth, documents, health, invitations, tasks, webhooks, workspaces
 from .api_docs import mount_api_docs
 from .board import mount_board
 from .cors import CrossOriginAccess
@@ -105,7 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Compression of HTTP answers only: WebSocket scopes pass through it untouched.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     _install_error_handlers(app)
-    for router in (auth.router, workspaces.router, invitations.router, tasks.router, documents.router):
+    for router in (
+        auth.router,
+        workspaces.router,
+        invitations.router,
+        tasks.router,
+        documents.router,
+        webhooks.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(health.router)
     if docs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -20,6 +21,7 @@ from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
 from .services.tasks import TaskService
 from .services.users import UserService
+from .services.webhooks import WebhookService
 from .services.workspaces import WorkspaceService
 from .services.writes import WriteRunner
 from .settings import Settings
@@ -40,6 +42,7 @@ class Services:
     workspaces: WorkspaceService
     tasks: TaskService
     invitations: InvitationService
+    webhooks: WebhookService
     metrics: NodeMetrics
     limits: RequestLimits
     # Who a credential names, for every entry point (REST, both WebSocket endpoints).
@@ -62,6 +65,7 @@ def build_services(
     metrics: NodeMetrics,
     realtime: RealtimeStatus | None = None,
     limit_store: LimitStore | None = None,
+    wake_webhooks: Callable[[], None] | None = None,
 ) -> Services:
     """The services of a node; limits are counted in `limit_store` (this node's memory by default)."""
     store = limit_store if limit_store is not None else MemoryLimitStore()
@@ -89,8 +93,19 @@ def build_services(
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         invitations=InvitationService(db, log, writes),
+        webhooks=WebhookService(
+            db,
+            writes,
+            settings.webhook_allow_private,
+            settings.webhook_attempts_kept,
+            wake_webhooks or _nothing,
+        ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
         authenticator=Authenticator([AccessTokenVerifier(tokens)], users),
         realtime=realtime,
     )
+
+
+def _nothing() -> None:
+    return None

@@ -29,6 +29,7 @@ from .security.redis_limit_store import RedisLimitStore
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
+from .services.webhooks import WakingPublisher, WebhookWorker
 from .settings import Settings
 
 
@@ -59,6 +60,8 @@ class Node:
     documents: DocumentService
     # Redis only: keeps this node counted alive, and sweeps the nodes that are not.
     heartbeat: NodeHeartbeat | None = None
+    # Webhook deliveries (services/webhooks/worker.py).
+    webhooks: WebhookWorker | None = None
 
     async def start(self) -> None:
         await self.hub.start()
@@ -67,6 +70,8 @@ class Node:
             self.hub.spawn(self.commit_listener.run())
         if self.heartbeat is not None:
             await self.heartbeat.start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
 
     async def stop(self) -> None:
         await self.hub.close_all()  # connections leave (and untrack) while Redis is still there
@@ -74,6 +79,8 @@ class Node:
         if self.heartbeat is not None:
             await self.heartbeat.stop()
         await self.hub.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.db.dispose()
 
 
@@ -125,14 +132,28 @@ def build_node(settings: Settings) -> Node:
     shared = make_shared_parts(settings)
     feeds = WorkspaceFeeds(db, log)
     hub = Hub(settings, feeds, shared.broker, shared.presence, metrics, shared.limits)
+    webhooks = WebhookWorker(settings, db)
+    # Every commit of this node wakes webhook delivery; on PostgreSQL so do other nodes' (below).
+    publisher = WakingPublisher(hub.publisher, webhooks.wake)
     services = build_services(
-        settings, db, log, hub.publisher, metrics, realtime=hub, limit_store=shared.limits
+        settings,
+        db,
+        log,
+        publisher,
+        metrics,
+        realtime=hub,
+        limit_store=shared.limits,
+        wake_webhooks=webhooks.wake,
     )
     sessions = SessionFactory(hub, metrics, hub.flusher, services.tokens, feeds, settings)
     listener = (
         None
         if db.is_sqlite
-        else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
+        else CommitListener(
+            settings.database_url,
+            _also_waking(hub.safety_net.heard_commit, webhooks.wake),
+            hub.safety_net.catch_up_soon,
+        )
     )
     # Documents get a broker of their own (see documents/relay.py).
     documents = DocumentService(
@@ -157,7 +178,18 @@ def build_node(settings: Settings) -> Node:
         listener,
         documents,
         heartbeat,
+        webhooks,
     )
+
+
+def _also_waking(heard: Callable[[str, int], None], wake: Callable[[], None]) -> Callable[[str, int], None]:
+    """A commit notice for the safety net that also wakes webhook delivery on this node."""
+
+    def on_commit(workspace_id: str, seq: int) -> None:
+        heard(workspace_id, seq)
+        wake()
+
+    return on_commit
 
 
 def _sample_runtime(metrics: NodeMetrics, presence: Presence, sessions: SessionFactory) -> None:

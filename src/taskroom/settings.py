@@ -120,6 +120,27 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(86_400, gt=0)
     log_level: str = "info"
 
+    # Webhooks (PROTOCOL §8, docs/webhooks.md). A receiver's answer must come within this time
+    # (ms), else the attempt failed.
+    webhook_timeout: int = Field(10_000, gt=0)
+    # Failures of one event are retried for this long, then the hook is marked `failing`.
+    webhook_retry_window_seconds: int = Field(86_400, gt=0)
+    # The back-off between attempts: exponential from the first interval up to the max (ms), each
+    # wait drawn at random below it ("full jitter", so failed receivers are not hit in step).
+    webhook_retry_initial_interval: int = Field(1_000, gt=0)
+    webhook_retry_max_interval: int = Field(600_000, gt=0)
+    # The safety net of prompt delivery: hooks are also looked at this often (ms).
+    webhook_poll_interval: int = Field(5_000, gt=0)
+    # Deliveries in flight at once on one node (each hook delivers one event at a time).
+    webhook_max_concurrency: int = Field(16, gt=0)
+    # How long a node's claim on a hook lasts unless renewed (ms); a node that dies holding one
+    # frees it after this. Never shorter than three WEBHOOK_TIMEOUTs.
+    webhook_lease_timeout: int = Field(60_000, gt=0)
+    # Attempts kept per hook for GET …/webhooks/{hookId}.
+    webhook_attempts_kept: int = Field(20, gt=0)
+    # Receivers on loopback, private or link-local addresses are refused unless this is true.
+    webhook_allow_private: bool = False
+
     @field_validator("jwt_algorithm")
     @classmethod
     def _no_none_algorithm(cls, value: str) -> str:

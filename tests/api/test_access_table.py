@@ -84,7 +84,8 @@ def delete_account(node: RunningServer, user_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def cast(backend: str, database_factory: Callable[[str], str]) -> Iterator[Cast]:
-    node = start_server(database_factory(backend))
+    # Webhooks of the scene point at a closed loopback port, which the node must allow.
+    node = start_server(database_factory(backend), webhook_allow_private=True)
     api = Api(node.api)
     try:
         names = ["owner", "admin", "member", "viewer", "outsider", "removed", "target", "newcomer"]
@@ -136,6 +137,10 @@ class Scene:
     workspace: str
     task: str
     neighbour: str
+    hook: str
+
+
+HOOK_URL = "http://127.0.0.1:9/hook"
 
 
 def make_scene(cast: Cast) -> Scene:
@@ -148,7 +153,9 @@ def make_scene(cast: Cast) -> Scene:
     assert owner.delete(f"/workspaces/{workspace}/members/{cast.people['removed'].id}").status_code == 204
     task = owner.create_task(workspace, "First")["id"]
     neighbour = owner.create_task(workspace, "Second")["id"]
-    return Scene(workspace, task, neighbour)
+    hook = owner.post(f"/workspaces/{workspace}/webhooks", json={"url": HOOK_URL})
+    assert hook.status_code == 201, hook.text
+    return Scene(workspace, task, neighbour, hook.json()["id"])
 
 
 # --- the REST table -----------------------------------------------------------------------------
@@ -321,6 +328,37 @@ TABLE: dict[tuple[str, str], Row] = {
             f"{API}/invitations/{new_invitation(c, s, c.people['newcomer'].email)['token']}/accept",
             {},
         ),
+        writes=True,
+    ),
+    # webhooks: admin and up, reads included (PROTOCOL §8)
+    ("GET", f"{API}/workspaces/{{workspace_id}}/webhooks"): Row(
+        "admin", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/webhooks", {})
+    ),
+    ("POST", f"{API}/workspaces/{{workspace_id}}/webhooks"): Row(
+        "admin",
+        201,
+        lambda c, s: (f"{API}/workspaces/{s.workspace}/webhooks", {"json": {"url": HOOK_URL}}),
+        writes=True,
+    ),
+    ("GET", f"{API}/workspaces/{{workspace_id}}/webhooks/{{hook_id}}"): Row(
+        "admin", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/webhooks/{s.hook}", {})
+    ),
+    ("PATCH", f"{API}/workspaces/{{workspace_id}}/webhooks/{{hook_id}}"): Row(
+        "admin",
+        200,
+        lambda c, s: (
+            f"{API}/workspaces/{s.workspace}/webhooks/{s.hook}",
+            {"json": {"events": ["TASK_CREATED"]}},
+        ),
+        writes=True,
+    ),
+    ("DELETE", f"{API}/workspaces/{{workspace_id}}/webhooks/{{hook_id}}"): Row(
+        "admin", 204, lambda c, s: (f"{API}/workspaces/{s.workspace}/webhooks/{s.hook}", {}), writes=True
+    ),
+    ("POST", f"{API}/workspaces/{{workspace_id}}/webhooks/{{hook_id}}/replay"): Row(
+        "admin",
+        200,
+        lambda c, s: (f"{API}/workspaces/{s.workspace}/webhooks/{s.hook}/replay", {"json": {"sinceSeq": 0}}),
         writes=True,
     ),
 }

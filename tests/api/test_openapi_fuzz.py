@@ -32,6 +32,11 @@ from tests.support.servers import RunningServer, start_server
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 20}
 
 
+# The scene's webhook points at a closed loopback port (the node allows private receivers for it):
+# its deliveries fail at once and are retried in the background, touching no other host.
+FUZZ_HOOK_URL = "http://127.0.0.1:9/fuzz"
+
+
 @dataclass
 class Scene:
     """The fuzzing user's own world; rebuilt when a generated request deletes part of it."""
@@ -42,6 +47,7 @@ class Scene:
     member_id: str
     invitation_id: str
     invitation_token: str
+    hook_id: str
 
     @classmethod
     def build(cls, api: Api, owner: ApiUser | None = None) -> Scene:
@@ -56,7 +62,17 @@ class Scene:
         )
         assert invited.status_code == 201, invited.text
         invitation = invited.json()
-        return cls(owner, workspace["id"], task["id"], member.id, invitation["id"], invitation["token"])
+        hook = owner.post(f"/workspaces/{workspace['id']}/webhooks", json={"url": FUZZ_HOOK_URL})
+        assert hook.status_code == 201, hook.text
+        return cls(
+            owner,
+            workspace["id"],
+            task["id"],
+            member.id,
+            invitation["id"],
+            invitation["token"],
+            hook.json()["id"],
+        )
 
     def ids(self) -> dict[str, str]:
         return {
@@ -65,6 +81,7 @@ class Scene:
             "member_id": self.member_id,
             "invitation_id": self.invitation_id,
             "token": self.invitation_token,
+            "hook_id": self.hook_id,
         }
 
 
@@ -79,7 +96,7 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target(backend: str, database_factory: Callable[[str], str]) -> Iterator[Target]:
-    node = start_server(database_factory(backend))
+    node = start_server(database_factory(backend), webhook_allow_private=True)
     api = Api(node.api)
     try:
         schema = schemathesis.openapi.from_url(f"{node.base_url}/openapi.json")
@@ -116,7 +133,8 @@ def find(schema: BaseSchema, label: str) -> APIOperation:
 # member, a neighbour task that is not in the column, a list `cursor` the server never handed out.
 # That is a 422 naming the field (PROTOCOL §2), the only 422 a valid request may get;
 # schemathesis's own "valid data accepted" check knows nothing of references, so this one replaces it.
-REFERENCE_FIELDS = {"assigneeId", "beforeId", "afterId", "cursor"}
+# A webhook's `url` is one too: its host must resolve, and to a public address (PROTOCOL §8).
+REFERENCE_FIELDS = {"assigneeId", "beforeId", "afterId", "cursor", "url"}
 
 
 def assert_valid_request_accepted(case: schemathesis.Case, response: Response) -> None:

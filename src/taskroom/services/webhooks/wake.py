@@ -1,0 +1,23 @@
+"""The port through which committed events wake the delivery loop, given at wiring time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..publisher import CommittedEvent, EventPublisher
+
+
+class WakingPublisher:
+    """The node's publisher, plus a wake-up of webhook delivery after each commit with events."""
+
+    def __init__(self, inner: EventPublisher, wake: Callable[[], None]) -> None:
+        self._inner = inner
+        self._wake = wake
+
+    async def publish_committed(self, events: Sequence[CommittedEvent]) -> None:
+        await self._inner.publish_committed(events)
+        if events:
+            self._wake()
+
+    async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
+        await self._inner.notify_user(user_id, envelope, join_workspace_id)
