@@ -16,6 +16,7 @@ from .services.database import Database
 from .services.idempotency import IdempotencyStore
 from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
+from .services.sessions import SessionService, purge_ended_sessions
 from .services.tasks import TaskService
 from .services.users import UserService
 from .services.workspaces import WorkspaceService
@@ -35,6 +36,7 @@ class Services:
     log: WorkspaceLog
     idempotency: IdempotencyStore
     users: UserService
+    sessions: SessionService
     workspaces: WorkspaceService
     tasks: TaskService
     metrics: NodeMetrics
@@ -42,10 +44,12 @@ class Services:
     realtime: RealtimeStatus | None = None
 
     async def prune(self) -> int:
-        """Drop log rows past WS_EVENT_RETENTION and expired idempotency records."""
+        """Drop log rows past WS_EVENT_RETENTION, expired idempotency records and old sessions."""
         async with self.db.transaction() as session:
             removed = await self.log.prune(session, timedelta(milliseconds=self.settings.ws_event_retention))
             await self.idempotency.purge_expired(session)
+            # Ended and expired sessions are kept a day for the record, then go with their spent tokens.
+            await purge_ended_sessions(session, timedelta(days=1))
         return removed
 
 
@@ -73,13 +77,15 @@ def build_services(
         settings.login_failure_window_seconds,
         max_per_account=settings.login_max_failures_per_account,
     )
+    sessions = SessionService(db, tokens, timedelta(seconds=settings.jwt_refresh_ttl_seconds))
     return Services(
         settings=settings,
         db=db,
         tokens=tokens,
         log=log,
         idempotency=idempotency,
-        users=UserService(db, passwords, tokens, throttle),
+        users=UserService(db, passwords, tokens, throttle, sessions),
+        sessions=sessions,
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         metrics=metrics,

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import TooManyRequests, Unauthorized
 from ..schemas import NO_NUL
-from ..security.tokens import TokenError
+from ..security.tokens import Claims, TokenError
 from ..services.idempotency import IdempotencyKey
 from ..services.writes import Reply
 
@@ -23,22 +23,28 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated["Services", Depends(get_services)]
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
-async def current_user_id(
+async def current_claims(
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Claims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     try:
-        user_id = services.tokens.verify(credentials.credentials).user_id
+        claims = services.tokens.verify(credentials.credentials)
     except TokenError as exc:
         raise Unauthorized(str(exc)) from exc
-    if not await services.users.exists(user_id):
-        raise Unauthorized("invalid token: the account no longer exists")
-    return user_id
+    await services.sessions.require_live(claims)  # the account exists, and the token's session is live
+    return claims
+
+
+CurrentClaims = Annotated[Claims, Depends(current_claims)]
+
+
+async def current_user_id(claims: CurrentClaims) -> str:
+    return claims.user_id
 
 
 UserId = Annotated[str, Depends(current_user_id)]
