@@ -9,7 +9,8 @@ A name is judged by what it decodes to, not by how it is spelt: `%74oken`, `TOKE
 `to%6Ben` all read as `token` to a URL parser, so a log must not keep any of them. Redacting a
 parameter too many costs nothing; `access_token` and the like are redacted as well. Anything
 shaped like a JWT (the node's tokens) is redacted wherever it stands in the line, so a token
-sent under another name, or inside another value, is not logged either.
+sent under another name, or inside another value, is not logged either; so are refresh tokens
+(prefix `trr_`), which travel in JSON bodies that no log line of the node includes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from urllib.parse import unquote_plus
 _PARAMETER = re.compile(r"([?&])([^=&\s\"']*)=([^&\s\"']*)")
 # Three base64url parts, the first a JSON object (`{"` encodes as `eyJ`).
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# A refresh token (services/sessions.py gives them this prefix), wherever it stands.
+_REFRESH = re.compile(r"trr_[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 # A name encoded more than once decodes to `token` only to a parser that decodes it more than
 # once; no parser in the node does, but a proxy might. A few rounds cover that and stay cheap.
@@ -46,11 +49,17 @@ def redact(message: str) -> str:
             return match.group(0)
         return f"{match.group(1)}{match.group(2)}={REDACTED}"
 
-    return _JWT.sub(REDACTED, _PARAMETER.sub(replace, message))
+    return _REFRESH.sub(REDACTED, _JWT.sub(REDACTED, _PARAMETER.sub(replace, message)))
 
 
 class TokenRedaction(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            # uvicorn's access formatter reads the arguments one by one: redact each, keep the tuple.
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+            if isinstance(record.msg, str):
+                record.msg = redact(record.msg)
+            return True
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:
