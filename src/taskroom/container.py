@@ -19,6 +19,7 @@ from .services.idempotency import IdempotencyStore
 from .services.invitations import InvitationService
 from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
+from .services.sessions import SessionService, purge_ended_sessions
 from .services.tasks import TaskService
 from .services.users import UserService
 from .services.webhooks import WebhookService
@@ -39,6 +40,7 @@ class Services:
     log: WorkspaceLog
     idempotency: IdempotencyStore
     users: UserService
+    sessions: SessionService
     workspaces: WorkspaceService
     tasks: TaskService
     invitations: InvitationService
@@ -50,10 +52,12 @@ class Services:
     realtime: RealtimeStatus | None = None
 
     async def prune(self) -> int:
-        """Drop log rows past WS_EVENT_RETENTION and expired idempotency records."""
+        """Drop log rows past WS_EVENT_RETENTION, expired idempotency records and old sessions."""
         async with self.db.transaction() as session:
             removed = await self.log.prune(session, timedelta(milliseconds=self.settings.ws_event_retention))
             await self.idempotency.purge_expired(session)
+            # Ended and expired sessions are kept a day for the record, then go with their spent tokens.
+            await purge_ended_sessions(session, timedelta(days=1))
         return removed
 
 
@@ -82,7 +86,8 @@ def build_services(
         settings.login_failure_window_seconds,
         max_per_account=settings.login_max_failures_per_account,
     )
-    users = UserService(db, passwords, tokens, throttle)
+    sessions = SessionService(db, tokens, timedelta(seconds=settings.jwt_refresh_ttl_seconds))
+    users = UserService(db, passwords, tokens, throttle, sessions)
     return Services(
         settings=settings,
         db=db,
@@ -90,6 +95,7 @@ def build_services(
         log=log,
         idempotency=idempotency,
         users=users,
+        sessions=sessions,
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         invitations=InvitationService(db, log, writes),
@@ -102,7 +108,7 @@ def build_services(
         ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
-        authenticator=Authenticator([AccessTokenVerifier(tokens)], users),
+        authenticator=Authenticator([AccessTokenVerifier(tokens)], users, sessions),
         realtime=realtime,
     )
 

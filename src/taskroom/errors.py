@@ -44,6 +44,13 @@ class InvalidCredentials(ApiError):
     code = "INVALID_CREDENTIALS"
 
 
+class InvalidRefreshToken(ApiError):
+    """A refresh token that is unknown, spent, expired, or of a session that ended."""
+
+    status_code = 401
+    code = "INVALID_REFRESH_TOKEN"
+
+
 class Conflict(ApiError):
     status_code = 409
     code = "CONFLICT"

@@ -9,8 +9,8 @@ A name is judged by what it decodes to, not by how it is spelt: `%74oken`, `TOKE
 `to%6Ben` all read as `token` to a URL parser, so a log must not keep any of them. Redacting a
 parameter too many costs nothing; `access_token` and the like are redacted as well. Anything
 shaped like a JWT (the node's tokens) is redacted wherever it stands in the line, so a token
-sent under another name, or inside another value, is not logged either.
-
+sent under another name, or inside another value, is not logged either; so are refresh tokens
+(prefix `trr_`), which travel in JSON bodies that no log line of the node includes.
 An invitation's token travels in the path (`/api/v1/invitations/{token}/accept`): the segment
 after a top-level `/invitations/` is redacted whatever it holds, and so is anything shaped like
 an invitation token (`tri_…`) wherever it stands. `/workspaces/{id}/invitations/{invId}` names
@@ -31,6 +31,8 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # An invitation path: group 1 is set when it is a workspace's list (`/workspaces/{id}/invitations/`).
 _INVITATION_PATH = re.compile(r"(/workspaces/[^/\s\"'?]+)?(/invitations/)([^/\s\"'?&#]+)")
 _INVITATION_TOKEN = re.compile(r"\btri_[A-Za-z0-9_-]+")
+# A refresh token (services/sessions.py gives them this prefix), wherever it stands.
+_REFRESH = re.compile(r"trr_[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 # A name encoded more than once decodes to `token` only to a parser that decodes it more than
 # once; no parser in the node does, but a proxy might. A few rounds cover that and stay cheap.
@@ -61,11 +63,17 @@ def redact(message: str) -> str:
 
     message = _INVITATION_PATH.sub(replace_invitation, message)
     message = _INVITATION_TOKEN.sub(REDACTED, message)
-    return _JWT.sub(REDACTED, _PARAMETER.sub(replace, message))
+    return _REFRESH.sub(REDACTED, _JWT.sub(REDACTED, _PARAMETER.sub(replace, message)))
 
 
 class TokenRedaction(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            # uvicorn's access formatter reads the arguments one by one: redact each, keep the tuple.
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+            if isinstance(record.msg, str):
+                record.msg = redact(record.msg)
+            return True
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:

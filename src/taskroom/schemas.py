@@ -140,6 +140,22 @@ class LoginIn(RequestModel):
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
+class PasswordChangeIn(RequestModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    new_password: Password
+
+
+RefreshToken = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class RefreshIn(RequestModel):
+    refresh_token: RefreshToken
+
+
+class LogoutIn(RequestModel):
+    refresh_token: RefreshToken | None = None
+
+
 class UserOut(Timestamped):
     id: str
     email: str
@@ -152,6 +168,20 @@ class AuthOut(Timestamped):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+class SessionOut(WireModel):
+    id: str
+    created_at: str
+    last_used_at: str
+    user_agent: str | None
+    current: bool
+
+
+class SessionList(WireModel):
+    items: list[SessionOut]
 
 
 # --- workspaces -------------------------------------------------------------------------------
@@ -340,7 +370,7 @@ class FieldError(WireModel):
 
 class ErrorDetail(WireModel):
     code: str = Field(
-        description="What went wrong, for programs: UNAUTHORIZED, INVALID_CREDENTIALS, FORBIDDEN, NOT_FOUND, "
+        description="What went wrong, for programs: UNAUTHORIZED, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN, FORBIDDEN, NOT_FOUND, "
         "CONFLICT, ALREADY_EXISTS, GONE, VALIDATION_ERROR, IDEMPOTENCY_KEY_REUSED, RATE_LIMITED, "
         "METHOD_NOT_ALLOWED"
     )

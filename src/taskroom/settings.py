@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "taskroom"
     jwt_audience: str = "taskroom"
     jwt_ttl_seconds: int = Field(3600, gt=0)
+    # Lifetime of a refresh token; each refresh hands out a new one with this lifetime again, so
+    # a session used at least this often never ends by itself.
+    jwt_refresh_ttl_seconds: int = Field(2_592_000, gt=0)
     node_id: str = Field(default_factory=lambda: f"node-{uuid.uuid4().hex[:8]}")
 
     ws_ping_interval: int = Field(30000, gt=0)

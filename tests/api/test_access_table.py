@@ -171,6 +171,30 @@ class Row:
     status: int  # the answer when allowed
     request: Request
     writes: bool = False  # an allowed call changes the workspace: each one gets a fresh scene
+    # A request that depends on who calls (one of their own sessions); used instead of `request`.
+    per_caller: Callable[[Cast, Scene, str], tuple[str, dict[str, Any]]] | None = None
+
+
+def fresh_login(cast: Cast, person: str) -> dict[str, Any]:
+    """A new session of one of the cast (a login), leaving their own token's session as it is."""
+    who = cast.people.get(person, cast.people["viewer"])
+    response = cast.api.http.post(
+        cast.node.base_url + "/api/v1/auth/login", json={"email": who.email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def own_session_id(cast: Cast, person: str) -> str:
+    """The id of a fresh session of the caller (of the viewer, for callers that are no one)."""
+    who = cast.people.get(person, cast.people["viewer"])
+    token = fresh_login(cast, person)["token"]
+    listed = cast.api.http.get(
+        cast.node.base_url + "/api/v1/auth/sessions", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert listed.status_code == 200, listed.text
+    assert who.email
+    return str(next(item["id"] for item in listed.json()["items"] if item["current"]))
 
 
 def fresh_email(_cast: Cast) -> str:
@@ -215,7 +239,41 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/client/{path}"): Row("public", 200, lambda c, s: ("/client/taskroom.js", {})),
     ("GET", "/docs/assets/{path}"): Row("public", 200, lambda c, s: ("/docs/assets/swagger-ui.css", {})),
     ("GET", "/{path}"): Row("public", 200, lambda c, s: ("/", {})),  # the web board
+    # sessions (PROTOCOL §5.1): a refresh token is its own credential, whoever else asks
+    ("POST", f"{API}/auth/refresh"): Row(
+        "public",
+        200,
+        lambda c, s: (
+            f"{API}/auth/refresh",
+            {"json": {"refreshToken": fresh_login(c, "viewer")["refreshToken"]}},
+        ),
+    ),
+    ("POST", f"{API}/auth/logout"): Row(
+        "public",
+        204,
+        lambda c, s: (
+            f"{API}/auth/logout",
+            {"json": {"refreshToken": fresh_login(c, "viewer")["refreshToken"]}},
+        ),
+    ),
     # any valid token
+    ("GET", f"{API}/auth/sessions"): Row("signed in", 200, lambda c, s: (f"{API}/auth/sessions", {})),
+    ("DELETE", f"{API}/auth/sessions/{{session_id}}"): Row(
+        "signed in",
+        204,
+        lambda c, s: ("", {}),
+        per_caller=lambda c, s, caller: (f"{API}/auth/sessions/{own_session_id(c, caller)}", {}),
+    ),
+    # Ends the caller's other sessions: the token each caller uses is its current one, and stays.
+    ("DELETE", f"{API}/auth/sessions"): Row("signed in", 204, lambda c, s: (f"{API}/auth/sessions", {})),
+    ("POST", f"{API}/auth/password"): Row(
+        "signed in",
+        204,
+        lambda c, s: (
+            f"{API}/auth/password",
+            {"json": {"currentPassword": PASSWORD, "newPassword": PASSWORD}},
+        ),
+    ),
     ("GET", f"{API}/auth/me"): Row("signed in", 200, lambda c, s: (f"{API}/auth/me", {})),
     ("GET", f"{API}/workspaces"): Row("signed in", 200, lambda c, s: (f"{API}/workspaces", {})),
     ("POST", f"{API}/workspaces"): Row(
@@ -416,7 +474,7 @@ def expected(row: Row, caller: str) -> tuple[int, str | None]:
 
 def call(cast: Cast, scene: Scene, method: str, row: Row, caller: str) -> tuple[int, str | None]:
     """The status and error code of the caller's request."""
-    path, kwargs = row.request(cast, scene)
+    path, kwargs = row.per_caller(cast, scene, caller) if row.per_caller else row.request(cast, scene)
     token = cast.as_caller(caller).token
     if method == "WS":  # the token in the query: browsers cannot set headers on a WebSocket
         return upgrade(cast, path + (f"?token={token}" if token else ""))

@@ -29,7 +29,7 @@ def login(http: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Res
 
 
 def assert_auth_answer(body: dict[str, Any], email: str, name: str) -> None:
-    assert set(body) == {"user", "accessToken", "tokenType", "expiresIn"}
+    assert set(body) == {"user", "accessToken", "tokenType", "expiresIn", "refreshToken", "refreshExpiresIn"}
     assert body["tokenType"] == "bearer"
     assert body["expiresIn"] == 3600
     assert set(body["user"]) == {"id", "email", "name", "createdAt"}

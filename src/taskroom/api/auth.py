@@ -1,16 +1,31 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
 from ..errors import NotFound, Unauthorized
-from ..schemas import AuthOut, LoginIn, RegisterIn, UserOut
+from ..schemas import (
+    AuthOut,
+    LoginIn,
+    LogoutIn,
+    PasswordChangeIn,
+    RefreshIn,
+    RegisterIn,
+    SessionList,
+    UserOut,
+)
+from ..security.tokens import Claims, TokenError
 from ..services.views import user_view
-from .deps import ServicesDep, UserId, client_address, limit_registrations
+from .deps import CurrentIdentity, PathId, ServicesDep, UserId, bearer, client_address, limit_registrations
 from .responses import errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _user_agent(request: Request) -> str | None:
+    return request.headers.get("user-agent")
 
 
 @router.post(
@@ -20,13 +35,66 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     dependencies=[Depends(limit_registrations)],
     responses=errors(409, 422, 429),
 )
-async def register(body: RegisterIn, services: ServicesDep) -> dict[str, Any]:
-    return await services.users.register(body)
+async def register(body: RegisterIn, request: Request, services: ServicesDep) -> dict[str, Any]:
+    return await services.users.register(body, _user_agent(request))
 
 
 @router.post("/login", response_model=AuthOut, responses=errors(401, 422, 429))
 async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any]:
-    return await services.users.login(body, client_address(request))
+    return await services.users.login(body, client_address(request), _user_agent(request))
+
+
+@router.post("/refresh", response_model=AuthOut, responses=errors(401, 422))
+async def refresh(body: RefreshIn, services: ServicesDep) -> dict[str, Any]:
+    return await services.sessions.refresh(body.refresh_token)
+
+
+@router.post("/logout", status_code=204, responses=errors(401, 422))
+async def logout(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    body: LogoutIn | None = None,
+) -> Response:
+    """End the session of the refresh token given, else that of the bearer token.
+
+    With a refresh token no access token is needed: a client whose access token expired can
+    still sign out."""
+    refresh_token = body.refresh_token if body is not None else None
+    claims: Claims | None = None
+    if refresh_token is None:
+        if credentials is None:
+            raise Unauthorized("give a refresh token or a bearer token")
+        try:
+            claims = services.tokens.verify(credentials.credentials)
+        except TokenError as exc:
+            raise Unauthorized(str(exc)) from exc
+    await services.sessions.logout(claims, refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=SessionList, responses=errors(401))
+async def list_sessions(claims: CurrentIdentity, services: ServicesDep) -> dict[str, Any]:
+    return {"items": await services.sessions.list_live(claims)}
+
+
+@router.delete("/sessions/{session_id}", status_code=204, responses=errors(401, 404, 422))
+async def end_session(session_id: PathId, claims: CurrentIdentity, services: ServicesDep) -> Response:
+    await services.sessions.end(claims.user_id, session_id)
+    return Response(status_code=204)
+
+
+@router.delete("/sessions", status_code=204, responses=errors(401))
+async def end_other_sessions(claims: CurrentIdentity, services: ServicesDep) -> Response:
+    await services.sessions.end_others(claims.user_id, keep=claims.session_id)
+    return Response(status_code=204)
+
+
+@router.post("/password", status_code=204, responses=errors(401, 403, 422, 429))
+async def change_password(
+    body: PasswordChangeIn, request: Request, claims: CurrentIdentity, services: ServicesDep
+) -> Response:
+    await services.users.change_password(claims.user_id, claims.session_id, body, client_address(request))
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserOut, responses=errors(401))

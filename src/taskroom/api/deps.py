@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..edge.identity import Refusal
+from ..edge.identity import Identity, Refusal
 from ..errors import TooManyRequests, Unauthorized
 from ..schemas import NO_NUL
 from ..services.idempotency import IdempotencyKey
@@ -23,19 +23,26 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated["Services", Depends(get_services)]
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
-async def current_user_id(
+async def current_identity(
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Identity:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     try:
         identity = await services.authenticator.authenticate(credentials.credentials)
     except Refusal as refusal:
         raise Unauthorized(str(refusal)) from refusal
+    return identity
+
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+
+
+async def current_user_id(identity: CurrentIdentity) -> str:
     return identity.user_id
 
 

@@ -14,7 +14,8 @@ from ..schemas import ErrorOut
 
 _DESCRIPTIONS = {
     401: "No bearer token, or one that is bad, expired, or of an account that no longer exists "
-    "(UNAUTHORIZED); wrong email or password at login (INVALID_CREDENTIALS)",
+    "(UNAUTHORIZED); wrong email or password at login (INVALID_CREDENTIALS); a refresh token that is "
+    "unknown, spent, expired or of an ended session (INVALID_REFRESH_TOKEN)",
     403: "A member whose role is too low for this (FORBIDDEN)",
     404: "No such workspace, task, member or user, or one the caller cannot see (NOT_FOUND)",
     409: "A conflict: taken (ALREADY_EXISTS), or changed by someone else since baseVersion (CONFLICT)",

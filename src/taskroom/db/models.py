@@ -192,3 +192,31 @@ class Invitation(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_workspace_invitations_workspace_id", "workspace_id"),)
+
+
+class AuthSession(Base):
+    """One login: the refresh token in force (hashed) and what the session list shows."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # sha256 hex of the refresh token in force; replaced on every refresh.
+    refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the refresh token in force stops working (JWT_REFRESH_TTL_SECONDS after it was issued).
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_agent: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # Set when the session ends (logout, ended from the list, password change, reuse detected).
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SpentRefreshToken(Base):
+    """A refresh token already exchanged: presenting it again ends its session (reuse detection)."""
+
+    __tablename__ = "spent_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
+    spent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

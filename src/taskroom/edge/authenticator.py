@@ -30,6 +30,12 @@ class Accounts(Protocol):
     async def exists(self, user_id: str) -> bool: ...
 
 
+class Sessions(Protocol):
+    async def is_live(self, user_id: str, session_id: str) -> bool:
+        """Whether the session is live and its account exists (one read for both)."""
+        ...
+
+
 class AccessTokenVerifier:
     """This node's signed access tokens (`security/tokens.py`): any shape, so it goes last."""
 
@@ -45,15 +51,20 @@ class AccessTokenVerifier:
         except TokenError as exc:
             reason = RefusalReason.EXPIRED if exc.expired else RefusalReason.INVALID
             raise Refusal(reason, str(exc)) from None
-        return Identity(claims.user_id, claims.expires_at, token_id=claims.token_id)
+        return Identity(
+            claims.user_id, claims.expires_at, token_id=claims.token_id, session_id=claims.session_id
+        )
 
 
 class Authenticator:
-    def __init__(self, verifiers: Sequence[Verifier], accounts: Accounts) -> None:
+    def __init__(
+        self, verifiers: Sequence[Verifier], accounts: Accounts, sessions: Sessions | None = None
+    ) -> None:
         if not verifiers:
             raise ValueError("an authenticator needs at least one verifier")
         self._verifiers = tuple(verifiers)
         self._accounts = accounts
+        self._sessions = sessions
 
     async def verify(self, credential: str | None) -> Identity:
         """The credential's identity, without the account check (for a caller that reads the
@@ -69,6 +80,13 @@ class Authenticator:
         """Verified, and its account still there: a credential outlives an account deleted
         behind its back. Raises `Refusal`."""
         identity = await self.verify(credential)
+        if identity.session_id is not None and self._sessions is not None:
+            if not await self._sessions.is_live(identity.user_id, identity.session_id):
+                raise Refusal(
+                    RefusalReason.SESSION_ENDED,
+                    "invalid token: its session ended or its account no longer exists",
+                )
+            return identity
         if not await self._accounts.exists(identity.user_id):
             raise Refusal(RefusalReason.ACCOUNT_GONE, "invalid token: the account no longer exists")
         return identity

@@ -26,6 +26,7 @@ class RefusalReason(StrEnum):
     INVALID = "invalid"  # not one we issued or accept: bad signature, claims, shape
     EXPIRED = "expired"  # ours, but past its expiry
     ACCOUNT_GONE = "account_gone"  # ours and in force, for an account deleted since
+    SESSION_ENDED = "session_ended"  # ours, of a session ended since (logout, reuse, password change)
 
 
 class Refusal(Exception):

@@ -25,6 +25,9 @@ class Claims:
     user_id: str
     expires_at: float
     token_id: str
+    # The login session the token belongs to (`sid`); None for tokens without one (issued before
+    # sessions existed, or by `taskroom token`), which stay valid until they expire.
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class TokenService:
     def _key(self) -> str:
         return self._settings.signing_key
 
-    def issue(self, user_id: str, *, ttl_seconds: int | None = None) -> IssuedToken:
+    def issue(self, user_id: str, *, sid: str | None = None, ttl_seconds: int | None = None) -> IssuedToken:
         ttl = self._ttl if ttl_seconds is None else ttl_seconds
         now = int(time.time())
         claims = {
@@ -66,6 +69,8 @@ class TokenService:
             "iss": self._issuer,
             "aud": self._audience,
         }
+        if sid is not None:
+            claims["sid"] = sid
         token = jwt.encode(claims, self._key, algorithm=self._algorithm)
         return IssuedToken(token=token, expires_in=ttl, expires_at=float(now + ttl))
 
@@ -99,4 +104,9 @@ class TokenService:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise TokenError("invalid token: bad subject")
-        return Claims(user_id=subject, expires_at=float(claims["exp"]), token_id=str(claims["jti"]))
+        sid = claims.get("sid")
+        if sid is not None and (not isinstance(sid, str) or not sid):
+            raise TokenError("invalid token: bad session id")
+        return Claims(
+            user_id=subject, expires_at=float(claims["exp"]), token_id=str(claims["jti"]), session_id=sid
+        )

@@ -11,14 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import User
-from ..errors import AlreadyExists, InvalidCredentials, NotFound, TooManyRequests
-from ..schemas import LoginIn, RegisterIn
+from ..errors import AlreadyExists, Forbidden, InvalidCredentials, NotFound, TooManyRequests
+from ..schemas import LoginIn, PasswordChangeIn, RegisterIn
 from ..security.login_throttle import LoginThrottle
 from ..security.passwords import PasswordService
 from ..security.tokens import TokenService
 from ..timeutil import utcnow
 from .database import Database
-from .views import user_view
+from .sessions import SessionService
 
 _USER_EXISTS = select(User.id).where(User.id == bindparam("user_id"))
 
@@ -29,8 +29,9 @@ class UserService:
     passwords: PasswordService
     tokens: TokenService
     throttle: LoginThrottle
+    sessions: SessionService
 
-    async def register(self, data: RegisterIn) -> dict[str, Any]:
+    async def register(self, data: RegisterIn, user_agent: str | None = None) -> dict[str, Any]:
         # A taken email is refused before the expensive hash (409 tells anyway, so no timing to hide).
         async with self.db.transaction() as session:
             if await _email_taken(session, data.email):
@@ -50,9 +51,9 @@ class UserService:
                 session.add(user)
         except IntegrityError as exc:  # a concurrent registration of the same email
             raise AlreadyExists("an account with this email already exists") from exc
-        return self._auth_answer(user)
+        return await self.sessions.start(user, user_agent)
 
-    async def login(self, data: LoginIn, client: str) -> dict[str, Any]:
+    async def login(self, data: LoginIn, client: str, user_agent: str | None = None) -> dict[str, Any]:
         attempt = await self.throttle.attempt(data.email, client)  # a failure until it succeeds
         if attempt.retry_after is not None:
             raise TooManyRequests("too many failed logins; try again later", retry_after=attempt.retry_after)
@@ -64,7 +65,32 @@ class UserService:
         ):
             raise InvalidCredentials("wrong email or password")
         await self.throttle.succeeded(attempt)
-        return self._auth_answer(user)
+        return await self.sessions.start(user, user_agent)
+
+    async def change_password(
+        self, user_id: str, session_id: str | None, data: PasswordChangeIn, client: str
+    ) -> None:
+        """Set a new password and end every other session of the user.
+
+        A wrong current password is 403, not 401: the caller's token is fine, and a 401 would tell
+        clients to sign in again. Attempts count against the login throttle, so a stolen access
+        token cannot be used to guess the password."""
+        user = await self.get(user_id)
+        attempt = await self.throttle.attempt(user.email, client)
+        if attempt.retry_after is not None:
+            raise TooManyRequests(
+                "too many failed attempts; try again later", retry_after=attempt.retry_after
+            )
+        if not await self.passwords.verify(user.password_hash, data.current_password):
+            raise Forbidden("the current password is wrong")
+        await self.throttle.succeeded(attempt)
+        new_hash = await self.passwords.hash(data.new_password)
+        async with self.db.transaction() as session:
+            stored = await session.get(User, user_id)
+            if stored is None:
+                raise NotFound("user not found")
+            stored.password_hash = new_hash
+        await self.sessions.end_others(user_id, keep=session_id)
 
     async def exists(self, user_id: str) -> bool:
         """Whether the account is there: a token outlives an account deleted behind its back."""
@@ -86,15 +112,6 @@ class UserService:
             user = await session.scalar(select(User).where(User.email == data.email))
         assert user is not None
         return user
-
-    def _auth_answer(self, user: User) -> dict[str, Any]:
-        issued = self.tokens.issue(user.id)
-        return {
-            "user": user_view(user),
-            "accessToken": issued.token,
-            "tokenType": "bearer",
-            "expiresIn": issued.expires_in,
-        }
 
 
 async def _email_taken(session: AsyncSession, email: str) -> bool:
