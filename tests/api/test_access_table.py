@@ -188,7 +188,7 @@ def fresh_login(cast: Cast, person: str) -> dict[str, Any]:
 def own_session_id(cast: Cast, person: str) -> str:
     """The id of a fresh session of the caller (of the viewer, for callers that are no one)."""
     who = cast.people.get(person, cast.people["viewer"])
-    token = fresh_login(cast, person)["token"]
+    token = fresh_login(cast, person)["accessToken"]
     listed = cast.api.http.get(
         cast.node.base_url + "/api/v1/auth/sessions", headers={"Authorization": f"Bearer {token}"}
     )

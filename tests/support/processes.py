@@ -63,8 +63,10 @@ class NodeProcess(LoopbackAddresses):
         self._process = subprocess.Popen(
             [str(TASKROOM), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,  # a file, not a pipe: nobody reads it while the node runs
+            # Both streams, into one file (not a pipe: nobody reads it while the node runs):
+            # uvicorn writes its access lines to stdout, its other lines to stderr.
+            stdout=self._log,
+            stderr=self._log,
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -82,7 +84,7 @@ class NodeProcess(LoopbackAddresses):
             time.sleep(0.05)
 
     def log_text(self) -> str:
-        """Everything the node wrote to stderr so far (over its restarts)."""
+        """Everything the node wrote to stdout and stderr so far (over its restarts)."""
         # pread: the node writes through the same file offset, which seeking would move.
         fd = self._log.fileno()
         return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
