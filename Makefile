@@ -35,8 +35,8 @@ cluster: install-run
 	$(BIN)/python tools/cluster.py --port $(CLUSTER_PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/lint-imports
 
 typecheck: install
