@@ -5,23 +5,38 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test lint typecheck bench bench-quick board-vendor soak clean
+.PHONY: install install-run run cluster test lint typecheck bench bench-quick board-vendor soak clean
+
+# Two stamps on one venv: `make run` installs what serving needs (the package alone), `make test`
+# and the other development targets add the dev tools on top.
+install-run: $(VENV)/.installed-run
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+$(VENV)/.installed: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-run: install
+# Ctrl-C stops the node cleanly: `taskroom serve` then exits 0, so make reports no error.
+run: install-run
 	$(BIN)/taskroom db upgrade
 	$(BIN)/taskroom serve --host $(HOST) --port $(PORT)
 
+# Three nodes on PostgreSQL and Redis behind nginx on CLUSTER_PORT (docs/deployment.md,
+# "Trying it on one machine"). Ctrl-C stops all of them.
+CLUSTER_PORT ?= 8080
+cluster: install-run
+	$(BIN)/python tools/cluster.py --port $(CLUSTER_PORT)
+
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/lint-imports
 
 typecheck: install

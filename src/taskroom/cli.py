@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         run(settings, args.host, args.port)
     elif args.command == "db":
-        from .db.migrate import upgrade
-
-        upgrade(settings.database_url)
-        print("database is at the latest schema")
+        problem = _upgrade(settings.database_url)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     elif args.command == "user":
         password = args.password or os.environ.get("TASKROOM_PASSWORD") or getpass.getpass("Password: ")
         return asyncio.run(_create_user(settings, args.email, args.name, password))
@@ -100,6 +100,29 @@ def _signing_key_problem(settings: Settings) -> str | None:
         settings.signing_key  # noqa: B018 -- computed (and its notice logged) now, not at first login
     except SigningKeyError as exc:
         return str(exc)
+    return None
+
+
+def _upgrade(database_url: str) -> str | None:
+    """`taskroom db upgrade`: apply what is pending and name each migration applied; or say why not."""
+    from .banner import describe_database
+    from .db.migrate import pending_revisions, schema_status, upgrade
+
+    try:
+        status = schema_status(database_url)
+        if status.ahead:
+            return f"the database was migrated by a newer Taskroom ({status.describe()})"
+        pending = pending_revisions(database_url)
+        upgrade(database_url)
+    except (OSError, ValueError, SQLAlchemyError) as exc:
+        return f"cannot open the database: {exc}"
+    where = describe_database(database_url)
+    if not pending:
+        print(f"{where}: already at the latest schema ({', '.join(sorted(status.heads))})")
+        return None
+    print(f"{where}: applied {len(pending)} migration{'s' if len(pending) != 1 else ''}")
+    for revision in pending:
+        print(f"  {revision.describe()}")
     return None
 
 

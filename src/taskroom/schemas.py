@@ -130,12 +130,20 @@ class Timestamped(WireModel):
 
 
 class RegisterIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}]
+        }
+    )
     email: Email
     password: Password
     name: PersonName
 
 
 class LoginIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery"}]}
+    )
     email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -157,6 +165,18 @@ class LogoutIn(RequestModel):
 
 
 class UserOut(Timestamped):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "u-ada",
+                    "email": "ada@example.com",
+                    "name": "Ada",
+                    "createdAt": "2026-11-26T14:00:00.000Z",
+                }
+            ]
+        }
+    )
     id: str
     email: str
     name: str
@@ -164,6 +184,23 @@ class UserOut(Timestamped):
 
 
 class AuthOut(Timestamped):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user": {
+                        "id": "u-ada",
+                        "email": "ada@example.com",
+                        "name": "Ada",
+                        "createdAt": "2026-11-26T14:00:00.000Z",
+                    },
+                    "accessToken": "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+                    "tokenType": "bearer",
+                    "expiresIn": 3600,
+                }
+            ]
+        }
+    )
     user: UserOut
     access_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -188,16 +225,36 @@ class SessionList(WireModel):
 
 
 class WorkspaceIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Launch", "description": "Everything for the launch"}]}
+    )
     name: WorkspaceName
     description: Description | None = None
 
 
 class WorkspacePatch(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Launch day"}]})
     name: WorkspaceName | None = None
     description: Description | None = None
 
 
 class WorkspaceOut(Timestamped):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "w-1",
+                    "name": "Launch",
+                    "description": "Everything for the launch",
+                    "ownerId": "u-ada",
+                    "role": "owner",
+                    "seq": 12,
+                    "createdAt": "2026-11-26T14:00:00.000Z",
+                    "updatedAt": "2026-11-26T14:00:00.000Z",
+                }
+            ]
+        }
+    )
     id: str
     name: str
     description: str | None
@@ -209,15 +266,30 @@ class WorkspaceOut(Timestamped):
 
 
 class MemberIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "bo@example.com", "role": "member"}]})
     email: Email
     role: AssignableRole
 
 
 class MemberPatch(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "admin"}]})
     role: AssignableRole
 
 
 class MemberOut(Timestamped):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "userId": "u-bo",
+                    "email": "bo@example.com",
+                    "name": "Bo",
+                    "role": "member",
+                    "joinedAt": "2026-11-26T14:00:00.000Z",
+                }
+            ]
+        }
+    )
     user_id: str
     email: str
     name: str
@@ -267,6 +339,19 @@ class InvitationAccepted(WireModel):
 
 
 class TaskIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Write the plan",
+                    "description": "One page",
+                    "status": "todo",
+                    "priority": "high",
+                    "assigneeId": "u-bo",
+                }
+            ]
+        }
+    )
     title: Title
     description: Description | None = None
     status: TaskStatus = "todo"
@@ -281,6 +366,10 @@ _PRIORITY_SCHEMA = {"type": "string", "enum": ["low", "medium", "high", "urgent"
 
 class TaskPatch(RequestModel):
     """Only the fields present are changed; an explicit null clears a nullable field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Write the plan (v2)", "baseVersion": 1}]}
+    )
 
     # May be left out but not cleared: the schema does not offer null (the validator refuses it).
     title: Annotated[Title | None, WithJsonSchema(_TITLE_SCHEMA)] = None
@@ -300,10 +389,14 @@ class TaskPatch(RequestModel):
 
 
 class TaskCompleteIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"completed": True}]})
     completed: StrictBool  # "yes" or 1 is a client bug, not a completion
 
 
 class TaskMoveIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "in_progress", "afterId": "t-0", "baseVersion": 1}]}
+    )
     status: TaskStatus
     before_id: Id | None = None
     after_id: Id | None = None
@@ -311,17 +404,40 @@ class TaskMoveIn(RequestModel):
 
 
 class TaskOut(Timestamped):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "t-1",
+                    "workspaceId": "w-1",
+                    "title": "Write the plan",
+                    "description": "One page",
+                    "status": "todo",
+                    "position": "a0",
+                    "completed": False,
+                    "completedAt": None,
+                    "assigneeId": "u-bo",
+                    "dueDate": None,
+                    "priority": "high",
+                    "createdBy": "u-ada",
+                    "createdAt": "2026-11-26T14:00:00.000Z",
+                    "updatedAt": "2026-11-26T14:00:00.000Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
     id: str
     workspace_id: str
     title: str
     description: str | None
-    status: str
+    status: Annotated[str, Field(json_schema_extra={"enum": ["todo", "in_progress", "done"]})]
     position: str
     completed: bool
     completed_at: WireTime | None
     assignee_id: str | None
     due_date: WireTime | None
-    priority: str
+    priority: Annotated[str, Field(json_schema_extra={"enum": ["low", "medium", "high", "urgent"]})]
     created_by: str
     created_at: WireTime
     updated_at: WireTime
@@ -329,14 +445,79 @@ class TaskOut(Timestamped):
 
 
 class WorkspaceList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "w-1",
+                            "name": "Launch",
+                            "description": "Everything for the launch",
+                            "ownerId": "u-ada",
+                            "role": "owner",
+                            "seq": 12,
+                            "createdAt": "2026-11-26T14:00:00.000Z",
+                            "updatedAt": "2026-11-26T14:00:00.000Z",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
     items: list[WorkspaceOut]
 
 
 class MemberList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "userId": "u-bo",
+                            "email": "bo@example.com",
+                            "name": "Bo",
+                            "role": "member",
+                            "joinedAt": "2026-11-26T14:00:00.000Z",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
     items: list[MemberOut]
 
 
 class TaskList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "t-1",
+                            "workspaceId": "w-1",
+                            "title": "Write the plan",
+                            "description": "One page",
+                            "status": "todo",
+                            "position": "a0",
+                            "completed": False,
+                            "completedAt": None,
+                            "assigneeId": "u-bo",
+                            "dueDate": None,
+                            "priority": "high",
+                            "createdBy": "u-ada",
+                            "createdAt": "2026-11-26T14:00:00.000Z",
+                            "updatedAt": "2026-11-26T14:00:00.000Z",
+                            "version": 1,
+                        }
+                    ],
+                    "nextCursor": None,
+                }
+            ]
+        }
+    )
     items: list[TaskOut]
     # Opaque; null on the last page.
     next_cursor: str | None
@@ -355,6 +536,45 @@ class EventOut(WireModel):
 
 
 class EventsPage(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "type": "TASK_CREATED",
+                            "data": {
+                                "workspaceId": "w-1",
+                                "task": {
+                                    "id": "t-1",
+                                    "workspaceId": "w-1",
+                                    "title": "Write the plan",
+                                    "description": "One page",
+                                    "status": "todo",
+                                    "position": "a0",
+                                    "completed": False,
+                                    "completedAt": None,
+                                    "assigneeId": "u-bo",
+                                    "dueDate": None,
+                                    "priority": "high",
+                                    "createdBy": "u-ada",
+                                    "createdAt": "2026-11-26T14:00:00.000Z",
+                                    "updatedAt": "2026-11-26T14:00:00.000Z",
+                                    "version": 1,
+                                },
+                                "actorId": "u-ada",
+                            },
+                            "timestamp": "2026-11-26T14:00:00.000Z",
+                            "seq": 12,
+                            "eventId": "e-12",
+                        }
+                    ],
+                    "latestSeq": 12,
+                    "hasMore": False,
+                }
+            ]
+        }
+    )
     events: list[EventOut]
     latest_seq: int
     has_more: bool
@@ -396,6 +616,19 @@ class HealthChecks(WireModel):
 
 
 class HealthOut(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "nodeId": "node-1",
+                    "uptimeSeconds": 42.5,
+                    "connections": 3,
+                    "checks": {"database": "ok", "broker": "ok"},
+                }
+            ]
+        }
+    )
     status: Literal["ok", "degraded"]
     node_id: str
     uptime_seconds: float

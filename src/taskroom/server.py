@@ -17,6 +17,7 @@ import uvicorn
 
 from . import logging_redaction
 from .app import create_app
+from .banner import banner_lines
 from .http_limits import LimitedHttpToolsProtocol
 from .node import Node
 from .realtime.transport import RealtimeWebSocketProtocol
@@ -33,11 +34,26 @@ class NodeServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:
+            self._announce()
         # Everything built so far (modules, the app, the node) lives as long as the process: out
         # of the collector's sight, so that its collections scan only what connections create.
         gc.freeze()
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # main thread only
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, memory_report)
+
+    def _announce(self) -> None:
+        """The start-up banner, on uvicorn's own logger (shown at LOG_LEVEL info, as "Started server" is)."""
+        settings = _find_settings(self.config.loaded_app)
+        if settings is None:
+            return
+        port = self.config.port
+        for server in self.servers:
+            for bound in server.sockets:
+                port = bound.getsockname()[1]  # the real one when asked for port 0
+                break
+        for line in banner_lines(settings, self.config.host, port):
+            logging.getLogger("uvicorn.error").info("%s", line)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Stop accepting first, as uvicorn would: a client told to go away must not get back in here.
@@ -90,6 +106,11 @@ def _find_node(app: Any) -> Node | None:
             return node
         app = getattr(app, "app", None)
     return None
+
+
+def _find_settings(app: Any) -> Settings | None:
+    node = _find_node(app)
+    return node.settings if node is not None else None
 
 
 def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -> uvicorn.Config:
@@ -160,4 +181,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
             settings.ws_max_connections,
         )
     gc.set_threshold(*GC_THRESHOLDS)
-    NodeServer(uvicorn_config(settings, host, port)).run()
+    try:
+        NodeServer(uvicorn_config(settings, host, port)).run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises the SIGINT it handled once the node has shut down. Ctrl-C is how a
+        # node in a terminal is stopped: a clean stop exits 0, so `make run` reports no error.
+        return

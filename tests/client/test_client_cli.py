@@ -117,3 +117,56 @@ def test_tail_prints_an_event_created_after_it_started_and_ctrl_c_ends_it_cleanl
                 tail.wait()
     finally:
         api.close()
+
+
+def test_tail_of_a_workspace_the_account_cannot_see_exits_1_with_a_clear_message(
+    sqlite_node: RunningServer,
+) -> None:
+    api = Api(sqlite_node.api)
+    try:
+        owner = api.register("Owner")
+        outsider = api.register("Outsider")
+        private = owner.create_workspace()["id"]
+        for workspace in (private, "no-such-workspace"):
+            done = subprocess.run(
+                [str(TASKROOM), "tail", workspace, "--url", sqlite_node.base_url, "--token", outsider.token],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert (done.returncode, done.stdout) == (1, "")
+            assert f"error: workspace {workspace} is not open to this account" in done.stderr
+            assert "Traceback" not in done.stderr
+    finally:
+        api.close()
+
+
+def test_tail_with_a_refused_token_or_password_exits_1_instead_of_retrying(
+    sqlite_node: RunningServer,
+) -> None:
+    api = Api(sqlite_node.api)
+    try:
+        user = api.register("Tailer", password=PASSWORD)
+        workspace = user.create_workspace()["id"]
+    finally:
+        api.close()
+    # A token signed with another key: the server answers UNAUTHORIZED and closes 4401.
+    forged = user.token[: user.token.rindex(".") + 1] + "c2lnbmVkLWVsc2V3aGVyZQ"
+    refused = subprocess.run(
+        [str(TASKROOM), "tail", workspace, "--url", sqlite_node.base_url, "--token", forged],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert "error: the server refused the token (close 4401" in refused.stderr
+    wrong = subprocess.run(
+        [str(TASKROOM), "tail", workspace, "--url", sqlite_node.base_url, "--email", user.email],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TASKROOM_PASSWORD": "not the password"},
+    )
+    assert (wrong.returncode, wrong.stdout) == (1, "")
+    assert "INVALID_CREDENTIALS" in wrong.stderr
+    assert "Traceback" not in refused.stderr + wrong.stderr

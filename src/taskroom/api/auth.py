@@ -30,26 +30,30 @@ def _user_agent(request: Request) -> str | None:
 
 @router.post(
     "/register",
+    summary="Create an account",
     status_code=201,
     response_model=AuthOut,
     dependencies=[Depends(limit_registrations)],
     responses=errors(409, 422, 429),
 )
 async def register(body: RegisterIn, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Creates an account and signs it in: the answer carries an access token (`Authorization: Bearer …`) for REST and for `AUTHENTICATE` on the WebSocket, and a refresh token that starts a session. 409 when the email is taken; 429 past the registrations allowed from one address."""
     return await services.users.register(body, _user_agent(request))
 
 
-@router.post("/login", response_model=AuthOut, responses=errors(401, 422, 429))
+@router.post("/login", summary="Sign in", response_model=AuthOut, responses=errors(401, 422, 429))
 async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Checks the email and password and returns a fresh access token and a refresh token (a new session). Repeated failures on one account are refused with 429 and `Retry-After`."""
     return await services.users.login(body, client_address(request), _user_agent(request))
 
 
-@router.post("/refresh", response_model=AuthOut, responses=errors(401, 422))
+@router.post("/refresh", summary="Refresh a session", response_model=AuthOut, responses=errors(401, 422))
 async def refresh(body: RefreshIn, services: ServicesDep) -> dict[str, Any]:
+    """Exchanges a refresh token for a new access token and a new refresh token; the one presented is spent. A spent one presented again ends its whole session (reuse detection). 401 `INVALID_REFRESH_TOKEN` for an unknown, spent, expired or ended one."""
     return await services.sessions.refresh(body.refresh_token)
 
 
-@router.post("/logout", status_code=204, responses=errors(401, 422))
+@router.post("/logout", summary="Sign out", status_code=204, responses=errors(401, 422))
 async def logout(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -72,33 +76,42 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.get("/sessions", response_model=SessionList, responses=errors(401))
+@router.get("/sessions", summary="The account's sessions", response_model=SessionList, responses=errors(401))
 async def list_sessions(claims: CurrentIdentity, services: ServicesDep) -> dict[str, Any]:
+    """The live sessions of the signed-in account; `current` marks the one of the bearer token."""
     return {"items": await services.sessions.list_live(claims)}
 
 
-@router.delete("/sessions/{session_id}", status_code=204, responses=errors(401, 404, 422))
+@router.delete(
+    "/sessions/{session_id}", summary="End a session", status_code=204, responses=errors(401, 404, 422)
+)
 async def end_session(session_id: PathId, claims: CurrentIdentity, services: ServicesDep) -> Response:
+    """Ends one of the account's sessions: its access tokens are refused at once. Another account's session id is a 404."""
     await services.sessions.end(claims.user_id, session_id)
     return Response(status_code=204)
 
 
-@router.delete("/sessions", status_code=204, responses=errors(401))
+@router.delete("/sessions", summary="End every other session", status_code=204, responses=errors(401))
 async def end_other_sessions(claims: CurrentIdentity, services: ServicesDep) -> Response:
+    """Ends every session of the account but the current one."""
     await services.sessions.end_others(claims.user_id, keep=claims.session_id)
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204, responses=errors(401, 403, 422, 429))
+@router.post(
+    "/password", summary="Change the password", status_code=204, responses=errors(401, 403, 422, 429)
+)
 async def change_password(
     body: PasswordChangeIn, request: Request, claims: CurrentIdentity, services: ServicesDep
 ) -> Response:
+    """Changes the password (the current one is checked; a wrong one is a 403 and counts as a failed login) and ends every other session."""
     await services.users.change_password(claims.user_id, claims.session_id, body, client_address(request))
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=UserOut, responses=errors(401))
+@router.get("/me", summary="The signed-in account", response_model=UserOut, responses=errors(401))
 async def me(user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    """The account the bearer token belongs to."""
     try:
         user = await services.users.get(user_id)
     except NotFound as exc:  # a token that outlived its account

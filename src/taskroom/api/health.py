@@ -42,10 +42,12 @@ async def require_metrics_token(services: ServicesDep, request: Request) -> None
 
 @router.get(
     "/api/v1/ws/health",
+    summary="Node health",
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "A dependency (database or broker) is down"}},
 )
 async def health(services: ServicesDep) -> JSONResponse:
+    """200 while the database and the broker answer; 503 naming the check that failed. For load balancers and monitors: no authentication."""
     checks = {"database": "ok", "broker": "ok"}
     try:
         await services.db.ping()
@@ -66,22 +68,45 @@ async def health(services: ServicesDep) -> JSONResponse:
 
 
 @metrics_router.get(
-    "/api/v1/ws/metrics", response_model=dict[str, Any], dependencies=[Depends(require_metrics_token)]
+    "/api/v1/ws/metrics",
+    summary="Node metrics (JSON)",
+    response_model=dict[str, Any],
+    dependencies=[Depends(require_metrics_token)],
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "nodeId": "node-1",
+                        "connections": {"current": 3, "authenticated": 3, "peak": 5},
+                    }
+                }
+            }
+        }
+    },
 )
 async def metrics_json(services: ServicesDep) -> JSONResponse:
+    """Connections, rooms, messages, drops and latencies of this node. Behind `METRICS_TOKEN` when it is set; absent with `METRICS_ENABLED=false`."""
     return JSONResponse({"nodeId": services.settings.node_id, **services.metrics.snapshot()})
 
 
 @metrics_router.get(
     "/metrics",
+    summary="Node metrics (Prometheus)",
     dependencies=[Depends(require_metrics_token)],
     response_class=PlainTextResponse,
     responses={
         200: {
             "description": "Prometheus text format",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "# TYPE taskroom_ws_connections gauge\ntaskroom_ws_connections 3\n",
+                }
+            },
         }
     },
 )
 async def metrics_prometheus(services: ServicesDep) -> Response:
+    """The same figures as `/api/v1/ws/metrics` in the Prometheus text format, for scraping."""
     return Response(services.metrics.prometheus(), media_type="text/plain; version=0.0.4; charset=utf-8")

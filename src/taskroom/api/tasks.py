@@ -14,14 +14,28 @@ from .responses import READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
 router = APIRouter(tags=["tasks"])
 
 
-@router.get("/workspaces/{workspace_id}/tasks", response_model=TaskList, responses=errors(*READ_IN_WORKSPACE))
+@router.get(
+    "/workspaces/{workspace_id}/tasks",
+    summary="List tasks",
+    response_model=TaskList,
+    responses=errors(*READ_IN_WORKSPACE),
+)
 async def list_tasks(
     workspace_id: PathId,
     user_id: UserId,
     services: ServicesDep,
     status: Annotated[Literal["todo", "in_progress", "done"] | None, Query()] = None,
     completed: Annotated[bool | None, Query()] = None,
-    assignee_id: Annotated[str | None, Query(alias="assigneeId", max_length=64, pattern=NO_NUL)] = None,
+    assignee_id: Annotated[
+        str | None,
+        Query(
+            alias="assigneeId",
+            title="Assignee id",
+            description="Only the tasks assigned to this user",
+            max_length=64,
+            pattern=NO_NUL,
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
 ) -> dict[str, Any]:
@@ -33,6 +47,7 @@ async def list_tasks(
 
 @router.post(
     "/workspaces/{workspace_id}/tasks",
+    summary="Create a task",
     status_code=201,
     response_model=TaskOut,
     responses=errors(*WRITE_IN_WORKSPACE),
@@ -40,18 +55,28 @@ async def list_tasks(
 async def create_task(
     workspace_id: PathId, body: TaskIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Creates a task at the end of its column (`status`, default `todo`). Members receive `TASK_CREATED`."""
     return reply(await services.tasks.create(user_id, workspace_id, body, key))
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut, responses=errors(*READ_IN_WORKSPACE))
+@router.get(
+    "/tasks/{task_id}", summary="Get a task", response_model=TaskOut, responses=errors(*READ_IN_WORKSPACE)
+)
 async def get_task(task_id: PathId, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    """One task of a workspace the caller is a member of."""
     return await services.tasks.get(user_id, task_id)
 
 
-@router.patch("/tasks/{task_id}", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE, 409))
+@router.patch(
+    "/tasks/{task_id}",
+    summary="Edit a task",
+    response_model=TaskOut,
+    responses=errors(*WRITE_IN_WORKSPACE, 409),
+)
 async def update_task(
     request: Request, task_id: PathId, body: TaskPatch, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Changes the fields given. With `baseVersion`, a field someone else changed since that version is a 409 conflict with the current task; without it, the last write wins. The column is changed with `/move`, not here. Members receive `TASK_UPDATED`."""
     result = await services.tasks.update(user_id, task_id, body, key)
     documents = documents_of(request)
     if "description" in body.model_fields_set and not result.replayed and documents is not None:
@@ -60,20 +85,35 @@ async def update_task(
     return reply(result)
 
 
-@router.post("/tasks/{task_id}/complete", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE))
+@router.post(
+    "/tasks/{task_id}/complete",
+    summary="Complete or reopen a task",
+    response_model=TaskOut,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
 async def complete_task(
     task_id: PathId, body: TaskCompleteIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Sets `completed`; members receive `TASK_COMPLETED` either way (`task.completed` says which)."""
     return reply(await services.tasks.complete(user_id, task_id, body, key))
 
 
-@router.post("/tasks/{task_id}/move", response_model=TaskOut, responses=errors(*WRITE_IN_WORKSPACE, 409))
+@router.post(
+    "/tasks/{task_id}/move",
+    summary="Move a task",
+    response_model=TaskOut,
+    responses=errors(*WRITE_IN_WORKSPACE, 409),
+)
 async def move_task(
     task_id: PathId, body: TaskMoveIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Moves a task to a column (`status`) and between two neighbours (`beforeId`, `afterId`; neither: the end of the column). Members receive `TASK_MOVED` with where it came from and went."""
     return reply(await services.tasks.move(user_id, task_id, body, key))
 
 
-@router.delete("/tasks/{task_id}", status_code=204, responses=errors(*WRITE_IN_WORKSPACE))
+@router.delete(
+    "/tasks/{task_id}", summary="Delete a task", status_code=204, responses=errors(*WRITE_IN_WORKSPACE)
+)
 async def delete_task(task_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey) -> Response:
+    """Deletes the task; members receive `TASK_DELETED`."""
     return reply(await services.tasks.delete(user_id, task_id, key))

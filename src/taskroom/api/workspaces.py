@@ -23,44 +23,74 @@ from .responses import AUTHENTICATED, READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, err
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
 
-@router.post("", status_code=201, response_model=WorkspaceOut, responses=errors(*AUTHENTICATED))
+@router.post(
+    "",
+    summary="Create a workspace",
+    status_code=201,
+    response_model=WorkspaceOut,
+    responses=errors(*AUTHENTICATED),
+)
 async def create_workspace(
     body: WorkspaceIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Creates a workspace owned by the caller, who is its first member (role `owner`). The creator's open WebSocket connections receive `WORKSPACE_CREATED` and join it."""
     return reply(await services.workspaces.create(user_id, body, key))
 
 
-@router.get("", response_model=WorkspaceList, responses=errors(401))
+@router.get("", summary="List my workspaces", response_model=WorkspaceList, responses=errors(401))
 async def list_workspaces(user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    """Every workspace the caller is a member of, with the caller's role and the workspace's latest `seq`."""
     return {"items": await services.workspaces.list_for(user_id)}
 
 
-@router.get("/{workspace_id}", response_model=WorkspaceOut, responses=errors(*READ_IN_WORKSPACE))
+@router.get(
+    "/{workspace_id}",
+    summary="Get a workspace",
+    response_model=WorkspaceOut,
+    responses=errors(*READ_IN_WORKSPACE),
+)
 async def get_workspace(workspace_id: PathId, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    """One workspace the caller is a member of; 404 for one that does not exist or that the caller cannot see (the two are not told apart)."""
     return await services.workspaces.get(user_id, workspace_id)
 
 
-@router.patch("/{workspace_id}", response_model=WorkspaceOut, responses=errors(*WRITE_IN_WORKSPACE))
+@router.patch(
+    "/{workspace_id}",
+    summary="Rename or describe a workspace",
+    response_model=WorkspaceOut,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
 async def update_workspace(
     workspace_id: PathId, body: WorkspacePatch, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Changes the name or description (admin or owner). Members receive `WORKSPACE_UPDATED`."""
     return reply(await services.workspaces.update(user_id, workspace_id, body, key))
 
 
-@router.delete("/{workspace_id}", status_code=204, responses=errors(*WRITE_IN_WORKSPACE))
+@router.delete(
+    "/{workspace_id}", summary="Delete a workspace", status_code=204, responses=errors(*WRITE_IN_WORKSPACE)
+)
 async def delete_workspace(
     workspace_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Deletes the workspace with its tasks and log (owner only). Members receive `WORKSPACE_DELETED` and leave the room."""
     return reply(await services.workspaces.delete(user_id, workspace_id, key))
 
 
-@router.get("/{workspace_id}/members", response_model=MemberList, responses=errors(*READ_IN_WORKSPACE))
+@router.get(
+    "/{workspace_id}/members",
+    summary="List the members",
+    response_model=MemberList,
+    responses=errors(*READ_IN_WORKSPACE),
+)
 async def list_members(workspace_id: PathId, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    """The members of a workspace, with their roles."""
     return {"items": await services.workspaces.members(user_id, workspace_id)}
 
 
 @router.post(
     "/{workspace_id}/members",
+    summary="Add a member",
     status_code=201,
     response_model=MemberOut,
     dependencies=[Depends(limit_member_adds)],
@@ -69,11 +99,15 @@ async def list_members(workspace_id: PathId, user_id: UserId, services: Services
 async def add_member(
     workspace_id: PathId, body: MemberIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Adds an existing account by email with a role (admin or owner). 404 when no account has that email, 409 when it is a member already. The added user's open connections join the room at once."""
     return reply(await services.workspaces.add_member(user_id, workspace_id, body, key))
 
 
 @router.patch(
-    "/{workspace_id}/members/{member_id}", response_model=MemberOut, responses=errors(*WRITE_IN_WORKSPACE)
+    "/{workspace_id}/members/{member_id}",
+    summary="Change a member's role",
+    response_model=MemberOut,
+    responses=errors(*WRITE_IN_WORKSPACE),
 )
 async def change_member_role(
     workspace_id: PathId,
@@ -83,17 +117,29 @@ async def change_member_role(
     services: ServicesDep,
     key: IdemKey,
 ) -> Response:
+    """Sets a member's role (admin or owner). The owner's role is not changed here."""
     return reply(await services.workspaces.change_role(user_id, workspace_id, member_id, body, key))
 
 
-@router.delete("/{workspace_id}/members/{member_id}", status_code=204, responses=errors(*WRITE_IN_WORKSPACE))
+@router.delete(
+    "/{workspace_id}/members/{member_id}",
+    summary="Remove a member",
+    status_code=204,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
 async def remove_member(
     workspace_id: PathId, member_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Removes a member (admin or owner), or lets a member leave. The removed user's connections get `WORKSPACE_MEMBER_REMOVED` and then nothing more of the workspace, on any node."""
     return reply(await services.workspaces.remove_member(user_id, workspace_id, member_id, key))
 
 
-@router.get("/{workspace_id}/events", response_model=EventsPage, responses=errors(*READ_IN_WORKSPACE, 410))
+@router.get(
+    "/{workspace_id}/events",
+    summary="Read the workspace's log",
+    response_model=EventsPage,
+    responses=errors(*READ_IN_WORKSPACE, 410),
+)
 async def workspace_events(
     workspace_id: PathId,
     user_id: UserId,
@@ -101,6 +147,7 @@ async def workspace_events(
     since: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
+    """The logged events after `since`, oldest first, each the same envelope a WebSocket client receives. `hasMore` says another page follows. 410 when `since` is older than the retention: read the workspace again instead."""
     page = await services.workspaces.events(user_id, workspace_id, since, limit)
     return {
         "events": decode_envelopes(page.envelopes),

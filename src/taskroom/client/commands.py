@@ -14,11 +14,14 @@ import httpx
 
 from .events import Event
 from .rest import ApiError, TaskroomAPI
-from .state import StateChange
+from .state import ConnectionState, StateChange
 from .tokens import TokenSource
 from .websocket import TodoWebSocketClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+# The close code of a refused or expired token (the client package imports nothing of the server).
+UNAUTHORIZED_CLOSE = 4401
 
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,6 +70,15 @@ def run_tail(args: argparse.Namespace) -> int:
         async def log_in() -> str:
             return await _login(args.url, args.email, password)
 
+        # Once now, so that a wrong password is one line and exit 1, not retries for ever.
+        try:
+            asyncio.run(log_in())
+        except ApiError as exc:
+            print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+            return 1
+        except httpx.HTTPError as exc:
+            print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
+            return 1
         provider = log_in
     return asyncio.run(_tail(args.url, provider, args.workspace_id, args.since))
 
@@ -86,12 +98,40 @@ async def _tail(url: str, token: TokenSource, workspace_id: str, since: int | No
         if event.workspace_id == workspace_id:
             print(json.dumps(event.envelope, separators=(",", ":")), flush=True)
 
+    stop = asyncio.Event()
+    failure: list[str] = []
+    refusal: list[str] = []
+    last_attempt_opened = False
+
+    @client.on_error
+    def remember_refusal(event: Event) -> None:
+        if event.data.get("code") in ("UNAUTHORIZED", "TOKEN_EXPIRED"):
+            refusal[:] = [str(event.data.get("message") or event.data.get("code"))]
+
+    def fail(message: str) -> None:
+        failure.append(message)
+        stop.set()
+
     @client.on_state_change
     def report(change: StateChange) -> None:
+        nonlocal last_attempt_opened
         why = f" (close {change.close_code})" if change.close_code else ""
         print(f"taskroom tail: {change.state.value}{why}", file=sys.stderr, flush=True)
+        if change.state is ConnectionState.OPEN:
+            last_attempt_opened = True
+            if workspace_id in client.denied:
+                fail(
+                    f"workspace {workspace_id} is not open to this account "
+                    "(it does not exist, or the account is not a member)"
+                )
+        elif change.attempt > 0:
+            # The previous attempt was refused at AUTHENTICATE (4401) without ever opening: the
+            # same token (or a fresh login's) would be refused again, so retrying cannot help.
+            if change.close_code == UNAUTHORIZED_CLOSE and not last_attempt_opened:
+                detail = f": {refusal[-1]}" if refusal else ""
+                fail(f"the server refused the token (close 4401{detail})")
+            last_attempt_opened = False
 
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
@@ -102,6 +142,9 @@ async def _tail(url: str, token: TokenSource, workspace_id: str, since: int | No
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         await client.disconnect()
+    if failure:
+        print(f"error: {failure[0]}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

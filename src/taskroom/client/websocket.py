@@ -114,6 +114,9 @@ class TodoWebSocketClient:
         self._presence: dict[str, str] = {}
         self._joined: set[str] = set()
         self.user_id: str | None = None
+        #: The workspaces asked for that the last ``AUTHENTICATE`` answer refused (not a member,
+        #: or no such workspace: the server does not say which).
+        self.denied: frozenset[str] = frozenset()
 
     # --- registration -------------------------------------------------------------------------
 
@@ -442,6 +445,8 @@ class TodoWebSocketClient:
         }
         self._positions.joined(rooms.items(), resumed)
         self._joined.update(rooms)
+        denied = answer.data.get("denied")
+        self.denied = frozenset(str(w) for w in denied) if isinstance(denied, list) else frozenset()
         self._expires_at = _parse_time(answer.data.get("expiresAt"))
         return rooms
 

@@ -30,6 +30,26 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Revision:
+    """One migration: its id and the first line of its docstring."""
+
+    id: str
+    summary: str
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.summary})" if self.summary else self.id
+
+
+def pending_revisions(database_url: str) -> list[Revision]:
+    """The migrations an upgrade to the head would apply, oldest first (empty: up to date).
+    Runs its own event loop: call it outside one."""
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    current = asyncio.run(_current_heads(database_url))
+    newest_first = script.iterate_revisions("heads", current or "base")
+    return [Revision(rev.revision, (rev.doc or "").strip()) for rev in reversed(list(newest_first))]
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaStatus:
     """Where a database's schema stands against the migrations this version ships."""
 
