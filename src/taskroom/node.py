@@ -129,11 +129,7 @@ def build_node(settings: Settings) -> Node:
         settings, db, log, hub.publisher, metrics, realtime=hub, limit_store=shared.limits
     )
     sessions = SessionFactory(hub, metrics, hub.flusher, services.tokens, feeds, settings)
-    listener = (
-        None
-        if db.is_sqlite
-        else CommitListener(settings.database_url, hub.safety_net.heard_commit, hub.safety_net.catch_up_soon)
-    )
+    listener = None if db.is_sqlite else CommitListener(settings.database_url, hub.safety_net)
     # Documents get a broker of their own (see documents/relay.py).
     documents = DocumentService(settings, services, hub, make_broker(settings))
     heartbeat = None
