@@ -16,7 +16,7 @@ from .container import Services, build_services
 from .documents.service import DocumentService
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
-from .realtime.commit_listener import CommitListener
+from .realtime.commit_listener import CommitListener, CommitNotices
 from .realtime.heartbeat import NodeHeartbeat
 from .realtime.hub import Hub
 from .realtime.presence import MemoryPresence, Presence
@@ -149,11 +149,7 @@ def build_node(settings: Settings) -> Node:
     listener = (
         None
         if db.is_sqlite
-        else CommitListener(
-            settings.database_url,
-            _also_waking(hub.safety_net.heard_commit, webhooks.wake),
-            hub.safety_net.catch_up_soon,
-        )
+        else CommitListener(settings.database_url, _WakingWebhooks(hub.safety_net, webhooks.wake))
     )
     # Documents get a broker of their own (see documents/relay.py).
     documents = DocumentService(
@@ -182,14 +178,19 @@ def build_node(settings: Settings) -> Node:
     )
 
 
-def _also_waking(heard: Callable[[str, int], None], wake: Callable[[], None]) -> Callable[[str, int], None]:
-    """A commit notice for the safety net that also wakes webhook delivery on this node."""
+class _WakingWebhooks:
+    """Commit notices for the safety net that also wake webhook delivery on this node."""
 
-    def on_commit(workspace_id: str, seq: int) -> None:
-        heard(workspace_id, seq)
-        wake()
+    def __init__(self, notices: CommitNotices, wake: Callable[[], None]) -> None:
+        self._notices = notices
+        self._wake = wake
 
-    return on_commit
+    def heard_commit(self, workspace_id: str, seq: int) -> None:
+        self._notices.heard_commit(workspace_id, seq)
+        self._wake()
+
+    def catch_up_soon(self) -> None:
+        self._notices.catch_up_soon()
 
 
 def _sample_runtime(metrics: NodeMetrics, presence: Presence, sessions: SessionFactory) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from taskroom.events import LogEvent
 from taskroom.schemas import MemberIn
-from taskroom.services.publisher import CommittedEvent
 from taskroom.wire import MessageType
 from tests.realtime.clients import joined, logged, seqs
 from tests.support.api import Api, ApiUser
@@ -19,10 +19,10 @@ NO_LOG_POLL = 600_000
 
 def commit_without_publishing(
     node: RunningServer, workspace_id: str, actor: ApiUser, count: int
-) -> list[CommittedEvent]:
+) -> list[LogEvent]:
     """Append events to the log in one committed transaction, as a node that died before publishing would."""
 
-    async def append() -> list[CommittedEvent]:
+    async def append() -> list[LogEvent]:
         services = node.app_state.services
         async with services.db.transaction() as session:
             return [
@@ -38,7 +38,7 @@ def commit_without_publishing(
     return node.call(append)
 
 
-def publish(node: RunningServer, *events: CommittedEvent) -> None:
+def publish(node: RunningServer, *events: LogEvent) -> None:
     node.call(lambda: node.app_state.node.hub.publisher.publish_committed(list(events)))
 
 

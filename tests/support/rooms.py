@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from taskroom.events import LogEvent
 from taskroom.realtime.connection import Connection, Flusher
-from taskroom.realtime.frames import text_frame
-from taskroom.realtime.room import RoomEvent
 from taskroom.wire import MessageType, encode_server_frame
 
 
@@ -83,9 +82,9 @@ class Peer:
 
 def event(
     workspace_id: str, seq: int, type: MessageType = MessageType.TASK_CREATED, subject: str | None = None
-) -> RoomEvent:
+) -> LogEvent:
     data: dict[str, Any] = {"workspaceId": workspace_id}
     if subject is not None:
         data["userId"] = subject
     text = encode_server_frame(type, data, seq=seq, event_id=f"e{seq}")
-    return RoomEvent(type, text_frame(text.encode()), subject)
+    return LogEvent(workspace_id, seq, f"e{seq}", type, text, subject)

@@ -23,7 +23,7 @@ class World:
     def __init__(self, start: int = 0) -> None:
         self.flusher = ManualFlusher()
         self.peers: list[Peer] = []
-        self.room = Room(WS, self.connections_of)
+        self.room = Room(WS, self)
         self.room.sequencer.start(start)
 
     def connections_of(self, user_id: str) -> list[Connection]:
@@ -157,7 +157,7 @@ def test_a_resume_while_live_gets_the_held_events_after_its_replay_without_dupli
     assert alice.received() == []  # held, not sent ahead of the replay
     # The replay sends 2..3 (and, being slow, also saw 4 in the log already).
     for seq in (2, 3, 4):
-        alice.connection.send(event(WS, seq).frame)
+        alice.connection.send(text_frame(event(WS, seq).envelope.encode()))
     assert catch_up(world, alice, replayed_to=4) is Step.LIVE
     world.commit(6)
     assert alice.seqs() == [2, 3, 4, 5, 6]
@@ -213,7 +213,7 @@ def test_leaving_while_catching_up_stops_the_catch_up() -> None:
     world.room.join(alice.connection, 0)
     world.commit(1)
     assert world.room.leave(alice.connection)
-    assert world.room.catch_up_step(alice.connection, 0) == (Step.GONE, None)
+    assert world.room.catch_up_step(alice.connection, 0) == (Step.STOPPED, None)
     assert world.room.empty
 
 

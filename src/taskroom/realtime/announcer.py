@@ -7,7 +7,7 @@ hear: a `USER_PRESENCE` only when the user's status over all their connections c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from ..metrics import NodeMetrics
 from ..settings import Settings
@@ -15,7 +15,18 @@ from ..timeutil import format_timestamp, utcnow
 from ..wire import MessageType, encode_server_frame
 from .connection import Connection
 from .presence import Presence, PresenceMeta, UserPresence
-from .publishing import BrokerPublisher
+
+
+class RoomMembers(Protocol):
+    def joined(self, connection: Connection, workspace_id: str) -> bool:
+        """Whether the connection is a member of the workspace's room now."""
+        ...
+
+
+class EphemeralPublisher(Protocol):
+    async def publish_ephemeral(
+        self, workspace_id: str, message_type: MessageType, frame: str, origin: str | None
+    ) -> None: ...
 
 
 class PresenceAnnouncer:
@@ -23,15 +34,15 @@ class PresenceAnnouncer:
         self,
         settings: Settings,
         presence: Presence,
-        publisher: BrokerPublisher,
+        publisher: EphemeralPublisher,
         metrics: NodeMetrics,
-        is_member: Callable[[Connection, str], bool],
+        rooms: RoomMembers,
     ) -> None:
         self._enabled = settings.ws_enable_presence
         self._presence = presence
         self._publisher = publisher
         self._metrics = metrics
-        self._is_member = is_member
+        self._rooms = rooms
         self._statuses: dict[str, str] = {}  # connection id -> the status it chose
 
     async def track(self, connection: Connection, workspace_id: str, status: str | None = None) -> None:
@@ -48,10 +59,10 @@ class PresenceAnnouncer:
 
         Returns False when it left while being tracked: the caller then takes it out again, so
         that no ghost stays behind."""
-        if not self._enabled or not self._is_member(connection, workspace_id):
+        if not self._enabled or not self._rooms.joined(connection, workspace_id):
             return True
         await self.track(connection, workspace_id)
-        if not self._is_member(connection, workspace_id):
+        if not self._rooms.joined(connection, workspace_id):
             return False
         users = await self._presence.users(workspace_id)
         connection.send_text(

@@ -16,6 +16,10 @@ from typing import Protocol
 
 
 class Broker(Protocol):
+    # Whether other nodes may be subscribed (False: this process is the only one listening, and
+    # what it publishes is delivered to itself without the broker).
+    shared: bool
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -39,6 +43,8 @@ class MemoryBroker:
     Its queue is bounded: when the node's dispatcher falls that far behind, publishers wait
     (back-pressure on the writing request) instead of memory growing without limit.
     """
+
+    shared = False
 
     def __init__(self, max_pending: int = 10_000) -> None:
         self._channels: set[str] = set()

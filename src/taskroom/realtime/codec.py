@@ -3,6 +3,13 @@
 The frame is encoded once, where the change is committed; nodes read only the small header
 to route it, frame the text once and write those bytes to every local recipient unchanged. (Compact JSON
 never contains a raw newline, so the first newline always ends the header.)
+
+Three kinds of message share the envelope (`Kind`), each decoded to its own value and handed to
+the matching method of a `BrokerEventHandler` (the routing implements it):
+
+- a logged event (`events.LogEvent`), on the workspace's channel;
+- an ephemeral frame (`Ephemeral`: presence, typing, cursors), on the workspace's channel;
+- a notice to one user's connections (`UserNotice`), on the user's channel.
 """
 
 from __future__ import annotations
@@ -10,54 +17,119 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
-EVENT = "event"  # from a workspace log: has seq, goes to the room in seq order
-EPHEMERAL = "ephemeral"  # presence, typing, cursors: to the room, never stored
-USER = "user"  # to one user's own connections (WORKSPACE_CREATED)
+from ..events import LogEvent
+from ..wire import MessageType
+
+
+class Kind(StrEnum):
+    EVENT = "event"  # from a workspace log: has seq, goes to the room in seq order
+    EPHEMERAL = "ephemeral"  # presence, typing, cursors: to the room, never stored
+    USER = "user"  # to one user's own connections (WORKSPACE_CREATED, WORKSPACE_MEMBER_ADDED)
 
 
 @dataclass(frozen=True, slots=True)
-class BrokerMessage:
-    kind: str
-    type: str
+class Ephemeral:
+    """A frame that is not logged, relayed to a room's live connections but its origin."""
+
+    workspace_id: str
+    type: MessageType
     frame: bytes  # the client frame's UTF-8 JSON text
-    workspace_id: str | None = None
-    seq: int | None = None
-    subject_user_id: str | None = None
-    origin_connection_id: str | None = None  # skipped on fan-out (the sender of an ephemeral frame)
-    join_workspace_id: str | None = None
-    published_at: float = 0.0
-    origin_node_id: str | None = None  # the node that published it, which delivered it locally already
+    origin_connection_id: str | None = None  # skipped on fan-out
 
 
-def encode_message(message: BrokerMessage) -> bytes:
-    header = {
-        "k": message.kind,
-        "t": message.type,
-        "w": message.workspace_id,
-        "s": message.seq,
-        "u": message.subject_user_id,
-        "o": message.origin_connection_id,
-        "j": message.join_workspace_id,
-        "p": message.published_at or time.time(),
-        "n": message.origin_node_id,
-    }
-    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + message.frame
+@dataclass(frozen=True, slots=True)
+class JoinFrom:
+    """Join the user's connections to a workspace's room, catching up from `after`."""
+
+    workspace_id: str
+    after: int
 
 
-def decode_message(payload: bytes) -> BrokerMessage:
+@dataclass(frozen=True, slots=True)
+class UserNotice:
+    """For one user's connections on every node: a frame to send, a room to join, or both.
+
+    WORKSPACE_CREATED sends its frame and joins from 0. WORKSPACE_MEMBER_ADDED only joins (from
+    just before the event): the room's own copy of the event carries the frame.
+    """
+
+    user_id: str
+    frame: bytes | None = None
+    frame_type: MessageType | None = None  # what `frame` is, for the counters
+    join: JoinFrom | None = None
+
+
+BrokerMessage = LogEvent | Ephemeral | UserNotice
+
+
+class BrokerEventHandler(Protocol):
+    """What a node does with each kind of message it receives (or publishes, locally)."""
+
+    def on_event(self, event: LogEvent, published_at: float) -> None: ...
+
+    def on_ephemeral(self, message: Ephemeral) -> None: ...
+
+    def on_user_notice(self, notice: UserNotice) -> None: ...
+
+
+def encode_message(message: BrokerMessage, origin_node_id: str, published_at: float | None = None) -> bytes:
+    at = published_at or time.time()
+    header: dict[str, Any]
+    frame: bytes
+    if isinstance(message, LogEvent):
+        header = {
+            "k": Kind.EVENT,
+            "t": message.type,
+            "w": message.workspace_id,
+            "s": message.seq,
+            "e": message.event_id,
+            "u": message.subject_user_id,
+        }
+        frame = message.envelope.encode()
+    elif isinstance(message, Ephemeral):
+        header = {"k": Kind.EPHEMERAL, "t": message.type, "w": message.workspace_id}
+        header["o"] = message.origin_connection_id
+        frame = message.frame
+    else:
+        header = {
+            "k": Kind.USER,
+            "t": message.frame_type,
+            "u": message.user_id,
+            "f": message.frame is not None,
+        }
+        if message.join is not None:
+            header["j"], header["a"] = message.join.workspace_id, message.join.after
+        frame = message.frame or b""
+    header["p"], header["n"] = at, origin_node_id
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + frame
+
+
+def origin_of(payload: bytes) -> tuple[str | None, dict[str, Any], bytes]:
+    """The header's origin node, the header, and the frame (split once)."""
     head, _, frame = payload.partition(b"\n")
     header: dict[str, Any] = json.loads(head)
-    return BrokerMessage(
-        kind=header["k"],
-        type=header["t"],
-        frame=frame,
-        workspace_id=header.get("w"),
-        seq=header.get("s"),
-        subject_user_id=header.get("u"),
-        origin_connection_id=header.get("o"),
-        join_workspace_id=header.get("j"),
-        published_at=float(header.get("p") or 0.0),
-        origin_node_id=header.get("n"),
-    )
+    return header.get("n"), header, frame
+
+
+def dispatch(header: dict[str, Any], frame: bytes, handler: BrokerEventHandler) -> None:
+    """Hand a received message to the handler's method for its kind."""
+    kind = Kind(header["k"])
+    if kind is Kind.EVENT:
+        event = LogEvent(
+            header["w"],
+            header["s"],
+            header.get("e") or "",
+            MessageType(header["t"]),
+            frame.decode(),
+            header.get("u"),
+        )
+        handler.on_event(event, float(header.get("p") or 0.0))
+    elif kind is Kind.EPHEMERAL:
+        handler.on_ephemeral(Ephemeral(header["w"], MessageType(header["t"]), frame, header.get("o")))
+    else:
+        join = JoinFrom(header["j"], header["a"]) if header.get("j") is not None else None
+        frame_type = MessageType(header["t"]) if header.get("t") else None
+        handler.on_user_notice(UserNotice(header["u"], frame if header.get("f") else None, frame_type, join))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from typing import Protocol
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -29,7 +29,17 @@ _RETRY_FIRST, _RETRY_MAX = 0.1, 2.0  # back-off while PostgreSQL is away
 _CHECK_EVERY = 5.0  # seconds between checks that a quiet connection is still alive
 _CHECK_TIMEOUT = 5.0
 
-HeardCommit = Callable[[str, int], None]
+
+class CommitNotices(Protocol):
+    """Who is told of commits (the log safety net)."""
+
+    def heard_commit(self, workspace_id: str, seq: int) -> None:
+        """A commit notice: the workspace's log reached `seq`."""
+        ...
+
+    def catch_up_soon(self) -> None:
+        """Notices sent while this node was not listening are gone: compare with the log."""
+        ...
 
 
 def listener_dsn(database_url: str) -> str:
@@ -48,11 +58,9 @@ def parse_notice(payload: str) -> list[tuple[str, int]]:
 
 
 class CommitListener:
-    def __init__(self, database_url: str, heard: HeardCommit, reconnected: Callable[[], None]) -> None:
+    def __init__(self, database_url: str, notices: CommitNotices) -> None:
         self._dsn = listener_dsn(database_url)
-        self._heard = heard
-        # Notices sent while this node was not listening are gone: the caller compares with the log.
-        self._reconnected = reconnected
+        self._notices = notices
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting by itself with a capped back-off."""
@@ -78,7 +86,7 @@ class CommitListener:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
         await connection.add_listener(COMMIT_CHANNEL, self._on_notice)
-        self._reconnected()
+        self._notices.catch_up_soon()
         while not lost.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), _CHECK_EVERY)
@@ -89,4 +97,4 @@ class CommitListener:
 
     def _on_notice(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         for workspace_id, seq in parse_notice(payload):
-            self._heard(workspace_id, seq)
+            self._notices.heard_commit(workspace_id, seq)

@@ -2,7 +2,8 @@
 
 A session of `WS /api/v1/ws` asks the layer for exactly what is listed in `SessionPort`, and the
 document endpoint watches workspaces through `WorkspaceWatchPort`; neither reaches past them into
-the layer's parts. The hub implements both (`hub.py`).
+the layer's parts. The hub implements both (`hub.py`), wiring the routing (`routing.py`) and
+the joins (`joins.py`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..events import LogEvent
 from ..wire import MessageType
 from .connection import Connection
-from .room import RoomEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ class WatchHandle(Protocol):
 class WorkspaceWatchPort(Protocol):
     """Watching a workspace's logged events without being a connection of its room."""
 
-    async def watch(self, workspace_id: str, on_event: Callable[[RoomEvent], None]) -> WatchHandle:
+    async def watch(self, workspace_id: str, on_event: Callable[[LogEvent], None]) -> WatchHandle:
         """Call `on_event` with each logged event of the workspace, in seq order, until closed.
 
         The workspace's room is kept open meanwhile, so every event reaches this node."""

@@ -1,23 +1,24 @@
 """Everything this node publishes: committed events, user notices, ephemeral frames.
 
-Local first: each message is handed to this node's own routing at once, then put on the broker
-for the other nodes (this node skips its own copy when the broker hands it back). This node's
-clients therefore never wait for a broker round trip, and still hear each other while the broker
-is away. The `EventPublisher` seam of the services: called after commit, it never raises (a lost
-publish is repaired from the log by every node's safety net).
+Local first: each message is handed to this node's own routing at once (`BrokerEventHandler`),
+then, when other nodes share the broker, put on it for them (this node skips its own copy when
+the broker hands it back). On the embedded default nothing else listens, so nothing is put on
+the broker at all: a message is delivered once, here. This node's clients therefore never wait
+for a broker round trip, and still hear each other while the broker is away. The
+`EventPublisher` seam of the services: called after commit, it never raises (a lost publish is
+repaired from the log by every node's safety net).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 
-from ..services.publisher import CommittedEvent
+from ..events import LogEvent
 from ..wire import MessageType
 from .broker import Broker
-from .codec import EPHEMERAL, EVENT, USER, BrokerMessage, encode_message
+from .codec import BrokerEventHandler, BrokerMessage, Ephemeral, JoinFrom, UserNotice, encode_message
 
 logger = logging.getLogger(__name__)
 
@@ -30,69 +31,60 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-LocalDelivery = Callable[[BrokerMessage], None]
-
-
 class BrokerPublisher:
-    def __init__(self, broker: Broker, node_id: str, local: LocalDelivery) -> None:
+    def __init__(self, broker: Broker, node_id: str, local: BrokerEventHandler) -> None:
         self._broker = broker
         self._node_id = node_id
         self._local = local
+        self._others = broker.shared  # False on the embedded default: nobody else to tell
         self._failing = False  # the broker refused the last publish: say so once, not per message
 
-    async def publish_committed(self, events: Sequence[CommittedEvent]) -> None:
+    async def publish_committed(self, events: Sequence[LogEvent]) -> None:
         for event in events:
-            message = BrokerMessage(
-                EVENT,
-                event.type,
-                event.envelope.encode(),
-                workspace_id=event.workspace_id,
-                seq=event.seq,
-                subject_user_id=event.subject_user_id,
-            )
-            await self._publish(room_channel(event.workspace_id), message)
+            published_at = time.time()
+            try:
+                self._local.on_event(event, published_at)
+            except Exception:  # never the publisher's problem: the log repairs a room that missed it
+                logger.exception("local delivery failed for %s", event.workspace_id)
+            await self._remote(room_channel(event.workspace_id), event, published_at)
             if event.type == MessageType.WORKSPACE_MEMBER_ADDED and event.subject_user_id:
-                # The added user's nodes may have no room for this workspace (so no subscription to
-                # its channel): tell them on the user's own channel, with the seq to join from.
-                await self._publish(
-                    user_channel(event.subject_user_id),
-                    BrokerMessage(
-                        USER,
-                        event.type,
-                        message.frame,
-                        workspace_id=event.workspace_id,
-                        seq=event.seq,
-                        subject_user_id=event.subject_user_id,
-                        join_workspace_id=event.workspace_id,
-                    ),
-                )
+                # The added user's connections may be in no room of this workspace (none on their
+                # node, so no subscription to its channel): tell them on the user's own channel,
+                # with the seq to join from.
+                notice = UserNotice(event.subject_user_id, join=JoinFrom(event.workspace_id, event.seq - 1))
+                try:
+                    self._local.on_user_notice(notice)
+                except Exception:
+                    logger.exception("local delivery failed for a notice")
+                await self._remote(user_channel(event.subject_user_id), notice, published_at)
 
     async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
-        message = BrokerMessage(
-            USER,
-            MessageType.WORKSPACE_CREATED if join_workspace_id else "",
-            envelope.encode(),
-            subject_user_id=user_id,
-            join_workspace_id=join_workspace_id,
-        )
-        await self._publish(user_channel(user_id), message)
+        join = JoinFrom(join_workspace_id, 0) if join_workspace_id else None
+        frame_type = MessageType.WORKSPACE_CREATED if join_workspace_id else None
+        notice = UserNotice(user_id, envelope.encode(), frame_type, join)
+        published_at = time.time()
+        try:
+            self._local.on_user_notice(notice)
+        except Exception:
+            logger.exception("local delivery failed for a notice")
+        await self._remote(user_channel(user_id), notice, published_at)
 
     async def publish_ephemeral(
         self, workspace_id: str, message_type: MessageType, frame: str, origin: str | None
     ) -> None:
-        message = BrokerMessage(
-            EPHEMERAL, message_type, frame.encode(), workspace_id=workspace_id, origin_connection_id=origin
-        )
-        await self._publish(room_channel(workspace_id), message)
+        message = Ephemeral(workspace_id, message_type, frame.encode(), origin)
+        try:
+            self._local.on_ephemeral(message)
+        except Exception:
+            logger.exception("local delivery failed on %s", workspace_id)
+        await self._remote(room_channel(workspace_id), message, time.time())
 
-    async def _publish(self, channel: str, message: BrokerMessage) -> None:
-        message = replace(message, published_at=time.time(), origin_node_id=self._node_id)
+    async def _remote(self, channel: str, message: BrokerMessage, published_at: float) -> None:
+        """Put the message on the broker for the other nodes (none on the embedded default)."""
+        if not self._others:
+            return
         try:
-            self._local(message)
-        except Exception:  # never the publisher's problem: the log repairs a room that missed it
-            logger.exception("local delivery failed on %s", channel)
-        try:
-            await self._broker.publish(channel, encode_message(message))
+            await self._broker.publish(channel, encode_message(message, self._node_id, published_at))
         except Exception as exc:  # the log still has logged events; ephemeral ones are best effort
             if not self._failing:
                 self._failing = True

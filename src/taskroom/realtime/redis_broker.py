@@ -32,6 +32,8 @@ _PING_TIMEOUT = 1.0
 
 
 class RedisBroker:
+    shared = True
+
     def __init__(self, url: str, prefix: str = "taskroom:") -> None:
         # A publish waits about a second at most: a REST write publishes after its commit, and
         # a Redis that stopped answering must not hold the answer up (the log repairs the loss).

@@ -56,7 +56,7 @@ class ConnectionRegistry:
     def connections_of(self, user_id: str) -> list[Connection]:
         return list(self._by_user.get(user_id, {}).values())
 
-    def gone(self, connection: Connection) -> bool:
+    def is_leaving(self, connection: Connection) -> bool:
         """Closing, or leaving the node (no longer among its user's connections)."""
         return connection.closing or connection.id not in self._by_user.get(connection.user_id or "", {})
 

@@ -43,7 +43,7 @@ class Replayer:
 
         Past the retention a `reset` snapshot replaces the events. Anything else that goes wrong
         (a hole in the log, a database error) closes the connection with 1013 rather than letting
-        it go live over a gap: the client resumes again from what it got (`GONE` is returned).
+        it go live over a gap: the client resumes again from what it got (`STOPPED` is returned).
         """
         cursor = after
         try:
@@ -68,11 +68,11 @@ class Replayer:
             except Exception:
                 logger.exception("reset snapshot failed for %s", room.workspace_id)
                 connection.close(CloseCode.TRY_AGAIN_LATER, "could not load the workspace; resume again")
-                return Step.GONE
+                return Step.STOPPED
         except Exception:
             logger.exception("replay failed for %s on %s", room.workspace_id, connection.id)
             connection.close(CloseCode.TRY_AGAIN_LATER, "could not replay the log; resume again")
-            return Step.GONE
+            return Step.STOPPED
         return await self._release_backlog(connection, room, max(cursor, after))
 
     async def send_reset(self, connection: Connection, workspace_id: str, reply_to: str | None) -> int:
@@ -98,7 +98,7 @@ class Replayer:
         """Send the held events at the reader's pace until the room turns the connection live."""
         while True:
             if connection.closing:
-                return Step.GONE
+                return Step.STOPPED
             step, frame = room.catch_up_step(connection, replayed_to)
             if step is Step.SEND:
                 assert frame is not None

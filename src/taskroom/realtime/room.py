@@ -26,24 +26,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
+from ..events import LogEvent
 from ..wire import MessageType
 from .connection import Connection
+from .frames import text_frame
 from .protocol import CloseCode
 from .sequencer import RoomSequencer
 
+RoomEvent = LogEvent  # the old name, kept until the documents import `events.LogEvent`
 
-@dataclass(frozen=True, slots=True)
-class RoomEvent:
-    """A logged event as the room routes it: the frame built once, and who it is about."""
 
-    type: MessageType
-    frame: bytes  # the complete WebSocket frame
-    subject_user_id: str | None = None
-    published_at: float = 0.0  # wall clock of the publish; 0 when read from the log
+class MemberConnections(Protocol):
+    """This node's connections of one user (a removal or re-addition acts on them)."""
+
+    def connections_of(self, user_id: str) -> list[Connection]: ...
 
 
 @dataclass(slots=True)
@@ -64,7 +64,7 @@ class Step(Enum):
     WAIT = "wait"  # nothing held yet: wait for the backlog's `arrived`, then ask again
     LIVE = "live"  # it has turned live
     LEFT = "left"  # its catch-up ended with its removal: it is out of the room
-    GONE = "gone"  # it is no longer catching up here (it left meanwhile)
+    STOPPED = "stopped"  # it is no longer catching up here (it left, or was closed, meanwhile)
 
 
 class Backlog:
@@ -106,16 +106,17 @@ class Backlog:
 
 
 class Room:
-    def __init__(self, workspace_id: str, connections_of: Callable[[str], Iterable[Connection]]) -> None:
-        """`connections_of(user_id)`: that user's connections on this node (for membership events)."""
+    def __init__(self, workspace_id: str, members: MemberConnections) -> None:
+        """`members`: the users' connections on this node (for membership events)."""
         self.workspace_id = workspace_id
-        self.epoch = 0  # when it was positioned in the log, on the hub's count (see `Hub.join`)
-        self.sequencer: RoomSequencer[RoomEvent] = RoomSequencer()
+        # Its start mark: the rooms positioned in the log on this node when it was (see `joins.py`).
+        self.positioned_at = 0
+        self.sequencer: RoomSequencer[LogEvent] = RoomSequencer()
         self.live: dict[str, Connection] = {}
         self.catching_up: dict[str, Backlog] = {}
         self.removed: set[str] = set()
         self.reserved = 0
-        self._connections_of = connections_of
+        self._members = members
 
     @property
     def seq(self) -> int:
@@ -164,21 +165,21 @@ class Room:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def deliver(self, seq: int, event: RoomEvent) -> Effects:
+    def deliver(self, seq: int, event: LogEvent) -> Effects:
         """One logged event, in seq order: to every live connection, held for those catching up;
         then its effect on membership, at its place in the order (the next event already sees
-        the room as it is after this one)."""
-        frame = event.frame
+        the room as it is after this one). The frame is built here, once for every recipient."""
+        frame = text_frame(event.envelope.encode())
         for connection in self.live.values():
             connection.send(frame)
         if self.catching_up:
             for backlog in self.catching_up.values():
                 backlog.hold(seq, frame)
         if event.type == MessageType.WORKSPACE_MEMBER_ADDED and event.subject_user_id:
-            return self._member_added(seq, event)
+            return self._member_added(seq, event.subject_user_id, frame)
         if event.type == MessageType.WORKSPACE_MEMBER_REMOVED and event.subject_user_id:
             self.removed.add(event.subject_user_id)
-            return self._remove(list(self._connections_of(event.subject_user_id)))
+            return self._remove(list(self._members.connections_of(event.subject_user_id)))
         if event.type == MessageType.WORKSPACE_DELETED:
             everyone = [*self.live.values(), *(b.connection for b in self.catching_up.values())]
             return self._remove(everyone)
@@ -193,18 +194,18 @@ class Room:
                 sent += 1
         return sent
 
-    def _member_added(self, seq: int, event: RoomEvent) -> Effects:
-        self.removed.discard(event.subject_user_id or "")
+    def _member_added(self, seq: int, user_id: str, frame: bytes) -> Effects:
+        self.removed.discard(user_id)
         effects = Effects()
-        for connection in self._connections_of(event.subject_user_id or ""):
+        for connection in self._members.connections_of(user_id):
             backlog = self.catching_up.get(connection.id)
             if backlog is not None and backlog.paused:
                 # Removed and added back while still catching up: it goes on from this event.
                 backlog.paused = False
-                backlog.hold(seq, event.frame)
+                backlog.hold(seq, frame)
                 effects.joined.append(connection)
             elif not self.has(connection):
-                connection.send(event.frame)
+                connection.send(frame)
                 self.live[connection.id] = connection
                 connection.rooms.add(self.workspace_id)
                 effects.joined.append(connection)
@@ -236,7 +237,7 @@ class Room:
         """
         backlog = self.catching_up.get(connection.id)
         if backlog is None:
-            return Step.GONE, None
+            return Step.STOPPED, None
         while backlog.events:
             seq, frame = backlog.next()
             if seq > replayed_to:

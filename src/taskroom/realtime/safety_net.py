@@ -14,32 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Protocol
 
+from ..events import LogEvent
 from ..services.feeds import WorkspaceFeeds
-from ..services.log import LoggedEvent
 from ..settings import Settings
-from .frames import text_frame
-from .room import Room, RoomEvent
+from .room import Room
 
 logger = logging.getLogger(__name__)
 
-Deliver = Callable[[Room, list[tuple[int, RoomEvent]]], None]
 
+class RoomDelivery(Protocol):
+    """Where events read from the log go: the same delivery path as the broker's (`routing.py`)."""
 
-def room_event(row: LoggedEvent) -> RoomEvent:
-    return RoomEvent(row.type, text_frame(row.envelope.encode()), row.subject_user_id)
+    def deliver(self, room: Room, ready: list[tuple[int, LogEvent]]) -> None: ...
 
 
 class LogSafetyNet:
+    """Implements `commit_listener.CommitNotices`: commit notices are heard here."""
+
     def __init__(
-        self, settings: Settings, feeds: WorkspaceFeeds, rooms: Mapping[str, Room], deliver: Deliver
+        self, settings: Settings, feeds: WorkspaceFeeds, rooms: Mapping[str, Room], delivery: RoomDelivery
     ) -> None:
         self._gap_fill_delay = settings.ws_gap_fill_delay / 1000
         self._poll_interval = settings.ws_log_poll_interval / 1000
         self._feeds = feeds
         self._rooms = rooms
-        self._deliver = deliver
+        self._delivery = delivery
         self._fillers: dict[str, asyncio.Task[None]] = {}
         self._heads: dict[str, int] = {}  # heads heard in commit notices, not yet received
         self._head_checks: dict[str, asyncio.Task[None]] = {}
@@ -114,12 +116,12 @@ class LogSafetyNet:
                 rows = await self._feeds.read_range(room.workspace_id, after, upto)
                 if rows and rows[0].seq == after + 1:
                     for row in rows:
-                        self._deliver(room, room.sequencer.offer(row.seq, room_event(row)))
+                        self._delivery.deliver(room, room.sequencer.offer(row.seq, row))
                 else:
                     logger.warning(
                         "events %d..%d of %s are gone from the log", after + 1, upto, room.workspace_id
                     )
-                    self._deliver(room, room.sequencer.skip_to(upto))
+                    self._delivery.deliver(room, room.sequencer.skip_to(upto))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -158,6 +160,6 @@ class LogSafetyNet:
         if self._rooms.get(room.workspace_id) is not room:  # dropped meanwhile
             return
         for row in rows:
-            self._deliver(room, room.sequencer.offer(row.seq, room_event(row)))
+            self._delivery.deliver(room, room.sequencer.offer(row.seq, row))
         # Rows already pruned leave a gap that only the gap filler gives up on.
         self.watch(room)

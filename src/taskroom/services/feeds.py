@@ -10,8 +10,9 @@ from sqlalchemy import bindparam, select
 
 from ..db.models import Member, Task, User, Workspace
 from ..errors import NotFound
+from ..events import LogEvent
 from .database import Database
-from .log import LoggedEvent, LogPage, WorkspaceLog
+from .log import LogPage, WorkspaceLog
 from .task_pages import MAX_LIMIT, PageKey, TaskFilters, read_page
 from .views import task_view, workspace_view
 from .workspaces import member_views
@@ -60,11 +61,11 @@ class WorkspaceFeeds:
         async with self.db.rows() as session:
             return await self.log.latest_seqs(session, workspace_ids)
 
-    async def read_range(self, workspace_id: str, after: int, upto: int) -> list[LoggedEvent]:
+    async def read_range(self, workspace_id: str, after: int, upto: int) -> list[LogEvent]:
         async with self.db.rows() as session:
             return await self.log.read_range(session, workspace_id, after, upto)
 
-    async def replay(self, workspace_id: str, after: int, upto: int, limit: int) -> list[LoggedEvent]:
+    async def replay(self, workspace_id: str, after: int, upto: int, limit: int) -> list[LogEvent]:
         """Raises Gone past the retention, NotFound for a deleted workspace."""
         async with self.db.rows() as session:
             return await self.log.replay(session, workspace_id, after, upto, limit)

@@ -14,20 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Event, Workspace
 from ..errors import Gone, NotFound
+from ..events import LogEvent
 from ..timeutil import format_timestamp, utcnow
 from ..wire import MessageType, encode_server_frame
 from .database import Reader
-from .publisher import CommittedEvent
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedEvent:
-    """One row of the log as the real-time layer routes it: no JSON is parsed to learn who it is about."""
-
-    seq: int
-    type: MessageType
-    envelope: str
-    subject_user_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +55,7 @@ class WorkspaceLog:
         subject_user_id: str | None = None,
         at: datetime | None = None,
         seq: int | None = None,
-    ) -> CommittedEvent:
+    ) -> LogEvent:
         """Append one event; pass `seq` when it was already taken with `next_seq` (to put it in the data)."""
         if seq is None:
             seq = await self.next_seq(session, workspace_id)
@@ -85,7 +75,7 @@ class WorkspaceLog:
                 created_at=now,
             )
         )
-        return CommittedEvent(workspace_id, seq, event_id, event_type, envelope, subject_user_id)
+        return LogEvent(workspace_id, seq, event_id, event_type, envelope, subject_user_id)
 
     async def lock(self, session: AsyncSession, workspace_id: str) -> int:
         """Take the workspace's write lock without using a seq; returns the latest seq.
@@ -114,24 +104,24 @@ class WorkspaceLog:
 
     async def replay(
         self, session: Reader, workspace_id: str, after: int, upto: int, limit: int
-    ) -> list[LoggedEvent]:
+    ) -> list[LogEvent]:
         """Events with after < seq <= upto, at most `limit`; GONE when some were pruned."""
         await self._readable_from(session, workspace_id, after)
         return await self.read_range(session, workspace_id, after, upto, limit)
 
     async def read_range(
         self, session: Reader, workspace_id: str, after: int, upto: int, limit: int | None = None
-    ) -> list[LoggedEvent]:
+    ) -> list[LogEvent]:
         """Events with after < seq <= upto, oldest first (no retention check: gap filling)."""
         rows = await session.execute(
-            select(Event.seq, Event.type, Event.envelope, Event.subject_user_id)
+            select(Event.seq, Event.event_id, Event.type, Event.envelope, Event.subject_user_id)
             .where(Event.workspace_id == workspace_id, Event.seq > after, Event.seq <= upto)
             .order_by(Event.seq)
             .limit(limit)
         )
         return [
-            LoggedEvent(int(seq), MessageType(event_type), envelope, subject)
-            for seq, event_type, envelope, subject in rows
+            LogEvent(workspace_id, int(seq), event_id, MessageType(event_type), envelope, subject)
+            for seq, event_id, event_type, envelope, subject in rows
         ]
 
     async def _readable_from(self, session: Reader, workspace_id: str, since: int) -> int:

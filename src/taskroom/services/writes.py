@@ -11,11 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import ApiError
+from ..events import LogEvent
 from ..schemas import Role
 from .access import require_role
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey, IdempotencyStore, StoredReply
-from .publisher import CommittedEvent, EventPublisher
+from .publisher import EventPublisher
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class UserNotice:
 class WriteOutcome:
     status_code: int
     body: Any = None  # JSON-ready; None for 204
-    events: list[CommittedEvent] = field(default_factory=list)
+    events: list[LogEvent] = field(default_factory=list)
     notices: list[UserNotice] = field(default_factory=list)
     # The workspace role this write needed; a replay of its answer requires it again.
     scope: AccessScope | None = None

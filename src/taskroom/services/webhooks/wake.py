@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..publisher import CommittedEvent, EventPublisher
+from ...events import LogEvent
+from ..publisher import EventPublisher
 
 
 class WakingPublisher:
@@ -14,7 +15,7 @@ class WakingPublisher:
         self._inner = inner
         self._wake = wake
 
-    async def publish_committed(self, events: Sequence[CommittedEvent]) -> None:
+    async def publish_committed(self, events: Sequence[LogEvent]) -> None:
         await self._inner.publish_committed(events)
         if events:
             self._wake()
