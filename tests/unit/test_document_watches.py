@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from taskroom.documents.watches import WorkspaceWatches
-from taskroom.realtime.room import RoomEvent
+from taskroom.events import LogEvent
 from taskroom.wire import MessageType
 
 
@@ -28,17 +28,17 @@ class Port:
 
     def __init__(self) -> None:
         self.start = asyncio.Event()
-        self.watched: list[tuple[str, Callable[[RoomEvent], None], Handle]] = []
+        self.watched: list[tuple[str, Callable[[LogEvent], None], Handle]] = []
 
-    async def watch(self, workspace_id: str, on_event: Callable[[RoomEvent], None]) -> Handle:
+    async def watch(self, workspace_id: str, on_event: Callable[[LogEvent], None]) -> Handle:
         await self.start.wait()
         handle = Handle()
         self.watched.append((workspace_id, on_event, handle))
         return handle
 
 
-def event(kind: MessageType) -> RoomEvent:
-    return RoomEvent(kind, b"")
+def event(kind: MessageType) -> LogEvent:
+    return LogEvent("w", 1, "event-1", kind, "{}")
 
 
 def test_concurrent_holders_share_one_watch_and_wait_until_it_is_in_place() -> None:
@@ -72,7 +72,7 @@ def test_a_watch_that_fails_to_start_leaves_nothing_behind() -> None:
     class FailingOnce(Port):
         failed = False
 
-        async def watch(self, workspace_id: str, on_event: Callable[[RoomEvent], None]) -> Handle:
+        async def watch(self, workspace_id: str, on_event: Callable[[LogEvent], None]) -> Handle:
             await self.start.wait()
             if not self.failed:
                 self.failed = True

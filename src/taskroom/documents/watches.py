@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..events import LogEvent
 from ..realtime.port import WatchHandle, WorkspaceWatchPort
-from ..realtime.room import RoomEvent
 from ..wire import MessageType
 
 # Events after which the connections of a workspace's documents are checked again.
@@ -86,8 +86,8 @@ class WorkspaceWatches:
             if watch.handle is not None:
                 await watch.handle.close()
 
-    def _listener(self, workspace_id: str) -> Callable[[RoomEvent], None]:
-        def on_event(event: RoomEvent) -> None:
+    def _listener(self, workspace_id: str) -> Callable[[LogEvent], None]:
+        def on_event(event: LogEvent) -> None:
             watch = self._watches.get(workspace_id)
             if watch is None or event.type not in ACCESS_EVENTS:
                 return

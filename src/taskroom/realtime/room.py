@@ -37,8 +37,6 @@ from .frames import text_frame
 from .protocol import CloseCode
 from .sequencer import RoomSequencer
 
-RoomEvent = LogEvent  # the old name, kept until the documents import `events.LogEvent`
-
 
 class MemberConnections(Protocol):
     """This node's connections of one user (a removal or re-addition acts on them)."""
