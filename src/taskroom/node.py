@@ -145,7 +145,7 @@ def build_node(settings: Settings) -> Node:
         limit_store=shared.limits,
         wake_webhooks=webhooks.wake,
     )
-    sessions = SessionFactory(hub, metrics, hub.flusher, services.tokens, feeds, settings)
+    sessions = SessionFactory(hub, metrics, hub.flusher, services.authenticator, feeds, settings)
     listener = (
         None
         if db.is_sqlite

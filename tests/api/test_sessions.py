@@ -8,9 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.support.api import Api
 from tests.support.servers import RunningServer
+from tests.support.ws import WsClient
+from tests.support.ydoc import doc_url
 
 PASSWORD = "correct horse battery"
 
@@ -153,3 +157,34 @@ def test_ending_sessions_is_announced_to_listeners(node: RunningServer, api: Api
     api.http.post("/auth/logout", headers=_bearer(first))
     sid = node.app_state.services.tokens.verify(first["accessToken"]).session_id
     assert (first["user"]["id"], [sid]) in heard
+
+
+def test_an_ended_sessions_token_is_refused_on_both_sockets(node: RunningServer, api: Api) -> None:
+    """One authenticator for REST, AUTHENTICATE and the document endpoint: an ended session's
+    access token opens neither socket, while a live session's token of the same account does."""
+    first = _register(api.http)
+    second = _login(api.http, first["email"])
+    workspace = api.http.post("/workspaces", json={"name": "W"}, headers=_bearer(second)).json()
+    task = api.http.post(
+        f"/workspaces/{workspace['id']}/tasks", json={"title": "T"}, headers=_bearer(second)
+    ).json()
+    ended = api.http.post("/auth/logout", json={"refreshToken": first["refreshToken"]})
+    assert ended.status_code == 204
+
+    with WsClient(node.ws_url) as ws:
+        ws.recv_type("CONNECT")
+        ws.send("AUTHENTICATE", {"token": first["accessToken"]}, id="auth")
+        error = ws.recv_type("ERROR")
+        assert (error["data"]["code"], error["replyTo"]) == ("UNAUTHORIZED", "auth")
+        assert ws.wait_closed() == 4401
+    with WsClient(node.ws_url) as ws:
+        ws.recv_type("CONNECT")
+        ws.send("AUTHENTICATE", {"token": second["accessToken"]}, id="auth")
+        assert ws.recv_type("AUTHENTICATE")["data"]["success"] is True
+
+    try:
+        connect(doc_url(node.ws_url, task["id"], first["accessToken"]), open_timeout=10).close()
+        raise AssertionError("the document endpoint admitted an ended session's token")
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 401
+    connect(doc_url(node.ws_url, task["id"], second["accessToken"]), open_timeout=10).close()

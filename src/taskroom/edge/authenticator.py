@@ -76,16 +76,28 @@ class Authenticator:
                 return await verifier.verify(credential)
         raise Refusal(RefusalReason.INVALID, "invalid token: not a kind of credential this server accepts")
 
+    async def verify_session(self, credential: str | None) -> Identity:
+        """Verified, and its session (when it names one) live; the account check is left to a
+        caller that reads the account anyway (the real-time session, with its memberships)."""
+        identity = await self.verify(credential)
+        if identity.session_id is not None and self._sessions is not None:
+            await self._require_live_session(identity)
+        return identity
+
+    async def _require_live_session(self, identity: Identity) -> None:
+        assert identity.session_id is not None and self._sessions is not None
+        if not await self._sessions.is_live(identity.user_id, identity.session_id):
+            raise Refusal(
+                RefusalReason.SESSION_ENDED,
+                "invalid token: its session ended or its account no longer exists",
+            )
+
     async def authenticate(self, credential: str | None) -> Identity:
         """Verified, and its account still there: a credential outlives an account deleted
         behind its back. Raises `Refusal`."""
         identity = await self.verify(credential)
         if identity.session_id is not None and self._sessions is not None:
-            if not await self._sessions.is_live(identity.user_id, identity.session_id):
-                raise Refusal(
-                    RefusalReason.SESSION_ENDED,
-                    "invalid token: its session ended or its account no longer exists",
-                )
+            await self._require_live_session(identity)  # the session's read covers the account
             return identity
         if not await self._accounts.exists(identity.user_id):
             raise Refusal(RefusalReason.ACCOUNT_GONE, "invalid token: the account no longer exists")

@@ -19,10 +19,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ..edge.authenticator import Authenticator
+from ..edge.identity import Refusal
+from ..edge.origins import OriginPolicy
 from ..errors import Gone, NotFound
 from ..metrics import NodeMetrics
 from ..security.token_bucket import TokenBucket
-from ..security.tokens import TokenError, TokenService
 from ..services.feeds import WorkspaceFeeds
 from ..settings import Settings
 from ..timeutil import format_timestamp
@@ -80,21 +82,21 @@ class SessionFactory:
         hub: SessionPort,
         metrics: NodeMetrics,
         flusher: Flusher,
-        tokens: TokenService,
+        authenticator: Authenticator,
         feeds: WorkspaceFeeds,
         settings: Settings,
     ) -> None:
         self.hub = hub
         self.metrics = metrics
         self.flusher = flusher
-        self.tokens = tokens
+        self.authenticator = authenticator
         self.feeds = feeds
         self.settings = settings
-        self._allowed = settings.allowed_origins
+        self._origins = OriginPolicy.from_settings(settings)
         self.pending = PendingSockets(settings.ws_max_pending_per_address)
 
     def origin_allowed(self, origin: str | None) -> bool:
-        return self._allowed is None or (origin is not None and origin.rstrip("/") in self._allowed)
+        return self._origins.allows(origin)
 
     def admit_pending(self, address: str) -> bool:
         return self.pending.try_admit(address)
@@ -102,7 +104,7 @@ class SessionFactory:
     def open(self, link: ReadableLink, address: str) -> ClientSession:
         """A session for a socket already counted as pending from `address` (`admit_pending`)."""
         session = ClientSession(
-            link, self.hub, self.metrics, self.flusher, self.tokens, self.feeds, self.settings
+            link, self.hub, self.metrics, self.flusher, self.authenticator, self.feeds, self.settings
         )
         session.pending_release = functools.partial(self.pending.release, address)
         session.start()
@@ -116,13 +118,13 @@ class ClientSession:
         hub: SessionPort,
         metrics: NodeMetrics,
         flusher: Flusher,
-        tokens: TokenService,
+        authenticator: Authenticator,
         feeds: WorkspaceFeeds,
         settings: Settings,
     ) -> None:
         self.hub = hub
         self.metrics = metrics
-        self.tokens = tokens
+        self.authenticator = authenticator
         self.feeds = feeds
         self.settings = settings
         self.link = link
@@ -322,8 +324,8 @@ class ClientSession:
 
     async def _authenticate(self, frame: AuthenticateFrame) -> None:
         try:
-            claims = self.tokens.verify(frame.data.token)
-        except TokenError as exc:
+            claims = await self.authenticator.verify_session(frame.data.token)
+        except Refusal as exc:
             raise Unauthorized(f"authentication failed: {exc}", reply_to=frame.id) from exc
         checked_at = self.hub.membership_mark()
         # None when the account is gone: a correctly signed token of a deleted user opens nothing.
