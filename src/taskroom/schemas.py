@@ -149,6 +149,14 @@ class LoginIn(RequestModel):
 
 
 class PasswordChangeIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"currentPassword": "correct horse battery", "newPassword": "a longer horse battery"}
+            ]
+        }
+    )
+
     current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     new_password: Password
 
@@ -161,6 +169,10 @@ class RefreshIn(RequestModel):
 
 
 class LogoutIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refreshToken": "trr_EXAMPLEexampleEXAMPLEexampleEXAMPLEex"}]}
+    )
+
     refresh_token: RefreshToken | None = None
 
 
@@ -218,6 +230,24 @@ class SessionOut(WireModel):
 
 
 class SessionList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "7e1d2c3b-4a5f-4e6d-9c8b-1a2b3c4d5e6f",
+                            "createdAt": "2026-12-01T09:00:00Z",
+                            "lastUsedAt": "2026-12-03T10:00:00Z",
+                            "userAgent": "Mozilla/5.0",
+                            "current": True,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[SessionOut]
 
 
@@ -301,6 +331,10 @@ class MemberOut(Timestamped):
 
 
 class InvitationIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "grace@example.com", "role": "member"}]}
+    )
+
     email: Email
     role: AssignableRole  # never owner: a workspace has one owner, its creator
 
@@ -327,10 +361,39 @@ class InvitationCreated(Timestamped):
 
 
 class InvitationList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "3c2b1a0f-9e8d-4c7b-a6f5-e4d3c2b1a0f9",
+                            "email": "grace@example.com",
+                            "role": "member",
+                            "createdAt": "2026-12-03T10:00:00Z",
+                            "expiresAt": "2026-12-10T10:00:00Z",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[InvitationOut]
 
 
 class InvitationAccepted(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "workspace": {"id": "2b1f0c3e-8d4a-4f6e-9a51-7c2d9e0b6a11", "name": "Launch"},
+                    "member": {"userId": "4d3c2b1a-0f9e-4d8c-b7a6-f5e4d3c2b1a0", "role": "member"},
+                }
+            ]
+        }
+    )
+
     workspace: WorkspaceOut
     member: MemberOut
 

@@ -48,6 +48,7 @@ class Scene:
     invitation_id: str
     invitation_token: str
     hook_id: str
+    session_id: str  # a second session of the owner's, so ending it leaves the owner's token alone
 
     @classmethod
     def build(cls, api: Api, owner: ApiUser | None = None) -> Scene:
@@ -64,6 +65,14 @@ class Scene:
         invitation = invited.json()
         hook = owner.post(f"/workspaces/{workspace['id']}/webhooks", json={"url": FUZZ_HOOK_URL})
         assert hook.status_code == 201, hook.text
+        second = owner.http.post(
+            "/auth/login", json={"email": owner.email, "password": "correct horse battery"}
+        )
+        assert second.status_code == 200, second.text
+        sessions = owner.http.get(
+            "/auth/sessions", headers={"Authorization": f"Bearer {second.json()['accessToken']}"}
+        ).json()["items"]
+        session_id = next(item["id"] for item in sessions if item["current"])
         return cls(
             owner,
             workspace["id"],
@@ -72,6 +81,7 @@ class Scene:
             invitation["id"],
             invitation["token"],
             hook.json()["id"],
+            session_id,
         )
 
     def ids(self) -> dict[str, str]:
@@ -82,6 +92,7 @@ class Scene:
             "invitation_id": self.invitation_id,
             "token": self.invitation_token,
             "hook_id": self.hook_id,
+            "session_id": self.session_id,
         }
 
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
 from ..errors import NotFound, Unauthorized
 from ..schemas import (
@@ -18,7 +17,7 @@ from ..schemas import (
 )
 from ..security.tokens import Claims, TokenError
 from ..services.views import user_view
-from .deps import CurrentIdentity, PathId, ServicesDep, UserId, bearer, client_address, limit_registrations
+from .deps import CurrentIdentity, PathId, ServicesDep, UserId, client_address, limit_registrations
 from .responses import errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -56,8 +55,13 @@ async def refresh(body: RefreshIn, services: ServicesDep) -> dict[str, Any]:
 @router.post("/logout", summary="Sign out", status_code=204, responses=errors(401, 422))
 async def logout(
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    body: LogoutIn | None = None,
+    # A plain header, not the bearer scheme: the API description must not call this operation
+    # secured, since a refresh token alone is enough.
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    body: Annotated[
+        LogoutIn | None,
+        Body(openapi_examples={"by refresh token": {"value": {"refreshToken": "trr_EXAMPLE"}}}),
+    ] = None,
 ) -> Response:
     """End the session of the refresh token given, else that of the bearer token.
 
@@ -66,10 +70,11 @@ async def logout(
     refresh_token = body.refresh_token if body is not None else None
     claims: Claims | None = None
     if refresh_token is None:
-        if credentials is None:
+        scheme, _, credential = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthorized("give a refresh token or a bearer token")
         try:
-            claims = services.tokens.verify(credentials.credentials)
+            claims = services.tokens.verify(credential.strip())
         except TokenError as exc:
             raise Unauthorized(str(exc)) from exc
     await services.sessions.logout(claims, refresh_token)

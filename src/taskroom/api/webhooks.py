@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from ..schemas import MAX_INT64, RequestModel, WireModel
 from ..services.webhooks import NewWebhook, WebhookChange
@@ -47,6 +47,14 @@ def _valid_secret(value: str | None) -> str | None:
 
 
 class WebhookIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"url": "https://hooks.example.com/taskroom", "events": ["TASK_CREATED", "TASK_UPDATED"]}
+            ]
+        }
+    )
+
     url: HookUrl
     # Absent or null: every event type.
     events: EventTypes | None = None
@@ -57,6 +65,8 @@ class WebhookIn(RequestModel):
 
 
 class WebhookPatch(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": ["TASK_CREATED"]}]})
+
     url: HookUrl | None = None
     events: EventTypes | None = None
     secret: Secret | None = None
@@ -65,6 +75,8 @@ class WebhookPatch(RequestModel):
 
 
 class ReplayIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"sinceSeq": 0}]})
+
     since_seq: Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 
@@ -97,35 +109,107 @@ class WebhookCreated(WebhookOut):
 
 
 class WebhookDetail(WebhookOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5d0c7b9e-3f1a-4c2b-8e6d-1a9f4b7c2e30",
+                    "workspaceId": "2b1f0c3e-8d4a-4f6e-9a51-7c2d9e0b6a11",
+                    "url": "https://hooks.example.com/taskroom",
+                    "events": ["TASK_CREATED"],
+                    "status": "active",
+                    "lastDeliveredSeq": 42,
+                    "failures": 0,
+                    "failingSince": None,
+                    "nextAttemptAt": None,
+                    "createdAt": "2026-12-03T10:00:00Z",
+                    "updatedAt": "2026-12-03T10:00:00Z",
+                    "attempts": [
+                        {
+                            "seq": 42,
+                            "eventId": "9f3e2a1b-6c5d-4e7f-8a9b-0c1d2e3f4a5b",
+                            "attemptedAt": "2026-12-03T10:00:01Z",
+                            "ok": True,
+                            "statusCode": 200,
+                            "error": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     # The last attempts, newest first.
     attempts: list[AttemptOut]
 
 
 class WebhookList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "5d0c7b9e-3f1a-4c2b-8e6d-1a9f4b7c2e30",
+                            "workspaceId": "2b1f0c3e-8d4a-4f6e-9a51-7c2d9e0b6a11",
+                            "url": "https://hooks.example.com/taskroom",
+                            "events": ["TASK_CREATED"],
+                            "status": "active",
+                            "lastDeliveredSeq": 42,
+                            "failures": 0,
+                            "failingSince": None,
+                            "nextAttemptAt": None,
+                            "createdAt": "2026-12-03T10:00:00Z",
+                            "updatedAt": "2026-12-03T10:00:00Z",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[WebhookOut]
 
 
-@router.post("", status_code=201, response_model=WebhookCreated, responses=errors(*WRITE_IN_WORKSPACE))
+@router.post(
+    "",
+    summary="Create a webhook",
+    status_code=201,
+    response_model=WebhookCreated,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
 async def create_webhook(
     workspace_id: PathId, body: WebhookIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Creates a webhook (admin and up): every log event of the workspace, or of the types listed, is POSTed to the URL in seq order and signed. The secret is shown in this answer only. Private addresses are refused with 422."""
     hook = NewWebhook(body.url, body.events, body.secret)
     return reply(await services.webhooks.create(user_id, workspace_id, hook, key))
 
 
-@router.get("", response_model=WebhookList, responses=errors(*WRITE_IN_WORKSPACE))
+@router.get(
+    "", summary="The workspace's webhooks", response_model=WebhookList, responses=errors(*WRITE_IN_WORKSPACE)
+)
 async def list_webhooks(workspace_id: PathId, user_id: UserId, services: ServicesDep) -> dict[str, Any]:
+    """The workspace's webhooks (admin and up), without their secrets."""
     return {"items": await services.webhooks.list(user_id, workspace_id)}
 
 
-@router.get("/{hook_id}", response_model=WebhookDetail, responses=errors(*WRITE_IN_WORKSPACE))
+@router.get(
+    "/{hook_id}",
+    summary="One webhook and its last attempts",
+    response_model=WebhookDetail,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
 async def get_webhook(
     workspace_id: PathId, hook_id: PathId, user_id: UserId, services: ServicesDep
 ) -> dict[str, Any]:
+    """One webhook with its delivery status and its last attempts (admin and up)."""
     return await services.webhooks.get(user_id, workspace_id, hook_id)
 
 
-@router.patch("/{hook_id}", response_model=WebhookOut, responses=errors(*WRITE_IN_WORKSPACE))
+@router.patch(
+    "/{hook_id}", summary="Change a webhook", response_model=WebhookOut, responses=errors(*WRITE_IN_WORKSPACE)
+)
 async def update_webhook(
     workspace_id: PathId,
     hook_id: PathId,
@@ -134,18 +218,27 @@ async def update_webhook(
     services: ServicesDep,
     key: IdemKey,
 ) -> Response:
+    """Changes a webhook's URL, event types or secret (admin and up)."""
     change = WebhookChange(body.url, body.events, "events" in body.model_fields_set, body.secret)
     return reply(await services.webhooks.update(user_id, workspace_id, hook_id, change, key))
 
 
-@router.delete("/{hook_id}", status_code=204, responses=errors(*WRITE_IN_WORKSPACE))
+@router.delete(
+    "/{hook_id}", summary="Delete a webhook", status_code=204, responses=errors(*WRITE_IN_WORKSPACE)
+)
 async def delete_webhook(
     workspace_id: PathId, hook_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
+    """Deletes a webhook: nothing more is sent to it."""
     return reply(await services.webhooks.delete(user_id, workspace_id, hook_id, key))
 
 
-@router.post("/{hook_id}/replay", response_model=WebhookOut, responses=errors(*WRITE_IN_WORKSPACE, 410))
+@router.post(
+    "/{hook_id}/replay",
+    summary="Send again from a seq",
+    response_model=WebhookOut,
+    responses=errors(*WRITE_IN_WORKSPACE, 410),
+)
 async def replay_webhook(
     workspace_id: PathId,
     hook_id: PathId,
@@ -154,4 +247,5 @@ async def replay_webhook(
     services: ServicesDep,
     key: IdemKey,
 ) -> Response:
+    """Sends the events again from `sinceSeq` on, and makes a failing webhook active again. 410 when the log no longer holds that seq."""
     return reply(await services.webhooks.replay(user_id, workspace_id, hook_id, body.since_seq, key))
