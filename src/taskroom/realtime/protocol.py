@@ -4,7 +4,6 @@ Everything here turns bytes into values or values into text, or checks a transit
 is tested without a server. The connection handler owns the I/O and asks this module:
 
 * :func:`parse_client_frame` -- is this frame well formed? (else a :class:`ProtocolError` to answer)
-* :meth:`ConnectionState.admit` -- may it be handled in this phase of the connection?
 * :func:`encode_server_frame` / :func:`encode_error` -- the exact text to send back.
 * :class:`LatestWinsThrottle` -- which cursor update to forward, and when.
 
@@ -21,8 +20,7 @@ Error tree (each error class has one :class:`ErrorCode`, sent as ``ERROR {code, 
     ├── FeatureDisabled    FEATURE_DISABLED  presence, typing or cursors switched off
     └── InternalError      INTERNAL          the server failed
 
-:class:`ConnectionClosedError` is not part of it: it reports a caller bug (feeding a closed
-connection), never something to send to the peer.
+Which frames each phase of a connection accepts is the conversation's (`conversation.py`).
 """
 
 from __future__ import annotations
@@ -64,7 +62,6 @@ __all__ = [
     "AuthenticateFrame",
     "ClientFrame",
     "CloseCode",
-    "ConnectionState",
     "CursorPositionFrame",
     "ErrorCode",
     "FeatureDisabled",
@@ -166,10 +163,6 @@ class FeatureDisabled(ProtocolError):
 
 class InternalError(ProtocolError):
     code = ErrorCode.INTERNAL
-
-
-class ConnectionClosedError(RuntimeError):
-    """A frame or transition was fed to a connection already CLOSED: a bug in the caller."""
 
 
 # --------------------------------------------------------------------------- client frames
@@ -373,71 +366,6 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         return CLIENT_FRAME_ADAPTER.validate_python(obj)
     except ValidationError as exc:
         raise InvalidMessage(_describe(exc, tag), reply_to=reply_to) from None
-
-
-# --------------------------------------------------------------------------- connection state
-
-
-class Phase(StrEnum):
-    CONNECTED = "CONNECTED"
-    AUTHENTICATED = "AUTHENTICATED"
-    CLOSED = "CLOSED"
-
-
-#: Which client frames each phase accepts. CONNECTED refuses the rest with NOT_AUTHENTICATED;
-#: CLOSED accepts nothing (feeding it is a caller bug, see :class:`ConnectionClosedError`).
-ALLOWED_TYPES: dict[Phase, frozenset[MessageType]] = {
-    Phase.CONNECTED: frozenset({MessageType.AUTHENTICATE, MessageType.PING}),
-    Phase.AUTHENTICATED: CLIENT_TYPES,
-    Phase.CLOSED: frozenset(),
-}
-
-
-class ConnectionState:
-    """The phase of one connection: ``CONNECTED -> AUTHENTICATED -> CLOSED``, CLOSED from any phase.
-
-    It only records and checks; it never decides to close (timeouts, token expiry and rate
-    limits are the caller's, which then calls :meth:`close`).
-    """
-
-    def __init__(self) -> None:
-        self.phase = Phase.CONNECTED
-        self.user_id: str | None = None
-        self.expires_at: float | None = None
-
-    def admit(self, frame: ClientFrame) -> None:
-        """Return if ``frame`` may be handled now.
-
-        Raises :class:`NotAuthenticated` (answering the frame's id) for a frame other than
-        AUTHENTICATE or PING before authentication, and :class:`ConnectionClosedError` once closed.
-        """
-        if self.phase is Phase.CLOSED:
-            raise ConnectionClosedError(f"{frame.type} received after the connection closed")
-        if frame.type not in ALLOWED_TYPES[self.phase]:
-            raise NotAuthenticated(f"authenticate before sending {frame.type}", reply_to=frame.id)
-
-    def authenticated(self, user_id: str, expires_at: float) -> None:
-        """Record a verified token for ``user_id``, valid until ``expires_at`` (the caller's clock).
-
-        Re-authenticating as the same user is allowed at any time and replaces the expiry.
-        Raises :class:`Unauthorized` for a different user (one connection is one user; the
-        state is left as it was) and :class:`ConnectionClosedError` once closed.
-        """
-        if self.phase is Phase.CLOSED:
-            raise ConnectionClosedError("authentication after the connection closed")
-        if self.user_id is not None and user_id != self.user_id:
-            raise Unauthorized("this connection is authenticated as another user")
-        self.user_id = user_id
-        self.expires_at = expires_at
-        self.phase = Phase.AUTHENTICATED
-
-    def expired(self, now: float) -> bool:
-        """True when authenticated and the token in force has expired at ``now``."""
-        return self.expires_at is not None and now >= self.expires_at
-
-    def close(self) -> None:
-        """Enter CLOSED. Idempotent."""
-        self.phase = Phase.CLOSED
 
 
 # --------------------------------------------------------------------------- server frames
