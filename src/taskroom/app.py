@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def _maintain(prune: Any, settings: Settings) -> None:
     """Prune the log now and then; a failure is logged and retried next round."""
-    interval = min(3600.0, max(1.0, settings.ws_event_retention / 1000 / 10))
+    interval = min(3600.0, max(1.0, settings.ws_event_retention_seconds / 10))
     while True:
         try:
             removed = await prune()

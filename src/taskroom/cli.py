@@ -9,10 +9,11 @@ import os
 import ssl
 import sys
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .security.dev_secret import SigningKeyError
-from .settings import Settings
+from .settings import Settings, describe_invalid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "client_command", None) is not None:
         return int(args.client_command(args))
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a bad variable (WS_PING_INTERVAL=30s): one line, not a traceback
+        print(f"error: {describe_invalid(exc)}", file=sys.stderr)
+        return 1
     if args.command == "serve":
         from .server import serve as run
 

@@ -54,7 +54,9 @@ class Services:
     async def prune(self) -> int:
         """Drop log rows past WS_EVENT_RETENTION, expired idempotency records and old sessions."""
         async with self.db.transaction() as session:
-            removed = await self.log.prune(session, timedelta(milliseconds=self.settings.ws_event_retention))
+            removed = await self.log.prune(
+                session, timedelta(seconds=self.settings.ws_event_retention_seconds)
+            )
             await self.idempotency.purge_expired(session)
             # Ended and expired sessions are kept a day for the record, then go with their spent tokens.
             await purge_ended_sessions(session, timedelta(days=1))

@@ -91,7 +91,7 @@ def _in_process(_settings: Settings) -> SharedParts:
 def _redis(settings: Settings) -> SharedParts:
     assert settings.redis_url is not None
     state = RedisNodeState(
-        settings.redis_url, settings.redis_prefix, settings.node_id, settings.ws_heartbeat_interval
+        settings.redis_url, settings.redis_prefix, settings.node_id, settings.ws_heartbeat_interval_seconds
     )
     presence = RedisPresence(state)
     limits = RedisLimitStore(state)

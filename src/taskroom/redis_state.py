@@ -36,6 +36,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from .durations import Seconds, to_milliseconds
+
 logger = logging.getLogger(__name__)
 
 # What a Redis call may raise when Redis is away or slow.
@@ -154,13 +156,15 @@ def text(value: bytes | str) -> str:
 
 
 class RedisNodeState:
-    def __init__(self, url: str, prefix: str, node_id: str, heartbeat_ms: int) -> None:
+    def __init__(self, url: str, prefix: str, node_id: str, heartbeat: Seconds) -> None:
         self.redis = client(url)
         self.prefix = prefix
         self.instance = f"{node_id}/{uuid.uuid4().hex[:8]}"
-        self.heartbeat_seconds = heartbeat_ms / 1000
+        self.heartbeat_seconds = heartbeat
         # Missing two beats counts as dead; survivors sweep on their next beat: within three.
-        self.ttl_ms = 2 * heartbeat_ms
+        self.ttl_seconds = Seconds(2 * heartbeat)
+        # The scripts count in milliseconds (Redis TIME), so they get the TTL in those.
+        self.ttl_ms = to_milliseconds(self.ttl_seconds)
         self.nodes_key = self.key("nodes")
         self._beat = self.redis.register_script(_BEAT)
         self._claim = self.redis.register_script(_CLAIM_DEAD)

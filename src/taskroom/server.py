@@ -114,17 +114,17 @@ def _find_settings(app: Any) -> Settings | None:
 
 
 def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -> uvicorn.Config:
-    ping_interval = settings.ws_ping_interval / 1000
+    ping_interval = settings.ws_ping_interval_seconds
     # A peer that answers no ping within what is left of WS_CONNECTION_TIMEOUT is dropped.
-    ping_timeout = max(0.5, (settings.ws_connection_timeout - settings.ws_ping_interval) / 1000)
+    ping_timeout = max(0.5, settings.ws_connection_timeout_seconds - ping_interval)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         # REST through httptools, with a deadline and a size bound on every request head and body.
         "http": LimitedHttpToolsProtocol.configured(
-            header_timeout=settings.http_header_timeout / 1000,
+            header_timeout=settings.http_header_timeout_seconds,
             max_header_bytes=settings.http_max_header_bytes,
-            body_timeout=settings.http_body_timeout / 1000,
+            body_timeout=settings.http_body_timeout_seconds,
             max_body_bytes=settings.http_max_body_bytes,
             cors_origins=settings.cors_origins,
         ),

@@ -4,17 +4,50 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .durations import Seconds, from_milliseconds
 from .security.dev_secret import SigningKeyError, development_key, needs_configured_secret
+
+# A whole number written as the environment has it: `30000`, ` 30_000 `, `30000.0`. Signs pass
+# here so that `-5` is refused by the field's bound ("greater than 0"), not as "not a number".
+_WHOLE = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0*)?")
+
+
+def _whole_number_of(unit: str, example: int) -> Callable[[object], object]:
+    """The parser of one duration variable: a whole number of `unit`, or an error that says so."""
+
+    def parse(value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+            return int(value.strip().split(".")[0].replace("_", ""))
+        raise PydanticCustomError(
+            "duration_parsing",
+            "{value} is not a whole number of {unit} (like {example})",
+            {"value": repr(value), "unit": unit, "example": example},
+        )
+
+    return parse
+
+
+# The units of the environment, as documented (PROTOCOL.md §1, docs/configuration.md). They stay
+# whole numbers on the model (CONNECT announces two of them as is); the code reads seconds.
+Milliseconds = Annotated[int, BeforeValidator(_whole_number_of("milliseconds", 30000))]
+WholeSeconds = Annotated[int, BeforeValidator(_whole_number_of("seconds", 3600))]
 
 
 class Settings(BaseSettings):
-    """Every knob of one node. Times named `*_interval`, `*_timeout`, `*_retention` are milliseconds."""
+    """Every knob of one node. Times are `Milliseconds` unless the name ends in `_seconds`; the
+    code reads each millisecond one as `Seconds` through its `*_seconds` property (at the end)."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
@@ -28,25 +61,25 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "taskroom"
     jwt_audience: str = "taskroom"
-    jwt_ttl_seconds: int = Field(3600, gt=0)
+    jwt_ttl_seconds: WholeSeconds = Field(3600, gt=0)
     # Lifetime of a refresh token; each refresh hands out a new one with this lifetime again, so
     # a session used at least this often never ends by itself.
-    jwt_refresh_ttl_seconds: int = Field(2_592_000, gt=0)
+    jwt_refresh_ttl_seconds: WholeSeconds = Field(2_592_000, gt=0)
     node_id: str = Field(default_factory=lambda: f"node-{uuid.uuid4().hex[:8]}")
 
-    ws_ping_interval: int = Field(30000, gt=0)
-    ws_connection_timeout: int = Field(60000, gt=0)
+    ws_ping_interval: Milliseconds = Field(30000, gt=0)
+    ws_connection_timeout: Milliseconds = Field(60000, gt=0)
     ws_max_connections: int = Field(10000, gt=0)
-    ws_heartbeat_interval: int = Field(5000, gt=0)
+    ws_heartbeat_interval: Milliseconds = Field(5000, gt=0)
     ws_enable_presence: bool = True
     ws_enable_typing: bool = True
     ws_enable_cursors: bool = True
-    ws_auth_timeout: int = Field(10000, gt=0)
+    ws_auth_timeout: Milliseconds = Field(10000, gt=0)
     ws_max_message_bytes: int = Field(65536, gt=0)
     ws_max_connections_per_user: int = Field(20, gt=0)
     ws_rate_limit: float = Field(20.0, gt=0)
     ws_rate_limit_burst: float = Field(40.0, gt=0)
-    ws_event_retention: int = Field(604_800_000, gt=0)
+    ws_event_retention: Milliseconds = Field(604_800_000, gt=0)
     ws_allowed_origins: str | None = None
     # Origins (`https://app.example.com`) whose pages may call REST, load /client/* and read the
     # health check (PROTOCOL §5.5); unset: none. Never `*`.
@@ -54,10 +87,10 @@ class Settings(BaseSettings):
     # Bytes queued for one connection before it counts as a slow consumer and is closed 1013.
     ws_max_buffered_bytes: int = Field(1_048_576, gt=0)
     # How long an out-of-order event waits for the missing seq before the log is read to fill the gap.
-    ws_gap_fill_delay: int = Field(200, ge=0)
+    ws_gap_fill_delay: Milliseconds = Field(200, ge=0)
     # How often a node compares each active room with the log, so an event committed but never
     # published (its publisher died) still reaches clients.
-    ws_log_poll_interval: int = Field(2000, gt=0)
+    ws_log_poll_interval: Milliseconds = Field(2000, gt=0)
     # WebSockets from one client address that have not authenticated yet; more are refused with
     # HTTP 429 before the upgrade, so idle sockets from one place cannot fill WS_MAX_CONNECTIONS.
     ws_max_pending_per_address: int = Field(64, gt=0)
@@ -68,11 +101,11 @@ class Settings(BaseSettings):
     ssl_keyfile: str | None = None
     # A request's line and headers must arrive within this time and size: slow or endless heads
     # are dropped (408 / connection closed), oversized ones refused with 431.
-    http_header_timeout: int = Field(10000, gt=0)
+    http_header_timeout: Milliseconds = Field(10000, gt=0)
     http_max_header_bytes: int = Field(65536, ge=1024)
     # A request's body must be complete within this time from the end of its head (else 408), and
     # take at most this many bytes (else 413 PAYLOAD_TOO_LARGE, answered before it is read whole).
-    http_body_timeout: int = Field(30000, gt=0)
+    http_body_timeout: Milliseconds = Field(30000, gt=0)
     http_max_body_bytes: int = Field(1_048_576, ge=1024)
     # Exposure: metrics and API docs can be switched off or (metrics) put behind a bearer token.
     metrics_enabled: bool = True
@@ -86,11 +119,11 @@ class Settings(BaseSettings):
     # Updates that wait in a document for ones they depend on (Yjs keeps them pending): at most
     # this many bytes (a client's update past it is refused) and this long (ms), then dropped.
     doc_pending_max_bytes: int = Field(131_072, gt=0)
-    doc_pending_max_age: int = Field(30_000, gt=0)
+    doc_pending_max_age: Milliseconds = Field(30_000, gt=0)
     # Updates stored for a document before they are folded into its snapshot.
     doc_compact_updates: int = Field(200, gt=0)
     # Quiet time after a document change before the task's plain `description` follows it.
-    doc_description_delay: int = Field(300, ge=0)
+    doc_description_delay: Milliseconds = Field(300, ge=0)
     # Frames one document connection may send per second (and in a burst). A faster client is
     # not refused (a dropped Yjs update would leave its later ones pending): it is read slower.
     doc_rate_limit: float = Field(50.0, gt=0)
@@ -100,7 +133,7 @@ class Settings(BaseSettings):
     doc_max_connections_per_user: int = Field(20, gt=0)
     # How often a node re-reads each open document's stored updates, so that an update whose
     # relay between nodes was lost (Redis away) still arrives.
-    doc_resync_interval: int = Field(5000, gt=0)
+    doc_resync_interval: Milliseconds = Field(5000, gt=0)
 
     # Failed logins on one account from one client address: the owner's own address keeps its
     # own count, so failures elsewhere never lock the owner out.
@@ -109,10 +142,10 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = Field(50, gt=0)
     # The ceiling on one account over all addresses (guessing spread over many addresses).
     login_max_failures_per_account: int = Field(100, gt=0)
-    login_failure_window_seconds: int = Field(300, gt=0)
+    login_failure_window_seconds: WholeSeconds = Field(300, gt=0)
     # Registrations (attempts, taken emails included) from one client address per window.
     register_max_per_client: int = Field(20, gt=0)
-    register_window_seconds: int = Field(3600, gt=0)
+    register_window_seconds: WholeSeconds = Field(3600, gt=0)
     # Member additions by one user per minute: 404 vs 201 would otherwise enumerate accounts.
     member_add_max_per_minute: int = Field(30, gt=0)
     # Argon2id cost; the defaults follow argon2-cffi's RFC 9106 "low memory" profile.
@@ -120,25 +153,25 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(65536, ge=8)
     # Hashes computed at once (each holds ARGON2_MEMORY_KIB); more requests wait their turn.
     password_hash_concurrency: int = Field(2, gt=0)
-    idempotency_ttl_seconds: int = Field(86_400, gt=0)
+    idempotency_ttl_seconds: WholeSeconds = Field(86_400, gt=0)
     log_level: str = "info"
 
     # Webhooks (PROTOCOL §8, docs/webhooks.md). A receiver's answer must come within this time
     # (ms), else the attempt failed.
-    webhook_timeout: int = Field(10_000, gt=0)
+    webhook_timeout: Milliseconds = Field(10_000, gt=0)
     # Failures of one event are retried for this long, then the hook is marked `failing`.
-    webhook_retry_window_seconds: int = Field(86_400, gt=0)
+    webhook_retry_window_seconds: WholeSeconds = Field(86_400, gt=0)
     # The back-off between attempts: exponential from the first interval up to the max (ms), each
     # wait drawn at random below it ("full jitter", so failed receivers are not hit in step).
-    webhook_retry_initial_interval: int = Field(1_000, gt=0)
-    webhook_retry_max_interval: int = Field(600_000, gt=0)
+    webhook_retry_initial_interval: Milliseconds = Field(1_000, gt=0)
+    webhook_retry_max_interval: Milliseconds = Field(600_000, gt=0)
     # The safety net of prompt delivery: hooks are also looked at this often (ms).
-    webhook_poll_interval: int = Field(5_000, gt=0)
+    webhook_poll_interval: Milliseconds = Field(5_000, gt=0)
     # Deliveries in flight at once on one node (each hook delivers one event at a time).
     webhook_max_concurrency: int = Field(16, gt=0)
     # How long a node's claim on a hook lasts unless renewed (ms); a node that dies holding one
     # frees it after this. Never shorter than three WEBHOOK_TIMEOUTs.
-    webhook_lease_timeout: int = Field(60_000, gt=0)
+    webhook_lease_timeout: Milliseconds = Field(60_000, gt=0)
     # Attempts kept per hook for GET …/webhooks/{hookId}.
     webhook_attempts_kept: int = Field(20, gt=0)
     # Receivers on loopback, private or link-local addresses are refused unless this is true.
@@ -183,6 +216,77 @@ class Settings(BaseSettings):
             )
         return development_key(self.database_url)
 
+    # The millisecond settings in seconds, the unit of everything that waits (see durations.py).
+    # Read these, never `/ 1000` at a call site.
+
+    @property
+    def ws_ping_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_ping_interval)
+
+    @property
+    def ws_connection_timeout_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_connection_timeout)
+
+    @property
+    def ws_heartbeat_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_heartbeat_interval)
+
+    @property
+    def ws_auth_timeout_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_auth_timeout)
+
+    @property
+    def ws_event_retention_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_event_retention)
+
+    @property
+    def ws_gap_fill_delay_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_gap_fill_delay)
+
+    @property
+    def ws_log_poll_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.ws_log_poll_interval)
+
+    @property
+    def http_header_timeout_seconds(self) -> Seconds:
+        return from_milliseconds(self.http_header_timeout)
+
+    @property
+    def http_body_timeout_seconds(self) -> Seconds:
+        return from_milliseconds(self.http_body_timeout)
+
+    @property
+    def doc_pending_max_age_seconds(self) -> Seconds:
+        return from_milliseconds(self.doc_pending_max_age)
+
+    @property
+    def doc_description_delay_seconds(self) -> Seconds:
+        return from_milliseconds(self.doc_description_delay)
+
+    @property
+    def doc_resync_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.doc_resync_interval)
+
+    @property
+    def webhook_timeout_seconds(self) -> Seconds:
+        return from_milliseconds(self.webhook_timeout)
+
+    @property
+    def webhook_retry_initial_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.webhook_retry_initial_interval)
+
+    @property
+    def webhook_retry_max_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.webhook_retry_max_interval)
+
+    @property
+    def webhook_poll_interval_seconds(self) -> Seconds:
+        return from_milliseconds(self.webhook_poll_interval)
+
+    @property
+    def webhook_lease_timeout_seconds(self) -> Seconds:
+        return from_milliseconds(self.webhook_lease_timeout)
+
     @property
     def allowed_origins(self) -> frozenset[str] | None:
         """None means any origin is allowed."""
@@ -205,3 +309,17 @@ def _origin_list(value: str | None) -> tuple[str, ...]:
         return ()
     # Browsers send the scheme and host in lower case.
     return tuple(origin.strip().rstrip("/").lower() for origin in value.split(",") if origin.strip())
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A refused environment as one line naming each variable, so that `taskroom` can say it and
+    exit before it listens. A value is shown only where the message is ours (the durations): a
+    refused secret or database URL is never echoed."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"]
+        if error["type"] == "value_error":  # our validators' own sentences, without pydantic's prefix
+            message = str(error.get("ctx", {}).get("error", message))
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {message}" if name else message)
+    return "; ".join(problems)

@@ -15,6 +15,7 @@ from typing import TypeVar
 import jwt
 import pytest
 
+from taskroom.durations import Seconds
 from taskroom.edge.authenticator import AccessTokenVerifier, Authenticator
 from taskroom.edge.identity import Identity, Refusal, RefusalReason
 from taskroom.edge.origins import OriginPolicy
@@ -217,7 +218,7 @@ def test_a_user_at_the_limit_is_refused_and_others_are_not() -> None:
 @contextlib.asynccontextmanager
 async def two_nodes_on_one_redis() -> AsyncIterator[list[RedisLimitStore]]:
     prefix = fresh_prefix()
-    states = [RedisNodeState(REDIS_URL, prefix, f"node-{n}", 100) for n in range(2)]
+    states = [RedisNodeState(REDIS_URL, prefix, f"node-{n}", Seconds(0.1)) for n in range(2)]
     try:
         for state in states:
             await state.beat()

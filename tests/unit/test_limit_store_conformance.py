@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import pytest
 
+from taskroom.durations import Seconds
 from taskroom.redis_state import REDIS_ERRORS, RedisNodeState
 from taskroom.security.limit_store import LimitStore, MemoryLimitStore, Window
 from taskroom.security.redis_limit_store import RedisLimitStore
@@ -25,7 +26,7 @@ from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
 
-HEARTBEAT_MS = 100
+HEARTBEAT = Seconds(0.1)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ async def _memory(count: int) -> AsyncIterator[list[LimitStore]]:
 @contextlib.asynccontextmanager
 async def _redis_states(count: int, url: str = REDIS_URL) -> AsyncIterator[list[RedisNodeState]]:
     prefix = fresh_prefix()
-    states = [RedisNodeState(url, prefix, f"node-{n}", HEARTBEAT_MS) for n in range(count)]
+    states = [RedisNodeState(url, prefix, f"node-{n}", HEARTBEAT) for n in range(count)]
     try:
         yield states
     finally:

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import pytest
 
+from taskroom.durations import Seconds
 from taskroom.realtime.presence import MemoryPresence, Presence, PresenceMeta, UserPresence
 from taskroom.realtime.redis_presence import RedisPresence
 from taskroom.redis_state import RedisNodeState
@@ -42,7 +43,7 @@ async def _memory() -> AsyncIterator[Presence]:
 @contextlib.asynccontextmanager
 async def _redis() -> AsyncIterator[Presence]:
     prefix = fresh_prefix()
-    state = RedisNodeState(REDIS_URL, prefix, "node-test", heartbeat_ms=5000)
+    state = RedisNodeState(REDIS_URL, prefix, "node-test", heartbeat=Seconds(5.0))
     await state.beat()
     try:
         yield RedisPresence(state)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from taskroom.durations import Seconds
 from taskroom.realtime.heartbeat import NodeHeartbeat
 from taskroom.realtime.presence import PresenceMeta, UserPresence
 from taskroom.realtime.redis_presence import RedisPresence
@@ -24,7 +25,7 @@ from tests.support.redis_service import REDIS_URL, fresh_prefix, require_redis
 
 T = TypeVar("T")
 
-HEARTBEAT_MS = 100  # a node missing two beats (0.2 s) counts as dead
+HEARTBEAT = Seconds(0.1)  # a node missing two beats (0.2 s) counts as dead
 T1 = "2026-11-26T14:00:01.000Z"
 T2 = "2026-11-26T14:00:02.000Z"
 
@@ -43,7 +44,7 @@ class FakeNode:
 @contextlib.asynccontextmanager
 async def nodes(count: int, url: str = REDIS_URL) -> AsyncIterator[list[FakeNode]]:
     prefix = fresh_prefix()
-    made = [RedisNodeState(url, prefix, f"node-{n}", HEARTBEAT_MS) for n in range(count)]
+    made = [RedisNodeState(url, prefix, f"node-{n}", HEARTBEAT) for n in range(count)]
     try:
         yield [FakeNode(state, RedisPresence(state)) for state in made]
     finally:
@@ -214,7 +215,7 @@ def test_a_node_back_from_an_outage_sweeps_nobody_whose_beats_stopped_only_becau
             # Redis is away from both: A notices, and neither beats for longer than a lifetime.
             a.state.failed("presence", OSError("link cut"))
             assert not a.state.usable()
-            await asyncio.sleep(3 * HEARTBEAT_MS / 1000)
+            await asyncio.sleep(3 * HEARTBEAT)
             await heartbeat.beat()  # A's probe gets through first: back in shared mode
             assert a.state.usable()
             await b.state.beat()  # B a moment later

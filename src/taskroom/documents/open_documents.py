@@ -129,7 +129,7 @@ class OpenDocuments:
                 self._max_chars,
                 settings.doc_max_bytes,
                 settings.doc_pending_max_bytes,
-                settings.doc_pending_max_age / 1000,
+                settings.doc_pending_max_age_seconds,
             )
             document = OpenDocument(
                 shared, description=stored.description, stored_rows=len(stored.update_ids)

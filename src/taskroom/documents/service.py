@@ -103,7 +103,7 @@ class DocumentService:
         )
         self._persistence = DocumentPersistence(self.store, settings.doc_compact_updates, self._spawn)
         self._description = DescriptionFollower(
-            services.tasks, settings.doc_description_delay / 1000, self._spawn
+            services.tasks, settings.doc_description_delay_seconds, self._spawn
         )
         self._open = OpenDocuments(settings, self.store, self.relay, DESCRIPTION_MAX_LENGTH, self._settle)
         self._documents = self._open.by_task  # task id -> its open document (tests read it too)
@@ -315,7 +315,7 @@ class DocumentService:
             self._description.soon(document, message.user_id)
 
     async def _resync_forever(self) -> None:
-        interval = self._settings.doc_resync_interval / 1000
+        interval = self._settings.doc_resync_interval_seconds
         while True:
             await asyncio.sleep(interval)
             for task_id, document in list(self._documents.items()):

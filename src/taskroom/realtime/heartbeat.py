@@ -83,7 +83,7 @@ class NodeHeartbeat:
             if returning:
                 self._state.back_in_shared_mode()
                 await self._limits.carry()  # what was counted during the switch itself
-            if self._state.shared_for() < self._state.ttl_ms / 1000:
+            if self._state.shared_for() < self._state.ttl_seconds:
                 return  # back from an outage (or just started): the others' beats are late too
             for instance in await self._state.claim_dead():
                 offline = await self._presence.sweep(instance)
@@ -99,7 +99,7 @@ class NodeHeartbeat:
 
     async def _run(self) -> None:
         while True:
-            interval = self._state.heartbeat_seconds
+            interval: float = self._state.heartbeat_seconds
             if not self._state.usable():
                 interval = min(interval, PROBE_SECONDS)
             await asyncio.sleep(interval)

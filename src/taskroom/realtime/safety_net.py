@@ -37,8 +37,8 @@ class LogSafetyNet:
     def __init__(
         self, settings: Settings, feeds: WorkspaceFeeds, rooms: Mapping[str, Room], delivery: RoomDelivery
     ) -> None:
-        self._gap_fill_delay = settings.ws_gap_fill_delay / 1000
-        self._poll_interval = settings.ws_log_poll_interval / 1000
+        self._gap_fill_delay = settings.ws_gap_fill_delay_seconds
+        self._poll_interval = settings.ws_log_poll_interval_seconds
         self._feeds = feeds
         self._rooms = rooms
         self._delivery = delivery

@@ -31,8 +31,8 @@ BATCH = 100
 class WebhookWorker:
     def __init__(self, settings: Settings, db: Database) -> None:
         self._settings = settings
-        timeout = settings.webhook_timeout / 1000
-        lease = max(settings.webhook_lease_timeout / 1000, 3 * timeout)
+        timeout = settings.webhook_timeout_seconds
+        lease = max(settings.webhook_lease_timeout_seconds, 3 * timeout)
         self._store = DeliveryStore(
             db, settings.node_id, timedelta(seconds=lease), settings.webhook_attempts_kept
         )
@@ -73,7 +73,7 @@ class WebhookWorker:
             await self._client.aclose()
 
     async def _run(self) -> None:
-        poll = self._settings.webhook_poll_interval / 1000
+        poll = self._settings.webhook_poll_interval_seconds
         while True:
             self._wakeup.clear()
             try:
@@ -138,8 +138,8 @@ class WebhookWorker:
         settings = self._settings
         delay = retry_delay(
             claim.failures + 1,
-            settings.webhook_retry_initial_interval / 1000,
-            settings.webhook_retry_max_interval / 1000,
+            settings.webhook_retry_initial_interval_seconds,
+            settings.webhook_retry_max_interval_seconds,
         )
         window = timedelta(seconds=settings.webhook_retry_window_seconds)
         gave_up = await self._store.fail(claim, attempt, timedelta(seconds=delay), window)
