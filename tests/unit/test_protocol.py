@@ -13,15 +13,12 @@ import pytest
 from taskroom import wire
 from taskroom.documents import endpoint, service
 from taskroom.realtime.protocol import (
-    ALLOWED_TYPES,
     CLIENT_FRAME_ADAPTER,
     CLIENT_TYPES,
     EVENT_TYPES,
     AuthenticateData,
     AuthenticateFrame,
     CloseCode,
-    ConnectionClosedError,
-    ConnectionState,
     CursorPositionData,
     CursorPositionFrame,
     ErrorCode,
@@ -32,7 +29,6 @@ from taskroom.realtime.protocol import (
     LatestWinsThrottle,
     MessageType,
     NotAuthenticated,
-    Phase,
     PingFrame,
     ProtocolError,
     RateLimited,
@@ -470,112 +466,6 @@ def test_reply_to_is_the_raw_frames_string_id(envelope: dict[str, Any], reply_to
 def test_invalid_envelope_fields_are_invalid_message(envelope: dict[str, Any]) -> None:
     name = next(iter(envelope))
     assert invalid(raw_frame("PING", {}, **envelope)).message.startswith(f"{name}:")
-
-
-# --------------------------------------------------------------------------- connection phases
-
-# Written out independently of ALLOWED_TYPES so the table is checked, not restated.
-EXPECTED_ADMISSION: dict[Phase, dict[MessageType, type[Exception] | None]] = {
-    Phase.CONNECTED: {
-        t: None if t in (MessageType.AUTHENTICATE, MessageType.PING) else NotAuthenticated for t in VALID_DATA
-    },
-    Phase.AUTHENTICATED: dict.fromkeys(VALID_DATA),
-    Phase.CLOSED: dict.fromkeys(VALID_DATA, ConnectionClosedError),
-}
-
-
-def state_in(phase: Phase) -> ConnectionState:
-    state = ConnectionState()
-    if phase is not Phase.CONNECTED:
-        state.authenticated("u1", expires_at=100.0)
-    if phase is Phase.CLOSED:
-        state.close()
-    assert state.phase is phase
-    return state
-
-
-@pytest.mark.parametrize(
-    ("phase", "type_"), [(phase, type_) for phase in Phase for type_ in sorted(VALID_DATA)]
-)
-def test_transition_table_for_every_phase_and_client_type(phase: Phase, type_: MessageType) -> None:
-    state = state_in(phase)
-    expected = EXPECTED_ADMISSION[phase][type_]
-    if expected is None:
-        state.admit(valid_frame(type_))
-    else:
-        with pytest.raises(expected):
-            state.admit(valid_frame(type_))
-    assert state.phase is phase  # admitting never changes the phase
-
-
-def test_allowed_types_table_has_every_phase_and_only_client_types() -> None:
-    assert set(ALLOWED_TYPES) == set(Phase)
-    assert all(allowed <= CLIENT_TYPES for allowed in ALLOWED_TYPES.values())
-
-
-def test_frame_before_authentication_is_refused_except_ping() -> None:
-    state = ConnectionState()
-    state.admit(valid_frame(MessageType.PING))
-    with pytest.raises(NotAuthenticated) as info:
-        state.admit(valid_frame(MessageType.SYNC_REQUEST, frame_id="s1"))
-    assert info.value.code == ErrorCode.NOT_AUTHENTICATED
-    assert info.value.reply_to == "s1"
-    assert state.phase is Phase.CONNECTED
-
-
-def test_new_connection_is_connected_and_anonymous() -> None:
-    state = ConnectionState()
-    assert (state.phase, state.user_id, state.expires_at) == (Phase.CONNECTED, None, None)
-    assert not state.expired(now=1e12)
-
-
-def test_authentication_records_user_and_expiry() -> None:
-    state = ConnectionState()
-    state.authenticated("u1", expires_at=100.0)
-    assert (state.phase, state.user_id, state.expires_at) == (Phase.AUTHENTICATED, "u1", 100.0)
-
-
-def test_reauthentication_as_the_same_user_updates_the_expiry() -> None:
-    state = state_in(Phase.AUTHENTICATED)
-    state.admit(valid_frame(MessageType.AUTHENTICATE))
-    state.authenticated("u1", expires_at=200.0)
-    assert (state.phase, state.user_id, state.expires_at) == (Phase.AUTHENTICATED, "u1", 200.0)
-
-
-def test_reauthentication_as_another_user_is_unauthorized_and_changes_nothing() -> None:
-    state = state_in(Phase.AUTHENTICATED)
-    with pytest.raises(Unauthorized) as info:
-        state.authenticated("u2", expires_at=200.0)
-    assert info.value.close_code == CloseCode.UNAUTHORIZED
-    assert (state.phase, state.user_id, state.expires_at) == (Phase.AUTHENTICATED, "u1", 100.0)
-
-
-def test_token_expiry_is_reported_at_and_after_expires_at() -> None:
-    state = state_in(Phase.AUTHENTICATED)
-    assert not state.expired(now=99.9)
-    assert state.expired(now=100.0)
-    assert state.expired(now=500.0)
-
-
-@pytest.mark.parametrize("phase", list(Phase))
-def test_close_is_reachable_from_every_phase_and_idempotent(phase: Phase) -> None:
-    state = state_in(phase)
-    state.close()
-    state.close()
-    assert state.phase is Phase.CLOSED
-
-
-def test_nothing_is_accepted_after_close() -> None:
-    state = state_in(Phase.CLOSED)
-    with pytest.raises(ConnectionClosedError):
-        state.admit(valid_frame(MessageType.PING))
-    with pytest.raises(ConnectionClosedError):
-        state.authenticated("u1", expires_at=300.0)
-    assert state.phase is Phase.CLOSED
-
-
-def test_connection_closed_error_is_not_sent_to_the_peer() -> None:
-    assert not issubclass(ConnectionClosedError, ProtocolError)
 
 
 # --------------------------------------------------------------------------- encoding server frames

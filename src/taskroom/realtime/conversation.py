@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeAlias
 
+from ..durations import Seconds
 from ..edge.identity import Refusal
 from ..security.token_bucket import TokenBucket
 from ..services.log import LogPage
@@ -210,7 +211,8 @@ class Rules:
 
     node_id: str
     heartbeat_interval_ms: int
-    auth_timeout_ms: int
+    auth_timeout_ms: int  # announced in CONNECT, in the unit of its setting
+    auth_timeout: Seconds
     rate: float
     burst: float
     presence: bool = True
@@ -226,6 +228,7 @@ class Rules:
             node_id=settings.node_id,
             heartbeat_interval_ms=settings.ws_heartbeat_interval,
             auth_timeout_ms=settings.ws_auth_timeout,
+            auth_timeout=settings.ws_auth_timeout_seconds,
             rate=settings.ws_rate_limit,
             burst=settings.ws_rate_limit_burst,
             presence=settings.ws_enable_presence,
@@ -322,7 +325,7 @@ class Conversation:
     def opened(self, connection_id: str, now: float) -> list[Action]:
         """The socket is upgraded: greet it (§3.1) and start the authentication deadline."""
         self._now = now
-        self.auth_deadline = now + self.rules.auth_timeout_ms / 1000
+        self.auth_deadline = now + self.rules.auth_timeout
         greeting = encode_server_frame(
             MessageType.CONNECT,
             {

@@ -409,7 +409,9 @@ class LatestWinsThrottle(Generic[T]):
         self._pending: T | None = None
 
     def _ready(self, now: float) -> bool:
-        return self._last_sent is None or now - self._last_sent >= self.min_interval
+        # The same sum as `due_at`: a wake-up at exactly `due_at()` finds the item due (a
+        # difference `now - last_sent` can fall a rounding short of the interval).
+        return self._last_sent is None or now >= self._last_sent + self.min_interval
 
     def offer(self, now: float, item: T) -> T | None:
         """Return ``item`` if it may be sent now; else hold it as the pending item (replacing
