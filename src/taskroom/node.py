@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ from .container import Services, build_services
 from .documents.service import DocumentService
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
+from .realtime.codec import Revoked
 from .realtime.commit_listener import CommitListener, CommitNotices
 from .realtime.heartbeat import NodeHeartbeat
 from .realtime.hub import Hub
@@ -29,6 +30,7 @@ from .security.redis_limit_store import RedisLimitStore
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
+from .services.sessions import SessionsEnded
 from .services.webhooks import WakingPublisher, WebhookWorker
 from .settings import Settings
 
@@ -153,8 +155,16 @@ def build_node(settings: Settings) -> Node:
     )
     # Documents get a broker of their own (see documents/relay.py).
     documents = DocumentService(
-        settings, services, hub, shared.limits, make_broker(settings), services.authenticator
+        settings,
+        services,
+        hub,
+        shared.limits,
+        make_broker(settings),
+        services.authenticator,
+        hub.revocations,
     )
+    # Ended sessions close their sockets, on this node at once and on the others through the broker.
+    services.sessions.on_sessions_ended(_closing_sockets_of(hub))
     heartbeat = None
     if shared.state is not None:
         metrics.set_redis_mode(shared.state.mode, changed=False)
@@ -176,6 +186,13 @@ def build_node(settings: Settings) -> Node:
         heartbeat,
         webhooks,
     )
+
+
+def _closing_sockets_of(hub: Hub) -> SessionsEnded:
+    async def ended(_user_id: str, session_ids: Sequence[str]) -> None:
+        await hub.revoke(Revoked(session_ids=tuple(session_ids)))
+
+    return ended
 
 
 class _WakingWebhooks:

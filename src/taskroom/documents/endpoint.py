@@ -69,6 +69,7 @@ async def _attached(
     except NotFound:  # the task went away between the check and the opening
         peer.close_after_queued(CloseCode.TASK_DELETED, "the task was deleted")
         return
+    documents.identified(peer, admission)
     # uvicorn reads the socket no further until a frame is taken: waiting here slows the sender.
     bucket = TokenBucket(settings.doc_rate_limit, settings.doc_rate_limit_burst)
     loop = asyncio.get_running_loop()
@@ -98,6 +99,7 @@ async def _attached(
         pass
     finally:
         expiry.cancel()
+        documents.forget_identity(peer)
         if not peer.closing:
             peer.connection.lost()  # the client left: nothing more is written to its socket
         await documents.detach(document, peer)

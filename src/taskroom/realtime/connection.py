@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
+from ..edge.identity import Identity
 from .frames import text_frame
 from .protocol import CloseCode
 
@@ -141,6 +142,7 @@ class Connection:
         "_write",
         "closing",
         "id",
+        "identity",
         "rooms",
         "user_id",
     )
@@ -157,6 +159,8 @@ class Connection:
         self._link = link
         self.id = connection_id
         self.user_id: str | None = None
+        # What the socket was admitted with (its session, its API key): see `revocations.py`.
+        self.identity: Identity | None = None
         self.rooms: set[str] = set()
         self.closing = False
         self._pending: list[bytes] = []  # kept and cleared: no allocation per frame sent

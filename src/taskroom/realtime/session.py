@@ -346,6 +346,7 @@ class ClientSession:
                 self._auth_timer.cancel()
             self._no_longer_pending()
         self._schedule_expiry(claims.expires_at)
+        self.hub.identified(connection, claims)  # closed 4401 when its session ends (revocations.py)
 
         requested = (
             list(dict.fromkeys(frame.data.workspace_ids)) if frame.data.workspace_ids is not None else None
