@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .container import Services, build_services
 from .documents.service import DocumentService
+from .edge.audit import DOCUMENT, WEBSOCKET, RefusalLog
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
 from .realtime.codec import Revoked
@@ -24,6 +25,7 @@ from .realtime.presence import MemoryPresence, Presence
 from .realtime.redis_broker import RedisBroker
 from .realtime.redis_presence import RedisPresence
 from .realtime.session import SessionFactory
+from .realtime.transport import WS_PATH
 from .redis_state import RedisNodeState
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.redis_limit_store import RedisLimitStore
@@ -147,7 +149,12 @@ def build_node(settings: Settings) -> Node:
         limit_store=shared.limits,
         wake_webhooks=webhooks.wake,
     )
-    sessions = SessionFactory(hub, metrics, hub.flusher, services.authenticator, feeds, settings)
+    # Each socket endpoint counts and logs its own refusals (REST's are the services').
+    ws_refusals = RefusalLog(WEBSOCKET, metrics.credential_refused).at(WS_PATH)
+    doc_refusals = RefusalLog(DOCUMENT, metrics.credential_refused).at(DOC_PATH)
+    sessions = SessionFactory(
+        hub, metrics, hub.flusher, services.authenticator.observed(ws_refusals), feeds, settings
+    )
     listener = (
         None
         if db.is_sqlite
@@ -160,7 +167,7 @@ def build_node(settings: Settings) -> Node:
         hub,
         shared.limits,
         make_broker(settings),
-        services.authenticator,
+        services.authenticator.observed(doc_refusals),
         hub.revocations,
     )
     # Ended sessions close their sockets, on this node at once and on the others through the broker.
@@ -193,6 +200,10 @@ def _closing_sockets_of(hub: Hub) -> SessionsEnded:
         await hub.revoke(Revoked(session_ids=tuple(session_ids)))
 
     return ended
+
+
+# A refusal comes before the task is known to exist: its log line names the route, not a task.
+DOC_PATH = "/api/v1/tasks/{taskId}/doc"
 
 
 class _WakingWebhooks:

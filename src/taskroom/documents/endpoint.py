@@ -18,6 +18,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..edge import audit
 from ..errors import NotFound
 from ..security.token_bucket import TokenBucket
 from ..wire import CloseCode
@@ -52,6 +53,9 @@ async def _converse(
         await _attached(websocket, documents, task_id, admission, peer)
     finally:
         await finish(link)
+        code, reason, by = peer.connection.close_status()
+        # The path only: its query holds the token.
+        audit.socket_closed(websocket.url.path, admission.identity, admission.user_id, code, reason, by)
 
 
 async def _attached(

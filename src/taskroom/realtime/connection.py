@@ -140,6 +140,7 @@ class Connection:
         "_slow_reason",
         "_unsent",
         "_write",
+        "closed_with",
         "closing",
         "id",
         "identity",
@@ -161,6 +162,7 @@ class Connection:
         self.user_id: str | None = None
         # What the socket was admitted with (its session, its API key): see `revocations.py`.
         self.identity: Identity | None = None
+        self.closed_with: tuple[int, str] | None = None  # the close this side sent, for the log
         self.rooms: set[str] = set()
         self.closing = False
         self._pending: list[bytes] = []  # kept and cleared: no allocation per frame sent
@@ -215,6 +217,7 @@ class Connection:
             return
         self.flush()
         self.closing = True
+        self.closed_with = (code, reason)
         self._link.send_close(code, close_reason(reason))
 
     def abort(self, code: int, reason: str = "") -> None:
@@ -224,7 +227,20 @@ class Connection:
         self._pending.clear()
         self._queued = 0
         self.closing = True
+        self.closed_with = (code, reason)
         self._link.send_close(code, close_reason(reason))
+
+    def close_status(self) -> tuple[int | None, str, str]:
+        """How the socket ended, for its log line: (code, reason, "server" or "client")."""
+        if self.closed_with is not None:
+            return self.closed_with[0], self.closed_with[1], "server"
+        # A link that is a websockets protocol (both endpoints under `taskroom serve`) knows the
+        # close frame the client sent; any other says nothing.
+        peer_close = getattr(self._link, "peer_close", None)
+        received = peer_close() if callable(peer_close) else None
+        if isinstance(received, tuple):
+            return received[0], received[1], "client"
+        return None, "connection lost", "client"
 
     def lost(self) -> None:
         """The socket is gone: drop everything and send nothing more."""

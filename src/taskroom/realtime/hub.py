@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
+from ..edge import audit
 from ..edge.identity import Identity
 from ..events import LogEvent
 from ..metrics import NodeMetrics
@@ -36,6 +37,7 @@ from .revocations import RevocationIndex
 from .room import Room
 from .routing import Router, Subscription
 from .safety_net import LogSafetyNet
+from .transport import WS_PATH
 
 
 class Hub:
@@ -156,6 +158,8 @@ class Hub:
         if connection.user_id is not None:
             await self.limits.close_slot(_connections_key(connection.user_id), connection.id)
         self.registry.remove(connection)
+        code, reason, by = connection.close_status()
+        audit.socket_closed(WS_PATH, connection.identity, connection.user_id, code, reason, by)
         if last and connection.user_id is not None:
             await self._broker.unsubscribe(user_channel(connection.user_id))
 
