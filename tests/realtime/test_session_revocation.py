@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.realtime.test_cluster import cluster  # the three-node fixture (PostgreSQL + Redis)
+from tests.support.databases import sqlite_url
 from tests.support.servers import RunningServer, start_server
 from tests.support.ws import WsClient
 from tests.support.ydoc import doc_url
@@ -117,17 +119,13 @@ def test_a_logout_on_one_node_closes_that_sessions_sockets_on_every_node(
 
 
 @pytest.fixture
-def embedded() -> Iterator[RunningServer]:
+def embedded(tmp_path: Path) -> Iterator[RunningServer]:
     """One node on the embedded default: SQLite, no Redis (no broker hop at all)."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as directory:
-        node = start_server(f"sqlite:///{Path(directory) / 'node.db'}")
-        try:
-            yield node
-        finally:
-            node.stop()
+    node = start_server(sqlite_url(tmp_path))
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
 def test_ending_one_session_by_its_id_closes_its_sockets(embedded: RunningServer) -> None:
