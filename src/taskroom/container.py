@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from .edge.audit import REST, RefusalLog
 from .edge.authenticator import AccessTokenVerifier, Authenticator
 from .metrics import NodeMetrics
 from .security.limit_store import LimitStore, MemoryLimitStore
@@ -49,6 +51,8 @@ class Services:
     limits: RequestLimits
     # Who a credential names, for every entry point (REST, both WebSocket endpoints).
     authenticator: Authenticator
+    # REST's refusals, counted and logged (at debug: the access line already shows the 401).
+    refusals: RefusalLog
     realtime: RealtimeStatus | None = None
 
     async def prune(self) -> int:
@@ -111,6 +115,7 @@ def build_services(
         metrics=metrics,
         limits=RequestLimits(settings, store),
         authenticator=Authenticator([AccessTokenVerifier(tokens)], users, sessions),
+        refusals=RefusalLog(REST, metrics.credential_refused, logging.DEBUG),
         realtime=realtime,
     )
 

@@ -10,7 +10,8 @@ A name is judged by what it decodes to, not by how it is spelt: `%74oken`, `TOKE
 parameter too many costs nothing; `access_token` and the like are redacted as well. Anything
 shaped like a JWT (the node's tokens) is redacted wherever it stands in the line, so a token
 sent under another name, or inside another value, is not logged either; so are refresh tokens
-(prefix `trr_`), which travel in JSON bodies that no log line of the node includes.
+(prefix `trr_`), which travel in JSON bodies that no log line of the node includes, and API keys
+(prefix `trk_`).
 An invitation's token travels in the path (`/api/v1/invitations/{token}/accept`): the segment
 after a top-level `/invitations/` is redacted whatever it holds, and so is anything shaped like
 an invitation token (`tri_…`) wherever it stands. `/workspaces/{id}/invitations/{invId}` names
@@ -33,6 +34,8 @@ _INVITATION_PATH = re.compile(r"(/workspaces/[^/\s\"'?]+)?(/invitations/)([^/\s\
 _INVITATION_TOKEN = re.compile(r"\btri_[A-Za-z0-9_-]+")
 # A refresh token (services/sessions.py gives them this prefix), wherever it stands.
 _REFRESH = re.compile(r"trr_[A-Za-z0-9_-]+")
+# An API key (PROTOCOL §5.3 gives them this prefix), wherever it stands.
+_API_KEY = re.compile(r"trk_[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 # A name encoded more than once decodes to `token` only to a parser that decodes it more than
 # once; no parser in the node does, but a proxy might. A few rounds cover that and stay cheap.
@@ -63,6 +66,7 @@ def redact(message: str) -> str:
 
     message = _INVITATION_PATH.sub(replace_invitation, message)
     message = _INVITATION_TOKEN.sub(REDACTED, message)
+    message = _API_KEY.sub(REDACTED, message)
     return _REFRESH.sub(REDACTED, _JWT.sub(REDACTED, _PARAMETER.sub(replace, message)))
 
 
@@ -83,7 +87,8 @@ class TokenRedaction(logging.Filter):
 
 
 _FILTER = TokenRedaction()
-LOGGERS = ("uvicorn.access", "uvicorn.error")
+# `taskroom.auth`: the authentication lines (`edge/audit.py`), a client's close reason among them.
+LOGGERS = ("uvicorn.access", "uvicorn.error", "taskroom.auth")
 
 
 def install() -> None:

@@ -48,6 +48,12 @@ class NodeMetrics:
             ["to"],
             registry=r,
         )
+        self._auth_refused = Counter(
+            "taskroom_auth_refused",
+            "Credentials refused, by entry point (rest, ws, doc) and reason (edge/identity.py RefusalReason)",
+            ["endpoint", "reason"],
+            registry=r,
+        )
         # Plain mirrors for the JSON view, so it needs no scraping of the registry.
         self.connections = 0
         self.authenticated = 0
@@ -60,6 +66,7 @@ class NodeMetrics:
         self.redis_changes: TallyCounter[str] = TallyCounter()
         self.messages_in: TallyCounter[str] = TallyCounter()
         self.messages_out: TallyCounter[str] = TallyCounter()
+        self.auth_refused: TallyCounter[tuple[str, str]] = TallyCounter()
         self._fanout_count = 0
         self._fanout_sum = 0.0
         self._fanout_max = 0.0
@@ -110,6 +117,10 @@ class NodeMetrics:
         self.rate_limited += 1
         self._rate_limited.inc()
 
+    def credential_refused(self, endpoint: str, reason: str) -> None:
+        self.auth_refused[(endpoint, reason)] += 1
+        self._auth_refused.labels(endpoint, reason).inc()
+
     def fanout(self, seconds: float) -> None:
         self._fanout_count += 1
         self._fanout_sum += seconds
@@ -152,6 +163,7 @@ class NodeMetrics:
                 "meanMs": round(self._fanout_sum / count * 1000, 3) if count else 0.0,
                 "maxMs": round(self._fanout_max * 1000, 3),
             },
+            "authRefused": _nested(self.auth_refused),
             "runtime": {name: read() for name, read in self._samples.items()},
             "redis": {
                 "mode": self.redis_mode,
@@ -161,3 +173,11 @@ class NodeMetrics:
 
     def prometheus(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _nested(tally: TallyCounter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """{(endpoint, reason): n} as {endpoint: {reason: n}} for the JSON view."""
+    out: dict[str, dict[str, int]] = {}
+    for (endpoint, reason), count in sorted(tally.items()):
+        out.setdefault(endpoint, {})[reason] = count
+    return out

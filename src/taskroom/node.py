@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .container import Services, build_services
 from .documents.service import DocumentService
+from .edge.audit import DOCUMENT, WEBSOCKET, RefusalLog
 from .metrics import NodeMetrics
 from .realtime.broker import Broker, MemoryBroker
+from .realtime.codec import Revoked
 from .realtime.commit_listener import CommitListener, CommitNotices
 from .realtime.heartbeat import NodeHeartbeat
 from .realtime.hub import Hub
@@ -23,12 +25,14 @@ from .realtime.presence import MemoryPresence, Presence
 from .realtime.redis_broker import RedisBroker
 from .realtime.redis_presence import RedisPresence
 from .realtime.session import SessionFactory
+from .realtime.transport import WS_PATH
 from .redis_state import RedisNodeState
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.redis_limit_store import RedisLimitStore
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
+from .services.sessions import SessionsEnded
 from .services.webhooks import WakingPublisher, WebhookWorker
 from .settings import Settings
 
@@ -145,7 +149,12 @@ def build_node(settings: Settings) -> Node:
         limit_store=shared.limits,
         wake_webhooks=webhooks.wake,
     )
-    sessions = SessionFactory(hub, metrics, hub.flusher, services.authenticator, feeds, settings)
+    # Each socket endpoint counts and logs its own refusals (REST's are the services').
+    ws_refusals = RefusalLog(WEBSOCKET, metrics.credential_refused).at(WS_PATH)
+    doc_refusals = RefusalLog(DOCUMENT, metrics.credential_refused).at(DOC_PATH)
+    sessions = SessionFactory(
+        hub, metrics, hub.flusher, services.authenticator.observed(ws_refusals), feeds, settings
+    )
     listener = (
         None
         if db.is_sqlite
@@ -153,8 +162,16 @@ def build_node(settings: Settings) -> Node:
     )
     # Documents get a broker of their own (see documents/relay.py).
     documents = DocumentService(
-        settings, services, hub, shared.limits, make_broker(settings), services.authenticator
+        settings,
+        services,
+        hub,
+        shared.limits,
+        make_broker(settings),
+        services.authenticator.observed(doc_refusals),
+        hub.revocations,
     )
+    # Ended sessions close their sockets, on this node at once and on the others through the broker.
+    services.sessions.on_sessions_ended(_closing_sockets_of(hub))
     heartbeat = None
     if shared.state is not None:
         metrics.set_redis_mode(shared.state.mode, changed=False)
@@ -176,6 +193,17 @@ def build_node(settings: Settings) -> Node:
         heartbeat,
         webhooks,
     )
+
+
+def _closing_sockets_of(hub: Hub) -> SessionsEnded:
+    async def ended(_user_id: str, session_ids: Sequence[str]) -> None:
+        await hub.revoke(Revoked(session_ids=tuple(session_ids)))
+
+    return ended
+
+
+# A refusal comes before the task is known to exist: its log line names the route, not a task.
+DOC_PATH = "/api/v1/tasks/{taskId}/doc"
 
 
 class _WakingWebhooks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import logging
 import resource
@@ -113,6 +114,14 @@ def _find_settings(app: Any) -> Settings | None:
     return node.settings if node is not None else None
 
 
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, plus `taskroom.auth` (edge/audit.py) on its stderr handler at
+    LOG_LEVEL: the lines operators read about sign-ins and sockets show beside uvicorn's own."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["taskroom.auth"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
 def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -> uvicorn.Config:
     ping_interval = settings.ws_ping_interval_seconds
     # A peer that answers no ping within what is left of WS_CONNECTION_TIMEOUT is dropped.
@@ -136,6 +145,7 @@ def uvicorn_config(settings: Settings, host: str, port: int, **overrides: Any) -
         # Compression is per connection: it would re-encode every fanned-out frame once per reader.
         "ws_per_message_deflate": False,
         "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level),
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
         # TLS on this socket when a certificate is set: HTTPS and wss:// on the same port.

@@ -68,3 +68,11 @@ def test_an_invitation_token_anywhere_in_a_line_is_redacted() -> None:
 def test_a_workspace_invitation_id_is_kept() -> None:
     line = '127.0.0.1:5000 - "DELETE /api/v1/workspaces/w-1/invitations/0b5c9e1e HTTP/1.1" 204'
     assert logged(line) == line
+
+
+def test_an_api_key_or_refresh_token_anywhere_in_a_line_is_redacted() -> None:
+    line = logged(
+        'socket closed path=/api/v1/ws user=- code=4401 reason="%s %s" by=client', "trk_abc-123_X", "trr_Q1w2"
+    )
+    assert "trk_abc" not in line and "trr_Q1" not in line
+    assert line.count(REDACTED) == 2

@@ -61,6 +61,7 @@ WS_OWN = {
     "wait_writable",
     "pause_reading",
     "resume_reading",
+    "peer_close",
 }
 WS_OWN_STATE = {"sink"}
 HTTP_OVERRIDES = {
@@ -284,6 +285,7 @@ def test_websocket_state_read_and_written_exists(loop: asyncio.AbstractEventLoop
     missing = sorted(name for name in WS_STATE if not hasattr(base, name))
     assert not missing, _fail(TRANSPORT, f"the protocol no longer has {missing}")
     assert isinstance(base.conn, ServerProtocol), _fail(TRANSPORT, "conn is no longer a ServerProtocol")
+    assert base.conn.close_rcvd is None, _fail(TRANSPORT, "conn no longer keeps the close it received")
     assert isinstance(base.writable, asyncio.Event), _fail(TRANSPORT, "writable is no longer an Event")
     ours = RealtimeWebSocketProtocol(**kwargs)
     added = set(vars(ours)) - set(vars(base))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..edge.identity import Identity, Refusal
+from ..edge.identity import Identity, Refusal, RefusalReason
 from ..errors import TooManyRequests, Unauthorized
 from ..schemas import NO_NUL
 from ..services.idempotency import IdempotencyKey
@@ -27,16 +27,26 @@ bearer = HTTPBearer(auto_error=False)
 
 
 async def current_identity(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Identity:
     if credentials is None or credentials.scheme.lower() != "bearer":
+        services.refusals.refused(RefusalReason.MISSING, route_of(request))
         raise Unauthorized("missing bearer token")
     try:
         identity = await services.authenticator.authenticate(credentials.credentials)
     except Refusal as refusal:
+        services.refusals.refused(refusal.reason, route_of(request))
         raise Unauthorized(str(refusal)) from refusal
     return identity
+
+
+def route_of(request: Request) -> str:
+    """The route's template (`/api/v1/invitations/{token}/accept`), not the path: a path may carry a secret."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    return f"{request.scope.get('root_path', '')}{template}" if isinstance(template, str) else "-"
 
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..edge.authenticator import Authenticator
-from ..edge.identity import Refusal
+from ..edge.identity import Identity, Refusal
 from ..edge.origins import OriginPolicy
 from ..schemas import ROLE_RANK, Role
 from .store import DocumentStore
@@ -36,6 +36,8 @@ class Admission:
     can_edit: bool
     expires_at: float
     epoch: int  # the workspace's access epoch read before the role was
+    # The credential's identity: its session (or API key) closes the socket 4401 when it ends.
+    identity: Identity | None = None
 
 
 def can_edit(role: str) -> bool:
@@ -76,7 +78,7 @@ class DocumentAdmission:
         except BaseException:
             await self._watches.let_go(home)
             raise
-        return Admission(identity.user_id, home, can_edit(role), identity.expires_at, epoch)
+        return Admission(identity.user_id, home, can_edit(role), identity.expires_at, epoch, identity)
 
     async def release(self, admission: Admission) -> None:
         await self._watches.let_go(admission.workspace_id)

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..edge import audit
 from ..errors import NotFound
 from ..security.token_bucket import TokenBucket
 from ..wire import CloseCode
@@ -52,6 +53,9 @@ async def _converse(
         await _attached(websocket, documents, task_id, admission, peer)
     finally:
         await finish(link)
+        code, reason, by = peer.connection.close_status()
+        # The path only: its query holds the token.
+        audit.socket_closed(websocket.url.path, admission.identity, admission.user_id, code, reason, by)
 
 
 async def _attached(
@@ -69,6 +73,7 @@ async def _attached(
     except NotFound:  # the task went away between the check and the opening
         peer.close_after_queued(CloseCode.TASK_DELETED, "the task was deleted")
         return
+    documents.identified(peer, admission)
     # uvicorn reads the socket no further until a frame is taken: waiting here slows the sender.
     bucket = TokenBucket(settings.doc_rate_limit, settings.doc_rate_limit_burst)
     loop = asyncio.get_running_loop()
@@ -98,6 +103,7 @@ async def _attached(
         pass
     finally:
         expiry.cancel()
+        documents.forget_identity(peer)
         if not peer.closing:
             peer.connection.lost()  # the client left: nothing more is written to its socket
         await documents.detach(document, peer)

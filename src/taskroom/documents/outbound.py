@@ -106,6 +106,11 @@ class _GuardedLink:
     async def wait_writable(self) -> None:
         await self._protocol.wait_writable()
 
+    def peer_close(self) -> tuple[int, str] | None:
+        peer_close = getattr(self._protocol, "peer_close", None)
+        received = peer_close() if callable(peer_close) else None
+        return received if isinstance(received, tuple) else None
+
 
 async def finish(link: Link) -> None:
     """The connection is over: let the fallback link write what it still holds, its close first."""

@@ -35,6 +35,7 @@ from ..errors import NotFound
 from ..realtime.broker import Broker
 from ..realtime.connection import Flusher
 from ..realtime.port import WorkspaceWatchPort
+from ..realtime.revocations import RevocationIndex
 from ..schemas import DESCRIPTION_MAX_LENGTH
 from ..security.limit_store import LimitStore
 from ..settings import Settings
@@ -43,6 +44,7 @@ from .admission import Admission, DocumentAdmission, Refused, can_edit
 from .awareness import AwarenessStateTooLarge
 from .description import DescriptionFollower
 from .open_documents import OpenDocument, OpenDocuments
+from .outbound import SocketPeer
 from .persistence import DocumentPersistence
 from .protocol import MalformedMessage, awareness_message, parse, sync_step1_message, update_message
 from .relay import AWARENESS, UPDATE, DocumentRelay, Relayed
@@ -84,8 +86,11 @@ class DocumentService:
         limits: LimitStore,
         broker: Broker,
         authenticator: Authenticator,
+        revocations: RevocationIndex | None = None,
     ) -> None:
         self._settings = settings
+        # The node's one index (the hub's), so that a revocation closes document sockets too.
+        self._revocations = revocations if revocations is not None else RevocationIndex()
         self.store = DocumentStore(services.db)
         self.relay = DocumentRelay(broker, settings.node_id)
         self._background: set[asyncio.Task[Any]] = set()
@@ -241,6 +246,16 @@ class DocumentService:
             size,
         )
         raise Oversized("the document is too large to open; a PATCH of the description resets it")
+
+    def identified(self, peer: SocketPeer, admission: Admission) -> None:
+        """Close the peer 4401 when the session (or API key) it was admitted with is revoked."""
+        if admission.identity is not None:
+            self._revocations.track(
+                peer.connection, admission.identity, lambda reason: peer.close(CloseCode.UNAUTHORIZED, reason)
+            )
+
+    def forget_identity(self, peer: SocketPeer) -> None:
+        self._revocations.forget(peer.connection)
 
     async def detach(self, document: OpenDocument, peer: Peer) -> None:
         slot = self._peers.pop(peer, None)

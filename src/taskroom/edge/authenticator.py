@@ -9,7 +9,7 @@ session by the session id its token carries. None of the callers changes when on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..security.tokens import TokenError, TokenService
@@ -56,33 +56,70 @@ class AccessTokenVerifier:
         )
 
 
+#: Told the reason of every refusal (an entry point's metrics and log: `audit.RefusalLog`).
+RefusalObserver = Callable[[RefusalReason], None]
+
+
 class Authenticator:
     def __init__(
-        self, verifiers: Sequence[Verifier], accounts: Accounts, sessions: Sessions | None = None
+        self,
+        verifiers: Sequence[Verifier],
+        accounts: Accounts,
+        sessions: Sessions | None = None,
+        on_refusal: RefusalObserver | None = None,
     ) -> None:
         if not verifiers:
             raise ValueError("an authenticator needs at least one verifier")
         self._verifiers = tuple(verifiers)
         self._accounts = accounts
         self._sessions = sessions
+        self._on_refusal = on_refusal
+
+    def observed(self, on_refusal: RefusalObserver) -> Authenticator:
+        """The same checks, with every refusal also told to `on_refusal` (one per entry point)."""
+        return Authenticator(self._verifiers, self._accounts, self._sessions, on_refusal)
 
     async def verify(self, credential: str | None) -> Identity:
         """The credential's identity, without the account check (for a caller that reads the
         account anyway, as the real-time session does with its memberships)."""
+        try:
+            return await self._verify(credential)
+        except Refusal as refusal:
+            self._refused(refusal)
+            raise
+
+    async def verify_session(self, credential: str | None) -> Identity:
+        """Verified, and its session (when it names one) live; the account check is left to a
+        caller that reads the account anyway (the real-time session, with its memberships)."""
+        try:
+            identity = await self._verify(credential)
+            if identity.session_id is not None and self._sessions is not None:
+                await self._require_live_session(identity)
+        except Refusal as refusal:
+            self._refused(refusal)
+            raise
+        return identity
+
+    async def authenticate(self, credential: str | None) -> Identity:
+        """Verified, and its account still there: a credential outlives an account deleted
+        behind its back. Raises `Refusal`."""
+        try:
+            return await self._authenticate(credential)
+        except Refusal as refusal:
+            self._refused(refusal)
+            raise
+
+    def _refused(self, refusal: Refusal) -> None:
+        if self._on_refusal is not None:
+            self._on_refusal(refusal.reason)
+
+    async def _verify(self, credential: str | None) -> Identity:
         if not credential:
             raise Refusal(RefusalReason.MISSING, "missing token")
         for verifier in self._verifiers:
             if verifier.claims(credential):
                 return await verifier.verify(credential)
         raise Refusal(RefusalReason.INVALID, "invalid token: not a kind of credential this server accepts")
-
-    async def verify_session(self, credential: str | None) -> Identity:
-        """Verified, and its session (when it names one) live; the account check is left to a
-        caller that reads the account anyway (the real-time session, with its memberships)."""
-        identity = await self.verify(credential)
-        if identity.session_id is not None and self._sessions is not None:
-            await self._require_live_session(identity)
-        return identity
 
     async def _require_live_session(self, identity: Identity) -> None:
         assert identity.session_id is not None and self._sessions is not None
@@ -92,10 +129,8 @@ class Authenticator:
                 "invalid token: its session ended or its account no longer exists",
             )
 
-    async def authenticate(self, credential: str | None) -> Identity:
-        """Verified, and its account still there: a credential outlives an account deleted
-        behind its back. Raises `Refusal`."""
-        identity = await self.verify(credential)
+    async def _authenticate(self, credential: str | None) -> Identity:
+        identity = await self._verify(credential)
         if identity.session_id is not None and self._sessions is not None:
             await self._require_live_session(identity)  # the session's read covers the account
             return identity

@@ -4,12 +4,14 @@ The frame is encoded once, where the change is committed; nodes read only the sm
 to route it, frame the text once and write those bytes to every local recipient unchanged. (Compact JSON
 never contains a raw newline, so the first newline always ends the header.)
 
-Three kinds of message share the envelope (`Kind`), each decoded to its own value and handed to
+Four kinds of message share the envelope (`Kind`), each decoded to its own value and handed to
 the matching method of a `BrokerEventHandler` (the routing implements it):
 
 - a logged event (`events.LogEvent`), on the workspace's channel;
 - an ephemeral frame (`Ephemeral`: presence, typing, cursors), on the workspace's channel;
-- a notice to one user's connections (`UserNotice`), on the user's channel.
+- a notice to one user's connections (`UserNotice`), on the user's channel;
+- revoked credentials (`Revoked`: ended sessions, deleted API keys), on the one channel every
+  node listens to (`revocations.py` closes their sockets).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Kind(StrEnum):
     EVENT = "event"  # from a workspace log: has seq, goes to the room in seq order
     EPHEMERAL = "ephemeral"  # presence, typing, cursors: to the room, never stored
     USER = "user"  # to one user's own connections (WORKSPACE_CREATED, WORKSPACE_MEMBER_ADDED)
+    REVOKED = "revoked"  # sessions ended, API keys deleted: their sockets close on every node
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,17 @@ class UserNotice:
     join: JoinFrom | None = None
 
 
-BrokerMessage = LogEvent | Ephemeral | UserNotice
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """Credentials that no longer count: every socket admitted with one of them closes 4401.
+
+    Ids only (a session's or a key's id is no secret); never a token."""
+
+    session_ids: tuple[str, ...] = ()
+    key_ids: tuple[str, ...] = ()
+
+
+BrokerMessage = LogEvent | Ephemeral | UserNotice | Revoked
 
 
 class BrokerEventHandler(Protocol):
@@ -73,6 +86,8 @@ class BrokerEventHandler(Protocol):
     def on_ephemeral(self, message: Ephemeral) -> None: ...
 
     def on_user_notice(self, notice: UserNotice) -> None: ...
+
+    def on_revoked(self, revoked: Revoked) -> None: ...
 
 
 def encode_message(message: BrokerMessage, origin_node_id: str, published_at: float | None = None) -> bytes:
@@ -93,6 +108,9 @@ def encode_message(message: BrokerMessage, origin_node_id: str, published_at: fl
         header = {"k": Kind.EPHEMERAL, "t": message.type, "w": message.workspace_id}
         header["o"] = message.origin_connection_id
         frame = message.frame
+    elif isinstance(message, Revoked):
+        header = {"k": Kind.REVOKED, "ss": list(message.session_ids), "ks": list(message.key_ids)}
+        frame = b""
     else:
         header = {
             "k": Kind.USER,
@@ -129,7 +147,16 @@ def dispatch(header: dict[str, Any], frame: bytes, handler: BrokerEventHandler) 
         handler.on_event(event, float(header.get("p") or 0.0))
     elif kind is Kind.EPHEMERAL:
         handler.on_ephemeral(Ephemeral(header["w"], MessageType(header["t"]), frame, header.get("o")))
+    elif kind is Kind.REVOKED:
+        handler.on_revoked(Revoked(_ids(header.get("ss")), _ids(header.get("ks"))))
     else:
         join = JoinFrom(header["j"], header["a"]) if header.get("j") is not None else None
         frame_type = MessageType(header["t"]) if header.get("t") else None
         handler.on_user_notice(UserNotice(header["u"], frame if header.get("f") else None, frame_type, join))
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    """A list of ids from a header; anything else in it is not an id and is dropped."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))

@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
+from ..edge.identity import Identity
 from .frames import text_frame
 from .protocol import CloseCode
 
@@ -139,8 +140,10 @@ class Connection:
         "_slow_reason",
         "_unsent",
         "_write",
+        "closed_with",
         "closing",
         "id",
+        "identity",
         "rooms",
         "user_id",
     )
@@ -157,6 +160,9 @@ class Connection:
         self._link = link
         self.id = connection_id
         self.user_id: str | None = None
+        # What the socket was admitted with (its session, its API key): see `revocations.py`.
+        self.identity: Identity | None = None
+        self.closed_with: tuple[int, str] | None = None  # the close this side sent, for the log
         self.rooms: set[str] = set()
         self.closing = False
         self._pending: list[bytes] = []  # kept and cleared: no allocation per frame sent
@@ -211,6 +217,7 @@ class Connection:
             return
         self.flush()
         self.closing = True
+        self.closed_with = (code, reason)
         self._link.send_close(code, close_reason(reason))
 
     def abort(self, code: int, reason: str = "") -> None:
@@ -220,7 +227,20 @@ class Connection:
         self._pending.clear()
         self._queued = 0
         self.closing = True
+        self.closed_with = (code, reason)
         self._link.send_close(code, close_reason(reason))
+
+    def close_status(self) -> tuple[int | None, str, str]:
+        """How the socket ended, for its log line: (code, reason, "server" or "client")."""
+        if self.closed_with is not None:
+            return self.closed_with[0], self.closed_with[1], "server"
+        # A link that is a websockets protocol (both endpoints under `taskroom serve`) knows the
+        # close frame the client sent; any other says nothing.
+        peer_close = getattr(self._link, "peer_close", None)
+        received = peer_close() if callable(peer_close) else None
+        if isinstance(received, tuple):
+            return received[0], received[1], "client"
+        return None, "connection lost", "client"
 
     def lost(self) -> None:
         """The socket is gone: drop everything and send nothing more."""

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
+from ..edge import audit
+from ..edge.identity import Identity
 from ..events import LogEvent
 from ..metrics import NodeMetrics
 from ..security.limit_store import LimitStore
@@ -22,16 +24,20 @@ from ..wire import MessageType
 from .announcer import PresenceAnnouncer
 from .background import BackgroundTasks
 from .broker import Broker
+from .codec import Revoked
 from .connection import Connection, Flusher
 from .joins import Joins
 from .port import JoinResult
 from .presence import Presence
-from .publishing import BrokerPublisher, user_channel
+from .protocol import CloseCode, Unauthorized, encode_error
+from .publishing import REVOCATIONS_CHANNEL, BrokerPublisher, user_channel
 from .registry import ConnectionRegistry
 from .replay import Replayer
+from .revocations import RevocationIndex
 from .room import Room
 from .routing import Router, Subscription
 from .safety_net import LogSafetyNet
+from .transport import WS_PATH
 
 
 class Hub:
@@ -54,7 +60,9 @@ class Hub:
         self.flusher = Flusher()
         self._background = BackgroundTasks()
         self.registry = ConnectionRegistry(settings, metrics)
-        self._router = Router(settings, feeds, self.registry, metrics)
+        # This node's admitted sockets (both endpoints) by the session or API key they came with.
+        self.revocations = RevocationIndex()
+        self._router = Router(settings, feeds, self.registry, metrics, self.revocations)
         # What the services publish through (`services.publisher.EventPublisher`).
         self.publisher = BrokerPublisher(broker, self.node_id, self._router)
         self.announcer = PresenceAnnouncer(settings, presence, self.publisher, metrics, self._router)
@@ -76,6 +84,7 @@ class Hub:
 
     async def start(self) -> None:
         await self._broker.start()
+        await self._broker.subscribe(REVOCATIONS_CHANNEL)
         self._tasks = [
             asyncio.create_task(self._router.consume(self._broker), name="hub-consume"),
             asyncio.create_task(self.safety_net.run(), name="hub-log-poll"),
@@ -117,6 +126,19 @@ class Hub:
             await self._broker.subscribe(user_channel(user_id))
         return True
 
+    def identified(self, connection: Connection, identity: Identity) -> None:
+        """The connection authenticated with `identity`: closed 4401 when its session ends."""
+
+        def close(reason: str) -> None:
+            connection.send_text(encode_error(Unauthorized(f"authentication revoked: {reason}")))
+            connection.close(CloseCode.UNAUTHORIZED, reason)
+
+        self.revocations.track(connection, identity, close)
+
+    async def revoke(self, revoked: Revoked) -> None:
+        """Close the sockets of revoked credentials on this node and every other (never raises)."""
+        await self.publisher.publish_revoked(revoked)
+
     async def admit_frame(self, user_id: str, cost: float) -> bool:
         """Take `cost` from the user's WS_RATE_LIMIT bucket, shared by all their connections."""
         settings = self._settings
@@ -128,6 +150,7 @@ class Hub:
         # Out of its user's connections first, so that no membership event (WORKSPACE_CREATED,
         # WORKSPACE_MEMBER_ADDED) can join it to a room while it is leaving the others.
         last = self.registry.unbind_user(connection)
+        self.revocations.forget(connection)
         while connection.rooms:
             for workspace_id in list(connection.rooms):
                 await self._joins.leave(connection, workspace_id)
@@ -135,6 +158,8 @@ class Hub:
         if connection.user_id is not None:
             await self.limits.close_slot(_connections_key(connection.user_id), connection.id)
         self.registry.remove(connection)
+        code, reason, by = connection.close_status()
+        audit.socket_closed(WS_PATH, connection.identity, connection.user_id, code, reason, by)
         if last and connection.user_id is not None:
             await self._broker.unsubscribe(user_channel(connection.user_id))
 

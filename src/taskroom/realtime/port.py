@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..edge.identity import Identity
 from ..events import LogEvent
 from ..wire import MessageType
 from .connection import Connection
@@ -47,6 +48,11 @@ class SessionPort(Protocol):
     async def admit_user(self, connection: Connection, user_id: str) -> bool:
         """Hold one of the user's connection slots and bind the connection to the user; False
         when every slot is taken (nothing is bound then)."""
+        ...
+
+    def identified(self, connection: Connection, identity: Identity) -> None:
+        """The connection authenticated with `identity` (again, on a re-AUTHENTICATE): it is
+        closed 4401 when that session ends or that API key is deleted, on any node."""
         ...
 
     async def admit_frame(self, user_id: str, cost: float) -> bool:

@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from ..events import LogEvent
 from ..wire import MessageType
 from .broker import Broker
-from .codec import BrokerEventHandler, BrokerMessage, Ephemeral, JoinFrom, UserNotice, encode_message
+from .codec import (
+    BrokerEventHandler,
+    BrokerMessage,
+    Ephemeral,
+    JoinFrom,
+    Revoked,
+    UserNotice,
+    encode_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +37,11 @@ def room_channel(workspace_id: str) -> str:
 
 def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
+
+
+# Every node subscribes to it at start: a revoked credential may have sockets on any node, and
+# document sockets are subscribed to no user's channel.
+REVOCATIONS_CHANNEL = "revocations"
 
 
 class BrokerPublisher:
@@ -78,6 +91,19 @@ class BrokerPublisher:
         except Exception:
             logger.exception("local delivery failed on %s", workspace_id)
         await self._remote(room_channel(workspace_id), message, time.time())
+
+    async def publish_revoked(self, revoked: Revoked) -> None:
+        """Close the sockets of revoked credentials here at once, then on the other nodes.
+
+        If the broker refuses the publish, only this node's sockets close now; those of the other
+        nodes stay open until their access token expires (its timer closes them 4401) or they
+        reconnect (and are refused). REST refuses the tokens at once either way: it reads the
+        session from the database."""
+        try:
+            self._local.on_revoked(revoked)
+        except Exception:
+            logger.exception("local delivery failed for a revocation")
+        await self._remote(REVOCATIONS_CHANNEL, revoked, time.time())
 
     async def _remote(self, channel: str, message: BrokerMessage, published_at: float) -> None:
         """Put the message on the broker for the other nodes (none on the embedded default)."""

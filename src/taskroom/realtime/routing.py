@@ -23,10 +23,11 @@ from ..metrics import NodeMetrics
 from ..services.feeds import WorkspaceFeeds
 from ..settings import Settings
 from .broker import Broker
-from .codec import BrokerEventHandler, Ephemeral, JoinFrom, UserNotice, dispatch, origin_of
+from .codec import BrokerEventHandler, Ephemeral, JoinFrom, Revoked, UserNotice, dispatch, origin_of
 from .connection import Connection
 from .frames import text_frame
 from .registry import ConnectionRegistry
+from .revocations import RevocationIndex
 from .room import Effects, Room
 from .safety_net import LogSafetyNet
 
@@ -68,10 +69,13 @@ class Router(BrokerEventHandler):
         feeds: WorkspaceFeeds,
         registry: ConnectionRegistry,
         metrics: NodeMetrics,
+        revocations: RevocationIndex | None = None,
     ) -> None:
         self.node_id = settings.node_id
         self.rooms: dict[str, Room] = {}
         self.registry = registry
+        # Every admitted socket of this node, both endpoints, by the credential it was admitted with.
+        self.revocations = revocations if revocations is not None else RevocationIndex()
         self.metrics = metrics
         self.safety_net = LogSafetyNet(settings, feeds, self.rooms, self)
         self._subscriptions: dict[str, list[Subscription]] = {}
@@ -152,6 +156,9 @@ class Router(BrokerEventHandler):
         if notice.join is not None and self._membership is not None:
             for connection in connections:
                 self._membership.join_later(connection, notice.join)
+
+    def on_revoked(self, revoked: Revoked) -> None:
+        self.revocations.revoke(revoked)
 
     # --- delivering -----------------------------------------------------------------------------
 

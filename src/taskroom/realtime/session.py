@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..edge.authenticator import Authenticator
-from ..edge.identity import Refusal
+from ..edge.identity import Identity, Refusal
 from ..edge.origins import OriginPolicy
 from ..errors import Gone, NotFound
 from ..metrics import NodeMetrics
@@ -112,6 +112,7 @@ class ClientSession:
         self.core = Conversation(factory.rules, factory.metrics, self)
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
+        self._verified: Identity | None = None  # the last credential verified, until it joins
         self._inbox: deque[bytes | object | None] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._registered = False
@@ -245,6 +246,8 @@ class ClientSession:
                     self._no_longer_pending()
                 follow = core.user_admitted(admitted, self._loop.time())
             elif isinstance(action, Join):
+                if self._verified is not None:  # closed 4401 when its session ends (revocations.py)
+                    hub.identified(self.connection, self._verified)
                 result = await hub.join(
                     self.connection, action.workspace_ids, action.resume, checked_at=action.checked_at
                 )
@@ -268,6 +271,7 @@ class ClientSession:
             identity = await self.authenticator.verify_session(token)
         except Refusal as refusal:
             return refusal
+        self._verified = identity
         checked_at = self.hub.membership_mark()
         memberships = await self.feeds.memberships(identity.user_id)
         expires_in = identity.expires_at - time.time()  # the credential's clock is the wall clock

@@ -211,6 +211,11 @@ class RealtimeWebSocketProtocol(WebSocketsSansIOProtocol):
     async def wait_writable(self) -> None:
         await self.writable.wait()
 
+    def peer_close(self) -> tuple[int, str] | None:
+        """The client's close frame (code, reason), if it sent one."""
+        received = self.conn.close_rcvd
+        return None if received is None else (int(received.code), received.reason)
+
     def pause_reading(self) -> None:
         if not self.read_paused and not self.close_sent and not self.disconnected:
             self.read_paused = True
