@@ -109,6 +109,11 @@ class Authenticator:
             self._refused(refusal)
             raise
 
+    def refused(self, refusal: Refusal) -> None:
+        """Count a refusal its caller found itself (the real-time session finds a deleted
+        account in the memberships it reads anyway)."""
+        self._refused(refusal)
+
     def _refused(self, refusal: Refusal) -> None:
         if self._on_refusal is not None:
             self._on_refusal(refusal.reason)

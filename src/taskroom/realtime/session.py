@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..edge.authenticator import Authenticator
-from ..edge.identity import Identity, Refusal
+from ..edge.identity import Identity, Refusal, RefusalReason
 from ..edge.origins import OriginPolicy
 from ..errors import Gone, NotFound
 from ..metrics import NodeMetrics
@@ -274,6 +274,10 @@ class ClientSession:
         self._verified = identity
         checked_at = self.hub.membership_mark()
         memberships = await self.feeds.memberships(identity.user_id)
+        if memberships is None:  # a correctly signed token of a deleted user opens nothing
+            gone = Refusal(RefusalReason.ACCOUNT_GONE, "the account no longer exists")
+            self.authenticator.refused(gone)
+            return gone
         expires_in = identity.expires_at - time.time()  # the credential's clock is the wall clock
         return Credential(identity.user_id, identity.expires_at, expires_in, memberships, checked_at)
 
