@@ -20,9 +20,6 @@ from .websocket import TodoWebSocketClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
-# The close code of a refused or expired token (the client package imports nothing of the server).
-UNAUTHORIZED_CLOSE = 4401
-
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `token` and `tail` on the `taskroom` command's subparsers."""
@@ -101,7 +98,6 @@ async def _tail(url: str, token: TokenSource, workspace_id: str, since: int | No
     stop = asyncio.Event()
     failure: list[str] = []
     refusal: list[str] = []
-    last_attempt_opened = False
 
     @client.on_error
     def remember_refusal(event: Event) -> None:
@@ -114,23 +110,17 @@ async def _tail(url: str, token: TokenSource, workspace_id: str, since: int | No
 
     @client.on_state_change
     def report(change: StateChange) -> None:
-        nonlocal last_attempt_opened
         why = f" (close {change.close_code})" if change.close_code else ""
         print(f"taskroom tail: {change.state.value}{why}", file=sys.stderr, flush=True)
-        if change.state is ConnectionState.OPEN:
-            last_attempt_opened = True
-            if workspace_id in client.denied:
-                fail(
-                    f"workspace {workspace_id} is not open to this account "
-                    "(it does not exist, or the account is not a member)"
-                )
-        elif change.attempt > 0:
-            # The previous attempt was refused at AUTHENTICATE (4401) without ever opening: the
-            # same token (or a fresh login's) would be refused again, so retrying cannot help.
-            if change.close_code == UNAUTHORIZED_CLOSE and not last_attempt_opened:
-                detail = f": {refusal[-1]}" if refusal else ""
-                fail(f"the server refused the token (close 4401{detail})")
-            last_attempt_opened = False
+        if change.state is ConnectionState.OPEN and workspace_id in client.denied:
+            fail(
+                f"workspace {workspace_id} is not open to this account "
+                "(it does not exist, or the account is not a member)"
+            )
+        elif change.state is ConnectionState.UNAUTHORIZED:
+            # The client gave up by itself: the token (or every fresh login's) was refused.
+            detail = f": {refusal[-1]}" if refusal else ""
+            fail(f"the server refused the token (close {change.close_code}{detail})")
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
