@@ -343,3 +343,23 @@ def test_a_session_ended_elsewhere_stops_the_client_as_unauthorized_after_one_re
                 await api.list_workspaces()
 
     asyncio.run(scenario())
+
+
+def test_a_provider_with_no_session_stops_the_client_before_it_connects(
+    short_lived_node: RunningServer,
+) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(short_lived_node.base_url) as api:
+            errors: list[Event] = []
+            client = TodoWebSocketClient(
+                short_lived_node.base_url, api.token_provider, backoff=quick_backoff()
+            )
+            client.on_error(errors.append)
+            async with asyncio.timeout(GIVE_UP_WITHIN):
+                with pytest.raises(UnauthorizedError) as raised:
+                    await client.connect()
+            assert "the provider has no token" in str(raised.value)
+            assert raised.value.close_code is None and errors == []  # nothing was sent
+            assert client.state is ConnectionState.UNAUTHORIZED
+
+    asyncio.run(scenario())

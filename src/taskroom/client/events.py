@@ -61,10 +61,13 @@ class NotConnectedError(ConnectionError):
 
 class UnauthorizedError(NotConnectedError):
     """The client stopped as ``unauthorized``: the server refused its tokens (close 4401) and
-    the provider had no better one. ``close_code`` and ``reason`` are those of the last refusal."""
+    the provider had no better one, or none at all. ``close_code`` and ``reason`` are those of
+    the last refusal (None when there was none)."""
 
-    def __init__(self, close_code: int | None, reason: str | None) -> None:
+    def __init__(
+        self, close_code: int | None, reason: str | None, why: str = "the token was refused"
+    ) -> None:
         detail = f" (close {close_code}{': ' + reason if reason else ''})" if close_code else ""
-        super().__init__(f"the server refused the token{detail}")
+        super().__init__(f"stopped as unauthorized: {why}{detail}")
         self.close_code = close_code
         self.reason = reason

@@ -428,8 +428,8 @@ class TodoWebSocketClient:
         return give_up
 
     def _stop_unauthorized(self, close_code: int | None, reason: str | None, why: str) -> None:
-        logger.warning("stopped connecting, the server refused the token: %s", why)
-        self._unauthorized = UnauthorizedError(close_code, reason)
+        logger.warning("stopped as unauthorized: %s", why)
+        self._unauthorized = UnauthorizedError(close_code, reason, why)
         self._set_state(ConnectionState.UNAUTHORIZED, close_code=close_code, reason=reason)
 
     _has_been_open = False  # since connect(): later attempts are "reconnecting"
