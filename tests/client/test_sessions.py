@@ -363,3 +363,22 @@ def test_a_provider_with_no_session_stops_the_client_before_it_connects(
             assert client.state is ConnectionState.UNAUTHORIZED
 
     asyncio.run(scenario())
+
+
+def test_a_refresh_token_kept_across_runs_resumes_the_session_once(short_lived_node: RunningServer) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(short_lived_node.base_url) as first_run:
+            account = await new_account(first_run)
+            kept = first_run.refresh_token
+        assert kept is not None
+        async with TaskroomAPI(short_lived_node.base_url) as next_run:
+            await next_run.resume(kept)
+            assert (await next_run.me())["id"] == account["id"]
+            assert next_run.refresh_token not in (None, kept)
+        async with TaskroomAPI(short_lived_node.base_url) as replayed:
+            with pytest.raises(NotSignedIn) as raised:
+                await replayed.resume(kept)  # spent: and the server ends that session for it
+            assert raised.value.code == "INVALID_REFRESH_TOKEN"
+            assert replayed.token is None
+
+    asyncio.run(scenario())

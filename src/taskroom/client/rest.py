@@ -149,7 +149,8 @@ class TaskroomAPI:
 
     @property
     def refresh_token(self) -> str | None:
-        """The session's refresh token, for an app that keeps the sign-in across restarts."""
+        """The session's refresh token: an app that keeps the sign-in across restarts stores it
+        (as a secret) and hands it to ``resume()`` next time."""
         tokens = self._session.tokens
         return tokens.refresh_token if tokens is not None else None
 
@@ -179,6 +180,15 @@ class TaskroomAPI:
         body = await self._send("POST", path, credentials)
         self._session.start(body, sent_at)
         return dict(body)
+
+    async def resume(self, refresh_token: str) -> dict[str, Any]:
+        """Sign in again with a refresh token kept from an earlier run (``api.refresh_token``):
+        it is spent, and the session goes on with new tokens (keep the new ``refresh_token``).
+        Raises `NotSignedIn` when the server refuses it. Returns the refresh answer."""
+        sent_at = self._session.now()
+        body = await self._exchange_refresh(refresh_token)
+        self._session.start(body, sent_at)
+        return body
 
     async def logout(self) -> None:
         """End the session on the server (POST /auth/logout) and forget its tokens.
