@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from taskroom.client import Backoff, Event, TaskroomAPI
 
 PASSWORD = "correct horse battery"
@@ -50,3 +52,18 @@ def logged(events: list[Event]) -> list[tuple[int | None, str | None, str]]:
 
 def as_logged(envelopes: list[dict[str, Any]]) -> list[tuple[int | None, str | None, str]]:
     return [(e["seq"], e["eventId"], e["type"]) for e in envelopes]
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """The real transport, counting the requests it sends by (method, path under /api/v1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    def count(self, method: str, path: str) -> int:
+        return self.sent.count((method, path))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.method, request.url.path.removeprefix("/api/v1")))
+        return await super().handle_async_request(request)

@@ -170,3 +170,35 @@ def test_tail_with_a_refused_token_or_password_exits_1_instead_of_retrying(
     assert (wrong.returncode, wrong.stdout) == (1, "")
     assert "INVALID_CREDENTIALS" in wrong.stderr
     assert "Traceback" not in refused.stderr + wrong.stderr
+
+
+def test_tail_with_email_uses_one_session_and_ends_it_on_exit(sqlite_node: RunningServer) -> None:
+    api = Api(sqlite_node.api)
+    try:
+        user = api.register("Tailer", password=PASSWORD)
+        workspace = user.create_workspace()["id"]
+        tail = subprocess.Popen(
+            [str(TASKROOM), "tail", workspace, "--url", sqlite_node.base_url, "--email", user.email],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TASKROOM_PASSWORD": PASSWORD},
+        )
+        try:
+            assert tail.stdout is not None and tail.stderr is not None
+            out, err = Lines(tail.stdout), Lines(tail.stderr)
+            err.next_containing("taskroom tail: open")
+            assert len(user.get("/auth/sessions").json()["items"]) == 2  # the register's and the tail's
+            user.create_task(workspace, "seen by tail")
+            assert json.loads(out.next_containing("TASK_CREATED"))["data"]["task"]["title"] == "seen by tail"
+            tail.send_signal(signal.SIGINT)
+            assert tail.wait(timeout=20) == 0
+            assert not any("Traceback" in line for line in err.rest())
+        finally:
+            if tail.poll() is None:
+                tail.kill()
+                tail.wait()
+        [left] = user.get("/auth/sessions").json()["items"]
+        assert left["current"] is True  # the tail logged its own session out
+    finally:
+        api.close()

@@ -1,10 +1,11 @@
 """The Python client of Taskroom: the real-time `TodoWebSocketClient` and the REST `TaskroomAPI`."""
 
 from .backoff import Backoff
-from .events import Event, NotConnectedError, ServerError
+from .events import Event, NotConnectedError, ServerError, UnauthorizedError
 from .offline import QueueFull, WriteQueued, WriteRequest
-from .rest import UNSET, ApiError, FlushResult, TaskroomAPI
+from .rest import UNSET, ApiError, FlushResult, NotSignedIn, SessionTokenProvider, TaskroomAPI
 from .state import ConnectionState, StateChange
+from .tokens import TokenUnavailable
 from .websocket import SyncResult, TodoWebSocketClient
 
 __all__ = [
@@ -15,12 +16,16 @@ __all__ = [
     "Event",
     "FlushResult",
     "NotConnectedError",
+    "NotSignedIn",
     "QueueFull",
     "ServerError",
+    "SessionTokenProvider",
     "StateChange",
     "SyncResult",
     "TaskroomAPI",
     "TodoWebSocketClient",
+    "TokenUnavailable",
+    "UnauthorizedError",
     "WriteQueued",
     "WriteRequest",
 ]

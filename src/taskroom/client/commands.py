@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -20,9 +21,6 @@ from .websocket import TodoWebSocketClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
-# The close code of a refused or expired token (the client package imports nothing of the server).
-UNAUTHORIZED_CLOSE = 4401
-
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `token` and `tail` on the `taskroom` command's subparsers."""
@@ -36,7 +34,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     tail.add_argument("workspace_id")
     tail.add_argument("--url", default=os.environ.get("TASKROOM_URL", DEFAULT_URL), help="server address")
     tail.add_argument("--token", help="an access token (or TASKROOM_TOKEN); else log in with --email")
-    tail.add_argument("--email", help="log in as this account; the login is repeated when the token expires")
+    tail.add_argument("--email", help="log in as this account; its tokens are refreshed as they expire")
     tail.add_argument("--password", help="read from TASKROOM_PASSWORD or a prompt when absent")
     tail.add_argument("--since", type=int, help="also print the events after this seq first")
     tail.set_defaults(client_command=run_tail)
@@ -61,26 +59,30 @@ def run_tail(args: argparse.Namespace) -> int:
     if token is None and args.email is None:
         print("error: give --token (or TASKROOM_TOKEN) or --email", file=sys.stderr)
         return 2
-    provider: TokenSource
     if token is not None:
-        provider = token
-    else:
-        password = _password(args.password)
+        return asyncio.run(_tail(args.url, token, args.workspace_id, args.since))
+    password = _password(args.password)
+    return asyncio.run(_tail_signed_in(args, password))
 
-        async def log_in() -> str:
-            return await _login(args.url, args.email, password)
 
-        # Once now, so that a wrong password is one line and exit 1, not retries for ever.
+async def _tail_signed_in(args: argparse.Namespace, password: str) -> int:
+    """Log in once and tail with the session's tokens, refreshed as they expire; log out at the end."""
+    async with TaskroomAPI(args.url, queue_offline=False) as api:
+        # Now, so that a wrong password is one line and exit 1, not retries for ever.
         try:
-            asyncio.run(log_in())
+            await api.login(args.email, password)
         except ApiError as exc:
             print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
             return 1
         except httpx.HTTPError as exc:
             print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
             return 1
-        provider = log_in
-    return asyncio.run(_tail(args.url, provider, args.workspace_id, args.since))
+        try:
+            return await _tail(args.url, api.token_provider, args.workspace_id, args.since)
+        finally:
+            # One session per run, not one left behind on the server for each tail ever started.
+            with contextlib.suppress(ApiError, httpx.HTTPError):
+                await api.logout()
 
 
 async def _login(url: str, email: str, password: str) -> str:
@@ -101,7 +103,6 @@ async def _tail(url: str, token: TokenSource, workspace_id: str, since: int | No
     stop = asyncio.Event()
     failure: list[str] = []
     refusal: list[str] = []
-    last_attempt_opened = False
 
     @client.on_error
     def remember_refusal(event: Event) -> None:
@@ -114,23 +115,17 @@ async def _tail(url: str, token: TokenSource, workspace_id: str, since: int | No
 
     @client.on_state_change
     def report(change: StateChange) -> None:
-        nonlocal last_attempt_opened
         why = f" (close {change.close_code})" if change.close_code else ""
         print(f"taskroom tail: {change.state.value}{why}", file=sys.stderr, flush=True)
-        if change.state is ConnectionState.OPEN:
-            last_attempt_opened = True
-            if workspace_id in client.denied:
-                fail(
-                    f"workspace {workspace_id} is not open to this account "
-                    "(it does not exist, or the account is not a member)"
-                )
-        elif change.attempt > 0:
-            # The previous attempt was refused at AUTHENTICATE (4401) without ever opening: the
-            # same token (or a fresh login's) would be refused again, so retrying cannot help.
-            if change.close_code == UNAUTHORIZED_CLOSE and not last_attempt_opened:
-                detail = f": {refusal[-1]}" if refusal else ""
-                fail(f"the server refused the token (close 4401{detail})")
-            last_attempt_opened = False
+        if change.state is ConnectionState.OPEN and workspace_id in client.denied:
+            fail(
+                f"workspace {workspace_id} is not open to this account "
+                "(it does not exist, or the account is not a member)"
+            )
+        elif change.state is ConnectionState.UNAUTHORIZED:
+            # The client gave up by itself: the token (or every fresh login's) was refused.
+            detail = f": {refusal[-1]}" if refusal else ""
+            fail(f"the server refused the token (close {change.close_code}{detail})")
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -57,3 +57,17 @@ class ServerError(Exception):
 
 class NotConnectedError(ConnectionError):
     """The request needs an open connection, and the connection was lost before it was answered."""
+
+
+class UnauthorizedError(NotConnectedError):
+    """The client stopped as ``unauthorized``: the server refused its tokens (close 4401) and
+    the provider had no better one, or none at all. ``close_code`` and ``reason`` are those of
+    the last refusal (None when there was none)."""
+
+    def __init__(
+        self, close_code: int | None, reason: str | None, why: str = "the token was refused"
+    ) -> None:
+        detail = f" (close {close_code}{': ' + reason if reason else ''})" if close_code else ""
+        super().__init__(f"stopped as unauthorized: {why}{detail}")
+        self.close_code = close_code
+        self.reason = reason

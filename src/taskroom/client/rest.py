@@ -5,6 +5,10 @@ Every write carries an ``Idempotency-Key`` (a uuid4). A write that cannot reach 
 key and :class:`WriteQueued` is raised; ``flush_queue()`` replays the queue in order later, and
 the server applies each write once however often it is replayed. While writes wait, new ones
 queue behind them, so writes reach the server in the order they were made.
+
+After ``login``/``register`` it keeps the session (PROTOCOL.md §5.1, session.py): the access
+token is refreshed shortly before it expires and once on a 401, and ``token_provider`` hands the
+same tokens to a `TodoWebSocketClient`.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .offline import OfflineQueue, WriteQueued, WriteRequest
+from .session import Session, Tokens
 from .state import ConnectionState, StateChange
-from .tokens import TokenSource, fetch_token
+from .tokens import TokenSource, TokenUnavailable, fetch_token
 from .urls import http_base_url
 
 if TYPE_CHECKING:
@@ -56,6 +61,12 @@ class ApiError(Exception):
         return current if isinstance(current, dict) else None
 
 
+class NotSignedIn(ApiError, TokenUnavailable):
+    """There is no token to send: never signed in, signed out, or the session ended (the server
+    refused its refresh token, ``code`` ``INVALID_REFRESH_TOKEN``). A 401 ``ApiError``; as a
+    `TokenUnavailable`, it also stops a `TodoWebSocketClient` fed by ``token_provider``."""
+
+
 class _Unset:
     """Marks an argument not given, where None means "set to null" (an assignee, a due date)."""
 
@@ -80,6 +91,9 @@ class TaskroomAPI:
     """REST client bound to one server. ``url`` is the server (``http://127.0.0.1:8000``) or its
     ``/api/v1`` base. ``token`` is optional (``login``/``register`` set it), a string or a
     provider as for the WebSocket client; with a provider, a 401 asks it once more and retries.
+    After ``login``/``register`` the session's tokens are used instead, refreshed (POST
+    /auth/refresh) when ``refresh_margin`` seconds or half their lifetime are left, and once on
+    a 401; ``token_provider`` passes them on to a `TodoWebSocketClient`.
 
     ``on_conflict(request, current_task)``: when set, a 409 ``CONFLICT`` is handed to it instead
     of raised, and the write method returns the current task. ``on_refused(request, error)``
@@ -99,10 +113,13 @@ class TaskroomAPI:
         max_queued: int = 1000,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        refresh_margin: float = 30.0,
     ) -> None:
         self.base_url = http_base_url(url)
         self._token_source = token
         self._token: str | None = token if isinstance(token, str) else None
+        self._session = Session(self._exchange_refresh, refresh_margin)
+        self._provider = SessionTokenProvider(self)
         self.on_conflict = on_conflict
         self.on_refused = on_refused
         self._queue_offline = queue_offline
@@ -111,6 +128,8 @@ class TaskroomAPI:
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
+        """Close the connections. The session stays live on the server (``logout()`` ends it)."""
+        await self._session.settle()  # a refresh under way keeps its answer (its token is spent)
         await self._http.aclose()
 
     async def __aenter__(self) -> TaskroomAPI:
@@ -123,24 +142,79 @@ class TaskroomAPI:
 
     @property
     def token(self) -> str | None:
-        """The access token in use (set by ``login``/``register`` or fetched from the provider)."""
-        return self._token
+        """The access token held now (of the session, or fetched from ``token``), as it is: it
+        may be about to expire. A `TodoWebSocketClient` wants ``token_provider`` instead."""
+        tokens = self._session.tokens
+        return tokens.access_token if tokens is not None else self._token
+
+    @property
+    def refresh_token(self) -> str | None:
+        """The session's refresh token: an app that keeps the sign-in across restarts stores it
+        (as a secret) and hands it to ``resume()`` next time."""
+        tokens = self._session.tokens
+        return tokens.refresh_token if tokens is not None else None
+
+    @property
+    def token_provider(self) -> SessionTokenProvider:
+        """A token provider for ``TodoWebSocketClient(token=api.token_provider)``.
+
+        Awaiting ``api.token_provider()`` gives an access token valid now: the session's,
+        refreshed first when it is due (or when the WebSocket client reported it refused), or
+        else a fresh one from ``token``. Raises `NotSignedIn` when there is none, which stops
+        the WebSocket client as ``unauthorized``.
+        """
+        return self._provider
 
     # --- accounts -----------------------------------------------------------------------------
 
     async def register(self, email: str, password: str, name: str) -> dict[str, Any]:
-        """Create an account; its token is used from now on. Returns ``{user, accessToken, …}``."""
-        body = await self._send(
-            "POST", "/auth/register", {"email": email, "password": password, "name": name}
-        )
-        self._token = str(body["accessToken"])
-        return dict(body)
+        """Create an account and keep its session. Returns ``{user, accessToken, …}``."""
+        return await self._sign_in("/auth/register", {"email": email, "password": password, "name": name})
 
     async def login(self, email: str, password: str) -> dict[str, Any]:
-        """Log in; the token is used from now on. Returns ``{user, accessToken, expiresIn, …}``."""
-        body = await self._send("POST", "/auth/login", {"email": email, "password": password})
-        self._token = str(body["accessToken"])
+        """Log in and keep the session. Returns ``{user, accessToken, expiresIn, refreshToken, …}``."""
+        return await self._sign_in("/auth/login", {"email": email, "password": password})
+
+    async def _sign_in(self, path: str, credentials: dict[str, Any]) -> dict[str, Any]:
+        sent_at = self._session.now()
+        body = await self._send("POST", path, credentials)
+        self._session.start(body, sent_at)
         return dict(body)
+
+    async def resume(self, refresh_token: str) -> dict[str, Any]:
+        """Sign in again with a refresh token kept from an earlier run (``api.refresh_token``):
+        it is spent, and the session goes on with new tokens (keep the new ``refresh_token``).
+        Raises `NotSignedIn` when the server refuses it. Returns the refresh answer."""
+        sent_at = self._session.now()
+        body = await self._exchange_refresh(refresh_token)
+        self._session.start(body, sent_at)
+        return body
+
+    async def logout(self) -> None:
+        """End the session on the server (POST /auth/logout) and forget its tokens.
+
+        The refresh token is presented, so this works after the access token expired. A 401
+        means it had ended already: signed out all the same. Other failures (the server out of
+        reach) raise and keep the tokens, so ``logout()`` can be tried again. A WebSocket
+        client of the session is closed by the server (4401) and then stops as
+        ``unauthorized``. Without a session, the bearer token is signed out and forgotten.
+        """
+        if self._session.tokens is not None:
+            await self._session.end_with(self._farewell)
+            return
+        if self._token is not None:
+            await self._farewell(Tokens(self._token, None, None, None))
+        self._token = None
+        self._token_source = None
+
+    async def _farewell(self, tokens: Tokens) -> None:
+        if tokens.refresh_token is not None:
+            response = await self._http.post("/auth/logout", json={"refreshToken": tokens.refresh_token})
+        else:
+            headers = {"Authorization": f"Bearer {tokens.access_token}"}
+            response = await self._http.post("/auth/logout", headers=headers)
+        if response.status_code != 401:
+            _body_or_raise(response)
 
     async def me(self) -> dict[str, Any]:
         return dict(await self._read("/auth/me"))
@@ -355,6 +429,8 @@ class TaskroomAPI:
                 answer = await self._exchange(request)
             except (httpx.TransportError, _Unavailable):
                 break
+            except NotSignedIn:
+                raise  # not the write's fault: it stays queued for after the next sign-in
             except ApiError as error:
                 self._queue.pop_first()
                 if not await self._hand_conflict(request, error):
@@ -423,25 +499,79 @@ class TaskroomAPI:
 
     async def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", None) or {})
-        refreshable = self._token_source is not None and not isinstance(self._token_source, str)
-        if self._token is None and self._token_source is not None:
-            self._token = await fetch_token(self._token_source)
-        if self._token is None:
-            raise ApiError(401, "UNAUTHORIZED", "no token: log in, register, or give token=")
+        token = await self._current_token(from_source=False)
         response = await self._http.request(
-            method, path, headers={**headers, "Authorization": f"Bearer {self._token}"}, **kwargs
+            method, path, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
         )
-        if response.status_code == 401 and refreshable:
-            assert self._token_source is not None
-            self._token = await fetch_token(self._token_source)
-            response = await self._http.request(
-                method, path, headers={**headers, "Authorization": f"Bearer {self._token}"}, **kwargs
-            )
+        if response.status_code == 401:
+            retry = await self._token_after_refusal(token)
+            if retry is not None:
+                response = await self._http.request(
+                    method, path, headers={**headers, "Authorization": f"Bearer {retry}"}, **kwargs
+                )
         return response
 
+    async def _current_token(self, *, from_source: bool) -> str:
+        """The access token to send: the session's (refreshed when due), else the one from
+        ``token`` (asked of a provider again when `from_source`, else only the first time)."""
+        if self._session.tokens is not None:
+            token = await self._session.access_token()
+            if token is not None:
+                return token
+        source = self._token_source
+        if source is not None and (self._token is None or (from_source and not isinstance(source, str))):
+            self._token = await fetch_token(source)
+        if self._token is None:
+            raise NotSignedIn(401, "UNAUTHORIZED", "not signed in: log in, register, or give token=")
+        return self._token
 
-class _Unavailable(Exception):
-    """A proxy answered 502/503/504: the server is not reachable right now."""
+    async def _token_after_refusal(self, refused: str) -> str | None:
+        """Another token to retry a request answered 401 with once; None: there is none."""
+        if self._session.tokens is not None:
+            fresh = await self._session.renew(refused)
+        elif self._token_source is not None and not isinstance(self._token_source, str):
+            fresh = self._token = await fetch_token(self._token_source)
+        else:
+            return None
+        return fresh if fresh != refused else None
+
+    async def _exchange_refresh(self, refresh_token: str) -> dict[str, Any]:
+        """POST /auth/refresh; the session's renewal (session.py), never called directly."""
+        response = await self._http.post("/auth/refresh", json={"refreshToken": refresh_token})
+        if response.status_code in _OFFLINE_STATUSES:
+            raise _Unavailable(response.status_code)
+        if response.status_code == 401:
+            try:
+                _body_or_raise(response)
+            except ApiError as error:
+                raise NotSignedIn(error.status, error.code, error.message, error.body) from None
+        return dict(_body_or_raise(response))
+
+
+class SessionTokenProvider:
+    """``TaskroomAPI.token_provider``: an ``async`` callable giving an access token, with the
+    ``token_refused`` hook by which `TodoWebSocketClient` reports a token the server refused
+    (the session is then refreshed on the next call instead of handing that token back)."""
+
+    def __init__(self, api: TaskroomAPI) -> None:
+        self._api = api
+
+    async def __call__(self) -> str:
+        return await self._api._current_token(from_source=True)
+
+    def token_refused(self, token: str) -> None:
+        self._api._session.mark_refused(token)
+
+    def __repr__(self) -> str:
+        return f"<token provider of {self._api.base_url}>"
+
+
+class _Unavailable(ApiError):
+    """A proxy answered 502/503/504: the server is not reachable right now. Writes catch it
+    first (and queue); a read that meets it while refreshing sees an `ApiError`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status, "UNAVAILABLE", "the server is not reachable right now")
 
 
 def _given(**fields: Any) -> dict[str, Any]:

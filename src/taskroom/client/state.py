@@ -9,12 +9,14 @@ from enum import StrEnum
 class ConnectionState(StrEnum):
     """``connecting`` until the first connection is open; ``open`` while authenticated;
     ``reconnecting`` from a lost connection until the next one is open; ``closed`` before
-    ``connect()`` and after ``disconnect()``."""
+    ``connect()`` and after ``disconnect()``; ``unauthorized`` once the client stopped because
+    the server refused its tokens (PROTOCOL.md §4), until the next ``connect()``."""
 
     CONNECTING = "connecting"
     OPEN = "open"
     RECONNECTING = "reconnecting"
     CLOSED = "closed"
+    UNAUTHORIZED = "unauthorized"
 
 
 @dataclass(frozen=True)

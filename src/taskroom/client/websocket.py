@@ -29,10 +29,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .backoff import Backoff
 from .dispatch import ANY_FRAME, STATE_KEY, Dispatcher, Handler, Handlers
-from .events import Event, NotConnectedError, ServerError
+from .events import Event, NotConnectedError, ServerError, UnauthorizedError
 from .positions import LogPositions, Verdict
+from .refusals import Refusals
 from .state import ConnectionState, StateChange
-from .tokens import TokenSource, fetch_token, refresh_delay
+from .tokens import TokenSource, TokenUnavailable, fetch_token, refresh_delay, report_refused
 from .urls import websocket_url
 
 logger = logging.getLogger("taskroom.client")
@@ -40,6 +41,11 @@ logger = logging.getLogger("taskroom.client")
 H = TypeVar("H", bound=Callable[..., Awaitable[None] | None])
 
 PRESENCE_STATUSES = frozenset({"online", "away", "busy"})
+
+# The close code of a bad, expired or ended token (§3.5); the client imports nothing of the server.
+UNAUTHORIZED_CLOSE = 4401
+# The ERROR codes of a refused re-authentication, after which the server closes 4401.
+_REFUSAL_CODES = frozenset({"UNAUTHORIZED", "TOKEN_EXPIRED"})
 
 
 class _Resync(Exception):
@@ -68,8 +74,11 @@ class TodoWebSocketClient:
     endpoint path ``/api/v1/ws`` is added, or a full endpoint address with a path, used as is.
     ``token``: an access token, or a provider (a plain or ``async`` callable returning one) that
     is called on every connection attempt and a little before the token in force expires (then
-    sent with ``AUTHENTICATE`` on the open socket). A fixed string cannot be refreshed: when it
-    expires the server closes 4401 and the client keeps retrying it with back-off.
+    sent with ``AUTHENTICATE`` on the open socket). A token refused with 4401 is not tried again:
+    the client asks the provider for another, and stops with the state ``unauthorized`` when it
+    hands back one already refused, raises ``TokenUnavailable``, or when three connects in a row
+    were refused (PROTOCOL.md §4). A fixed string cannot be replaced, so it stops at its first
+    refusal (or when it expires). ``TaskroomAPI.token_provider`` is a provider that refreshes.
     ``workspace_ids``: join only these workspaces (default: all the user's); workspaces joined
     later (created, or added to) are kept across reconnects too.
     ``resume``: ``{workspaceId: seq}`` to start after (an app that stored its position), so the
@@ -105,6 +114,9 @@ class TodoWebSocketClient:
         self._dispatcher: Dispatcher | None = None
         self._max_pending_events = max_pending_events
         self._state = ConnectionState.CLOSED
+        self._refusals = Refusals()
+        self._token_in_force: str | None = None  # what the open connection is authenticated with
+        self._unauthorized: UnauthorizedError | None = None  # why the loop stopped, if it did so
         self._runner: asyncio.Task[None] | None = None
         self._socket: ClientConnection | None = None
         self._opened = asyncio.Event()
@@ -207,13 +219,17 @@ class TodoWebSocketClient:
         """Start connecting and wait until the connection is open and authenticated.
 
         Failed attempts are retried with back-off meanwhile, for as long as it takes: bound the
-        wait with ``asyncio.timeout()``; when it is cancelled the client stops trying.
+        wait with ``asyncio.timeout()``; when it is cancelled the client stops trying. When the
+        client stops as ``unauthorized`` (tokens refused, see the class) it raises
+        ``UnauthorizedError``.
         """
         if self._runner is not None and not self._runner.done():
             await self._wait_open(None)
             return
         self._stopping = False
         self._has_been_open = False
+        self._refusals = Refusals()
+        self._unauthorized = None
         self._dispatcher = Dispatcher(self._handlers, self._max_pending_events)
         self._dispatcher.start()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="taskroom-client")
@@ -233,12 +249,18 @@ class TodoWebSocketClient:
             opened.cancel()
         if self._runner in done:
             self._runner.result()  # a bug in the loop surfaces here rather than as a silent hang
+            if self._unauthorized is not None:
+                raise self._unauthorized
             raise NotConnectedError("the client was disconnected")
         if not done:
             raise TimeoutError("the connection did not open in time")
 
     async def disconnect(self) -> None:
-        """Close the connection (1000), stop reconnecting, deliver what was already received."""
+        """Close the connection (1000), stop reconnecting, deliver what was already received.
+
+        The state becomes ``closed``, except after the client stopped as ``unauthorized``: that
+        stays, so that the app can still see why it stopped.
+        """
         self._stopping = True
         socket = self._socket
         if socket is not None:
@@ -247,7 +269,8 @@ class TodoWebSocketClient:
         if runner is not None and runner is not asyncio.current_task():
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
-        self._set_state(ConnectionState.CLOSED)
+        if self._state is not ConnectionState.UNAUTHORIZED:
+            self._set_state(ConnectionState.CLOSED)
         if self._dispatcher is not None:
             dispatcher, self._dispatcher = self._dispatcher, None
             await dispatcher.drain_and_stop()
@@ -350,11 +373,21 @@ class TodoWebSocketClient:
             waiting = ConnectionState.RECONNECTING if self._has_been_open else ConnectionState.CONNECTING
             self._set_state(waiting, attempt=attempt, close_code=close_code, reason=reason, delay=delay)
             self._was_open = False
+            self._token_in_force = None
+            self._last_close = (None, None)
+            token: str | None = None
             try:
-                await self._connect_once()
+                token = await fetch_token(self._token_source)
+                if self._refusals.was_refused(token):
+                    self._stop_unauthorized(close_code, reason, "the provider handed back a refused token")
+                    return
+                await self._connect_once(token)
                 close_code, reason = self._last_close
             except asyncio.CancelledError:
                 raise
+            except TokenUnavailable as exc:
+                self._stop_unauthorized(close_code, reason, f"the provider has no token ({exc})")
+                return
             except InvalidStatus as exc:
                 close_code, reason = None, f"HTTP {exc.response.status_code}"
             except Exception as exc:  # every failure is one failed attempt: back off and retry
@@ -366,28 +399,56 @@ class TodoWebSocketClient:
                 self._fail_pending()
             if self._stopping:
                 return
+            if close_code == UNAUTHORIZED_CLOSE and token is not None and await self._note_refusal(token):
+                self._stop_unauthorized(
+                    close_code, reason, f"{self._refusals.in_row} connects in a row were refused"
+                )
+                return
+            if isinstance(self._token_source, str) and self._refusals.was_refused(self._token_source):
+                self._stop_unauthorized(close_code, reason, "the fixed token was refused")
+                return
             delay = self._backoff.next_delay()
             if self._was_open:
                 attempt = 0
                 self._set_state(ConnectionState.RECONNECTING, close_code=close_code, reason=reason)
             await asyncio.sleep(delay)
 
+    async def _note_refusal(self, token: str) -> bool:
+        """A close 4401: remember the token refused; True when no more connects are allowed."""
+        if self._was_open:
+            # The token in force expired or its session ended. None: a re-authentication was
+            # refused, and that token is already noted (the one before it may still be good).
+            in_force = self._token_in_force
+            if in_force is not None:
+                self._refusals.refused(in_force)
+                await report_refused(self._token_source, in_force)
+            return False
+        give_up = self._refusals.refused_at_connect(token)
+        await report_refused(self._token_source, token)
+        return give_up
+
+    def _stop_unauthorized(self, close_code: int | None, reason: str | None, why: str) -> None:
+        logger.warning("stopped as unauthorized: %s", why)
+        self._unauthorized = UnauthorizedError(close_code, reason, why)
+        self._set_state(ConnectionState.UNAUTHORIZED, close_code=close_code, reason=reason)
+
     _has_been_open = False  # since connect(): later attempts are "reconnecting"
     _was_open = False  # the current attempt got as far as an authenticated connection
     _last_close: tuple[int | None, str | None] = (None, None)
 
-    async def _connect_once(self) -> None:
-        """One connection, from dialing to its end (normal, or an exception)."""
+    async def _connect_once(self, token: str) -> None:
+        """One connection with `token`, from dialing to its end (normal, or an exception)."""
         self._last_close = (None, None)
-        token = await fetch_token(self._token_source)
         async with connect(
             self.url, open_timeout=self._open_timeout, max_size=self._max_frame_bytes
         ) as socket:
             try:
                 await self._authenticate(socket, token)
                 self._socket = socket
+                self._token_in_force = token
                 self._has_been_open = self._was_open = True
                 self._backoff.opened()
+                self._refusals.opened()
                 self._set_state(ConnectionState.OPEN)
                 self._opened.set()
                 refresher = asyncio.get_running_loop().create_task(self._keep_token_fresh(socket))
@@ -461,7 +522,8 @@ class TodoWebSocketClient:
         """Send AUTHENTICATE with a fresh token from the provider a little before the current expires.
 
         A refresh that fails is tried again shortly; if the token expires meanwhile the server
-        closes 4401 and the next connection asks the provider again.
+        closes 4401 and the next connection asks the provider again. A fresh token the server
+        refuses is noted as refused (the server closes 4401 after it).
         """
         if isinstance(self._token_source, str):
             return
@@ -472,14 +534,26 @@ class TodoWebSocketClient:
             await asyncio.sleep(refresh_delay(expires_at - time.time(), self._refresh_margin))
             try:
                 token = await fetch_token(self._token_source)
+                if self._refusals.was_refused(token):
+                    # Sending it would only end a connection that still works until expiry.
+                    logger.warning("the token provider handed back a refused token; not sent")
+                    return
                 data: dict[str, Any] = {"token": token}
                 ids = self._requested_workspaces()
                 if ids is not None:
                     data["workspaceIds"] = ids
-                answer = await self._request_on(socket, "AUTHENTICATE", data)
+                try:
+                    answer = await self._request_on(socket, "AUTHENTICATE", data)
+                except ServerError as error:
+                    if error.code in _REFUSAL_CODES:
+                        self._refusals.refused(token)
+                        self._token_in_force = None
+                        await report_refused(self._token_source, token)
+                    raise
                 self._apply_authentication(answer, resumed=())
-            except (ServerError, NotConnectedError):
-                return  # the server closes the connection; the next one starts afresh
+                self._token_in_force = token
+            except (ServerError, NotConnectedError, TokenUnavailable):
+                return  # the server closes the connection (at expiry at the latest); the next one asks again
             except Exception as exc:
                 logger.warning("token refresh failed, trying again: %r", exc)
                 await asyncio.sleep(1.0)
