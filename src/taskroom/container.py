@@ -9,13 +9,14 @@ from datetime import timedelta
 from typing import Protocol
 
 from .edge.audit import REST, RefusalLog
-from .edge.authenticator import AccessTokenVerifier, Authenticator
+from .edge.authenticator import AccessTokenVerifier, ApiKeyVerifier, Authenticator, Verifier
 from .metrics import NodeMetrics
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordService
 from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
+from .services.api_keys import KEY_PREFIX, ApiKeyService
 from .services.database import Database
 from .services.idempotency import IdempotencyStore
 from .services.invitations import InvitationService
@@ -46,6 +47,7 @@ class Services:
     workspaces: WorkspaceService
     tasks: TaskService
     invitations: InvitationService
+    api_keys: ApiKeyService
     webhooks: WebhookService
     metrics: NodeMetrics
     limits: RequestLimits
@@ -94,6 +96,9 @@ def build_services(
     )
     sessions = SessionService(db, tokens, timedelta(seconds=settings.jwt_refresh_ttl_seconds))
     users = UserService(db, passwords, tokens, throttle, sessions)
+    api_keys = ApiKeyService(db, log, writes)
+    # An API key is claimed by its prefix, before the access tokens (which claim any shape).
+    verifiers: list[Verifier] = [ApiKeyVerifier(api_keys, KEY_PREFIX), AccessTokenVerifier(tokens)]
     return Services(
         settings=settings,
         db=db,
@@ -105,6 +110,7 @@ def build_services(
         workspaces=WorkspaceService(db, log, writes),
         tasks=TaskService(db, log, writes),
         invitations=InvitationService(db, log, writes),
+        api_keys=api_keys,
         webhooks=WebhookService(
             db,
             writes,
@@ -114,7 +120,7 @@ def build_services(
         ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
-        authenticator=Authenticator([AccessTokenVerifier(tokens)], users, sessions),
+        authenticator=Authenticator(verifiers, users, sessions),
         refusals=RefusalLog(REST, metrics.credential_refused, logging.DEBUG),
         realtime=realtime,
     )

@@ -1,10 +1,10 @@
 """One authenticator for every entry point: verify a credential, then that its account exists.
 
-A credential is verified by the first `Verifier` that claims its shape. Today there is one, the
-access-token verifier (this node's JWTs, PROTOCOL §2), and it claims every shape, so it goes
-last. The kinds of credential still to come each add one verifier before it, recognised by shape:
-an API key by its prefix, an app-issued token by the `kid` of a JWKS key it names, a refresh
-session by the session id its token carries. None of the callers changes when one is added.
+A credential is verified by the first `Verifier` that claims its shape. The access-token
+verifier (this node's JWTs, PROTOCOL §2) claims every shape, so it goes last; an API key
+(PROTOCOL §5.3) is claimed before it by its prefix. The kinds of credential still to come each
+add one verifier before it, recognised by shape (an app-issued token by the `kid` of a JWKS key
+it names). None of the callers changes when one is added.
 """
 
 from __future__ import annotations
@@ -54,6 +54,35 @@ class AccessTokenVerifier:
         return Identity(
             claims.user_id, claims.expires_at, token_id=claims.token_id, session_id=claims.session_id
         )
+
+
+class ApiKeys(Protocol):
+    async def holder(self, key: str) -> tuple[str, str] | None:
+        """(key id, service user id) of a key in force; None for a deleted or unknown one."""
+        ...
+
+
+#: An API key does not expire: it counts until it is deleted (2100-01-01, epoch seconds). A
+#: socket admitted with one is closed by the key's deletion (`Revoked.key_ids`), not by a timer.
+API_KEY_EXPIRES_AT = 4_102_444_800.0
+
+
+class ApiKeyVerifier:
+    """API keys for back-ends (`trk_…`): the key's own service user, with the key's id."""
+
+    def __init__(self, keys: ApiKeys, prefix: str = "trk_") -> None:
+        self._keys = keys
+        self._prefix = prefix
+
+    def claims(self, credential: str) -> bool:
+        return credential.startswith(self._prefix)
+
+    async def verify(self, credential: str) -> Identity:
+        found = await self._keys.holder(credential)
+        if found is None:
+            raise Refusal(RefusalReason.INVALID, "invalid token: unknown or deleted API key")
+        key_id, user_id = found
+        return Identity(user_id, API_KEY_EXPIRES_AT, key_id=key_id)
 
 
 #: Told the reason of every refusal (an entry point's metrics and log: `audit.RefusalLog`).
