@@ -135,8 +135,9 @@ class ApiKeyService:
     ) -> Reply:
         """A new key and its service user, a member of the workspace with the key's role.
 
-        The key never enters the stored idempotency answer: a replay answers the same key's
-        record without its secret (which exists nowhere but in the first answer)."""
+        The key never enters the stored idempotency answer. A replay of that answer (a client
+        that lost the first one) therefore gets a fresh secret for the same key: the first
+        answer's secret stops working, as it exists nowhere but in that lost answer."""
         issued: list[str] = []
 
         async def work(session: AsyncSession) -> WriteOutcome:
@@ -181,10 +182,23 @@ class ApiKeyService:
             return WriteOutcome(201, _created(row, None), [event], scope=_admin_of(workspace_id))
 
         reply = await self.writes.run(work, idem)
-        if reply.replayed:
-            return reply
         body = json.loads(reply.body)
-        return Reply(reply.status_code, json.dumps(_with_key(body, issued[-1]), separators=(",", ":")))
+        secret = issued[-1] if not reply.replayed else await self._reissue(workspace_id, body["id"])
+        answer = json.dumps(_with_key(body, secret), separators=(",", ":"))
+        return Reply(reply.status_code, answer, reply.replayed)
+
+    async def _reissue(self, workspace_id: str, key_id: str) -> str:
+        secret = new_key()
+        async with self.db.transaction() as session:
+            await self.log.lock(session, workspace_id)
+            changed = await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+                .values(prefix=secret[:SHOWN_CHARACTERS], key_hash=key_digest(secret))
+            )
+            if getattr(changed, "rowcount", 0) != 1:
+                raise NotFound("the API key this request created was deleted since")
+        return secret
 
     async def delete(
         self, actor_id: str, workspace_id: str, key_id: str, idem: IdempotencyKey | None = None
