@@ -57,7 +57,9 @@ def test_a_key_is_shown_once_listed_by_its_prefix_and_deleted(api: Api) -> None:
 
     member = service_member(owner, workspace["id"])
     assert (member["name"], member["role"], member["kind"]) == ("Billing sync", "viewer", "service")
-    kinds = {m["userId"]: m["kind"] for m in owner.get(f"/workspaces/{workspace['id']}/members").json()["items"]}
+    kinds = {
+        m["userId"]: m["kind"] for m in owner.get(f"/workspaces/{workspace['id']}/members").json()["items"]
+    }
     assert kinds == {owner.id: "person", member["userId"]: "service"}
 
     assert owner.delete(f"/workspaces/{workspace['id']}/api-keys/{created['id']}").status_code == 204
@@ -97,7 +99,12 @@ def test_a_key_acts_as_its_service_user_in_its_one_workspace(api: Api) -> None:
     assert backend.get(f"/tasks/{other_task['id']}").status_code == 404
     assert backend.post(f"/workspaces/{other['id']}/tasks", json={"title": "x"}).status_code == 404
     # A member's rights, no more: no keys of its own, no workspaces of its own.
-    assert backend.post(f"/workspaces/{workspace['id']}/api-keys", json={"name": "n", "role": "viewer"}).status_code == 403
+    assert (
+        backend.post(
+            f"/workspaces/{workspace['id']}/api-keys", json={"name": "n", "role": "viewer"}
+        ).status_code
+        == 403
+    )
     created = backend.post("/workspaces", json={"name": "Mine"})
     assert created.status_code == 403, created.text
 

@@ -42,7 +42,9 @@ class Scene:
         assert task.status_code == 201, task.text
         self.task_id = task.json()["id"]
         created = http.post(
-            f"/workspaces/{self.workspace_id}/api-keys", json={"name": "Sync", "role": "member"}, headers=self.owner
+            f"/workspaces/{self.workspace_id}/api-keys",
+            json={"name": "Sync", "role": "member"},
+            headers=self.owner,
         )
         assert created.status_code == 201, created.text
         self.key: dict[str, Any] = created.json()
@@ -66,7 +68,9 @@ def embedded(tmp_path: Path) -> Iterator[RunningServer]:
         node.stop()
 
 
-def test_a_key_authenticates_on_the_socket_and_receives_its_workspaces_events(embedded: RunningServer) -> None:
+def test_a_key_authenticates_on_the_socket_and_receives_its_workspaces_events(
+    embedded: RunningServer,
+) -> None:
     with httpx.Client(base_url=embedded.api, timeout=30) as http, WsClient(embedded.ws_url) as ws:
         scene = Scene(http)
         other = http.post("/workspaces", json={"name": "Other"}, headers=scene.owner).json()["id"]
