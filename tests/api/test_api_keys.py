@@ -19,6 +19,7 @@ from taskroom.db.migrate import upgrade
 from tests.api.test_sessions_logs import _wait_healthy
 from tests.support.api import Api, ApiUser
 from tests.support.processes import TASKROOM, free_port, node_environment
+from tests.support.servers import RunningServer
 
 
 def create_key(admin: ApiUser, workspace_id: str, role: str = "member", name: str = "Sync") -> dict[str, Any]:
@@ -232,3 +233,30 @@ def test_api_keys_never_reach_the_log(tmp_path: Path) -> None:
     assert "/auth/me" in log  # the requests were logged, without the key
     assert key["key"] not in log
     assert key["key"][len("trk_") :] not in log
+
+
+def test_last_used_is_written_at_most_once_a_minute(node: RunningServer, api: Api) -> None:
+    owner = api.register("Owner")
+    workspace = owner.create_workspace()
+    key = create_key(owner, workspace["id"])
+    backend = as_key(api, key)
+    path = f"/workspaces/{workspace['id']}/api-keys"
+
+    def last_used() -> str | None:
+        return owner.get(path).json()["items"][0]["lastUsedAt"]  # type: ignore[no-any-return]
+
+    assert backend.get("/auth/me").status_code == 200
+    first = last_used()
+    assert first is not None
+    for _ in range(3):
+        assert backend.get("/auth/me").status_code == 200
+    assert last_used() == first  # the hot path did not write again
+    service = node.app_state.services.api_keys
+    real_clock = service.clock
+    service.clock = lambda: real_clock() + 61  # a minute later, by this node's clock
+    try:
+        assert backend.get("/auth/me").status_code == 200
+    finally:
+        service.clock = real_clock
+    later = last_used()
+    assert later is not None and later > first
