@@ -107,7 +107,7 @@ def build_services(
         idempotency=idempotency,
         users=users,
         sessions=sessions,
-        workspaces=WorkspaceService(db, log, writes),
+        workspaces=WorkspaceService(db, log, writes, api_keys),
         tasks=TaskService(db, log, writes),
         invitations=InvitationService(db, log, writes),
         api_keys=api_keys,

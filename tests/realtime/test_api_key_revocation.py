@@ -125,3 +125,15 @@ def test_deleting_a_key_on_one_node_closes_its_sockets_on_both(
         with httpx.Client(base_url=nodes[1].api, timeout=30) as other:
             refused = other.get("/auth/me", headers={"Authorization": f"Bearer {scene.key['key']}"})
             assert refused.status_code == 401
+
+
+def test_deleting_the_workspace_closes_its_keys_sockets(embedded: RunningServer) -> None:
+    with httpx.Client(base_url=embedded.api, timeout=30) as http, ExitStack() as stack:
+        scene = Scene(http)
+        of_key = Sockets(stack, embedded, scene.key["key"], scene.task_id)
+        answer = http.delete(f"/workspaces/{scene.workspace_id}", headers=scene.owner)
+        deleted_at = time.monotonic()
+        assert answer.status_code == 204, answer.text
+        assert of_key.closed_codes(deleted_at + 2.0)[0] == 4401
+        refused = http.get("/auth/me", headers={"Authorization": f"Bearer {scene.key['key']}"})
+        assert refused.status_code == 401

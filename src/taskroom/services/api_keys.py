@@ -235,6 +235,27 @@ class ApiKeyService:
 
         return await self.writes.run(work, idem)
 
+    async def drop_with_workspace(
+        self, session: AsyncSession, workspace_id: str
+    ) -> Callable[[], Awaitable[None]] | None:
+        """In the transaction deleting the workspace: its keys' service users go (the keys go by
+        the cascade). Returns the step that revokes the keys after the commit (None: no keys)."""
+        rows = (
+            await session.execute(
+                select(ApiKey.id, ApiKey.service_user_id).where(ApiKey.workspace_id == workspace_id)
+            )
+        ).all()
+        if not rows:
+            return None
+        key_ids = [str(key_id) for key_id, _user in rows]
+        await session.execute(delete(ApiKey).where(ApiKey.workspace_id == workspace_id))
+        await session.execute(delete(User).where(User.id.in_([str(user) for _key, user in rows])))
+
+        async def revoke() -> None:
+            await self._tell(key_ids)
+
+        return revoke
+
     async def _tell(self, key_ids: Sequence[str]) -> None:
         for key_id in key_ids:
             self._used_at.pop(key_id, None)
@@ -243,14 +264,6 @@ class ApiKeyService:
                 await listener(key_ids)
             except Exception:  # a listener's failure must not fail the deletion
                 logger.exception("a keys-deleted listener failed")
-
-
-async def service_key_ids(session: AsyncSession, workspace_id: str) -> list[tuple[str, str]]:
-    """(key id, service user id) of every key of the workspace."""
-    rows = await session.execute(
-        select(ApiKey.id, ApiKey.service_user_id).where(ApiKey.workspace_id == workspace_id)
-    )
-    return [(str(key_id), str(user_id)) for key_id, user_id in rows]
 
 
 def _listed(key: ApiKey) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from ..schemas import MemberIn, MemberPatch, Role, WorkspaceIn, WorkspacePatch
 from ..timeutil import utcnow
 from ..wire import MessageType, encode_server_frame
 from .access import require_role
-from .api_keys import SERVICE, service_key_ids
+from .api_keys import SERVICE, ApiKeyService
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import LogPage, WorkspaceLog
@@ -28,6 +28,7 @@ class WorkspaceService:
     db: Database
     log: WorkspaceLog
     writes: WriteRunner
+    keys: ApiKeyService
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -145,12 +146,10 @@ class WorkspaceService:
                 MessageType.WORKSPACE_DELETED,
                 {"workspaceId": workspace_id, "actorId": actor_id},
             )
-            # The workspace's keys go with it (a cascade); their service users go too.
-            service_users = [user_id for _key, user_id in await service_key_ids(session, workspace_id)]
+            # The workspace's keys go with it, and their service users; their sockets close.
+            revoke_keys = await self.keys.drop_with_workspace(session, workspace_id)
             await session.execute(delete(Workspace).where(Workspace.id == workspace_id))
-            if service_users:
-                await session.execute(delete(User).where(User.id.in_(service_users)))
-            return WriteOutcome(204, None, [event])
+            return WriteOutcome(204, None, [event], before_publish=[revoke_keys] if revoke_keys else [])
 
         return await self.writes.run(work, key)
 
