@@ -168,6 +168,8 @@ class Authenticator:
         if identity.session_id is not None and self._sessions is not None:
             await self._require_live_session(identity)  # the session's read covers the account
             return identity
+        if identity.key_id is not None:
+            return identity  # a key's row goes with its service user: finding it found the account
         if not await self._accounts.exists(identity.user_id):
             raise Refusal(RefusalReason.ACCOUNT_GONE, "invalid token: the account no longer exists")
         return identity
