@@ -401,6 +401,18 @@ class TaskroomAPI:
             params["limit"] = str(limit)
         return dict(await self._read(f"/workspaces/{workspace_id}/events", params))
 
+    async def snapshot(self, workspace_id: str) -> dict[str, Any]:
+        """The workspace at one moment (PROTOCOL §6): ``{workspace, members, tasks, latestSeq}``,
+        every page read. Apply the events after ``latestSeq`` to reach the current state."""
+        path = f"/workspaces/{workspace_id}/snapshot"
+        first = dict(await self._read(path, {}))
+        page = first
+        while page["nextCursor"] is not None:
+            page = dict(await self._read(path, {"cursor": page["nextCursor"]}))
+            first["tasks"].extend(page["tasks"])
+        del first["nextCursor"]
+        return first
+
     # --- the offline queue --------------------------------------------------------------------
 
     @property
