@@ -165,7 +165,18 @@ def test_each_key_is_pinned_to_its_type_s_algorithm() -> None:
     encryption = {**new_key("RS256").public_jwk, "use": "enc"}
     no_kid = {name: value for name, value in new_key("ES256").public_jwk.items() if name != "kid"}
     body = json.dumps(
-        {"keys": [rsa.public_jwk, ec.public_jwk, ed.public_jwk, as_rs512, as_hmac, secret, encryption, no_kid]}
+        {
+            "keys": [
+                rsa.public_jwk,
+                ec.public_jwk,
+                ed.public_jwk,
+                as_rs512,
+                as_hmac,
+                secret,
+                encryption,
+                no_kid,
+            ]
+        }
     ).encode()
     parsed = parse_key_set(body)
     assert {kid: key.algorithm_name for kid, key in parsed.items()} == {
