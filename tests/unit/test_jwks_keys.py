@@ -188,3 +188,24 @@ def test_each_key_is_pinned_to_its_type_s_algorithm() -> None:
         parse_key_set(json.dumps({"keys": [secret]}).encode())
     with pytest.raises(ValueError, match="not JSON"):
         parse_key_set(b"<html>")
+
+
+def test_the_verifier_claims_the_provider_s_tokens_by_their_header_or_issuer_and_leaves_ours() -> None:
+    from taskroom.edge.jwks import JwksVerifier
+    from tests.support.identity_provider import ISSUER, claims
+    from tests.support.tokens import claims_for, signed, unsigned
+
+    class NoAccounts:
+        async def user_for(self, issuer: str, subject: str, email: str | None, name: str | None) -> str:
+            raise AssertionError("claims() must not look anything up")
+
+    # A URL nothing serves: claims() must not fetch either.
+    verifier = JwksVerifier(JwksKeys("http://127.0.0.1:9/jwks.json"), ISSUER, "app", NoAccounts())
+    key = new_key("ES256")
+    assert verifier.claims(key.sign(claims()))
+    assert verifier.claims(key.sign(claims(iss="https://other.test/")))  # refused later, by its iss
+    assert verifier.claims(unsigned(claims()))  # our issuer, any algorithm: refused later, not passed on
+    assert not verifier.claims(signed(claims_for("user-1")))  # this node's own HS256 token
+    assert not verifier.claims(unsigned(claims_for("user-1")))
+    assert not verifier.claims("not-a-jwt")
+    assert not verifier.claims("abc.def.ghi")
