@@ -10,6 +10,7 @@ from typing import Protocol
 
 from .edge.audit import REST, RefusalLog
 from .edge.authenticator import AccessTokenVerifier, ApiKeyVerifier, Authenticator, Verifier
+from .edge.jwks import JwksKeys, JwksVerifier
 from .metrics import NodeMetrics
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.login_throttle import LoginThrottle
@@ -18,6 +19,7 @@ from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.api_keys import KEY_PREFIX, ApiKeyService
 from .services.database import Database
+from .services.external_identities import ExternalIdentityService
 from .services.idempotency import IdempotencyStore
 from .services.invitations import InvitationService
 from .services.log import WorkspaceLog
@@ -97,8 +99,6 @@ def build_services(
     sessions = SessionService(db, tokens, timedelta(seconds=settings.jwt_refresh_ttl_seconds))
     users = UserService(db, passwords, tokens, throttle, sessions)
     api_keys = ApiKeyService(db, log, writes)
-    # An API key is claimed by its prefix, before the access tokens (which claim any shape).
-    verifiers: list[Verifier] = [ApiKeyVerifier(api_keys, KEY_PREFIX), AccessTokenVerifier(tokens)]
     return Services(
         settings=settings,
         db=db,
@@ -120,10 +120,29 @@ def build_services(
         ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
-        authenticator=Authenticator(verifiers, users, sessions),
+        authenticator=Authenticator(_verifiers(settings, db, tokens, api_keys), users, sessions),
         refusals=RefusalLog(REST, metrics.credential_refused, logging.DEBUG),
         realtime=realtime,
     )
+
+
+def _verifiers(
+    settings: Settings, db: Database, tokens: TokenService, api_keys: ApiKeyService
+) -> list[Verifier]:
+    """The kinds of credential this node accepts, most specific first: an API key by its prefix,
+    and this node's own tokens, which claim every shape, last (edge/authenticator.py)."""
+    verifiers: list[Verifier] = [ApiKeyVerifier(api_keys, KEY_PREFIX)]
+    if settings.auth_jwks_url and settings.auth_issuer and settings.auth_audience:
+        verifiers.append(
+            JwksVerifier(
+                JwksKeys(settings.auth_jwks_url),
+                settings.auth_issuer,
+                settings.auth_audience,
+                ExternalIdentityService(db),
+            )
+        )
+    verifiers.append(AccessTokenVerifier(tokens))
+    return verifiers
 
 
 def _nothing() -> None:

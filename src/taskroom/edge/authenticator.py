@@ -1,10 +1,11 @@
 """One authenticator for every entry point: verify a credential, then that its account exists.
 
 A credential is verified by the first `Verifier` that claims its shape. The access-token
-verifier (this node's JWTs, PROTOCOL §2) claims every shape, so it goes last; an API key
-(PROTOCOL §5.3) is claimed before it by its prefix. The kinds of credential still to come each
-add one verifier before it, recognised by shape (an app-issued token by the `kid` of a JWKS key
-it names). None of the callers changes when one is added.
+verifier (this node's JWTs, PROTOCOL §2) claims every shape, so it goes last. An API key
+(PROTOCOL §5.3) is claimed first, by its prefix. Between them, with AUTH_JWKS_URL set, the app's
+identity provider's tokens (`jwks.JwksVerifier`, PROTOCOL §5.2), recognised by the `kid` and
+algorithm of their header or by their issuer. A kind of credential still to come adds one
+verifier the same way, recognised by shape. None of the callers changes when one is added.
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ KEY_BYTES = 32
 # What lists show: the prefix and 8 characters (48 of the 256 bits), enough to tell keys apart.
 SHOWN_CHARACTERS = len(KEY_PREFIX) + 8
 SERVICE = "service"
-# A service user has no password: this is no argon2 hash, so no password ever verifies against it.
-NO_PASSWORD = "!api-key"
+# A service user has no password: the empty hash, which `PasswordService.verify` never accepts.
+NO_PASSWORD = ""
 # Service users need a unique email; `.invalid` is reserved (RFC 2606) and reaches nobody.
 SERVICE_EMAIL_DOMAIN = "api-keys.invalid"
 #: last_used_at is written at most this often per key and node: not a write per request.
