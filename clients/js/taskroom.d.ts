@@ -57,6 +57,8 @@ export interface Member {
   name: string;
   role: Role;
   joinedAt: Timestamp;
+  /** "service" for an API key's own user (one per key), "person" for everyone else. */
+  kind: "person" | "service";
 }
 
 /** Every frame: `data` is the payload the handlers get first. */

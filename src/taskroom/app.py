@@ -18,7 +18,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from . import __version__
-from .api import auth, documents, health, invitations, tasks, webhooks, workspaces
+from .api import api_keys, auth, documents, health, invitations, tasks, webhooks, workspaces
 from .api_docs import mount_api_docs
 from .board import mount_board
 from .cors import CrossOriginAccess
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth.router,
         workspaces.router,
         invitations.router,
+        api_keys.router,
         tasks.router,
         documents.router,
         webhooks.router,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from .edge.audit import REST, RefusalLog
-from .edge.authenticator import AccessTokenVerifier, Authenticator, Verifier
+from .edge.authenticator import AccessTokenVerifier, ApiKeyVerifier, Authenticator, Verifier
 from .edge.jwks import JwksKeys, JwksVerifier
 from .metrics import NodeMetrics
 from .security.limit_store import LimitStore, MemoryLimitStore
@@ -17,6 +17,7 @@ from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordService
 from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
+from .services.api_keys import KEY_PREFIX, ApiKeyService
 from .services.database import Database
 from .services.external_identities import ExternalIdentityService
 from .services.idempotency import IdempotencyStore
@@ -48,6 +49,7 @@ class Services:
     workspaces: WorkspaceService
     tasks: TaskService
     invitations: InvitationService
+    api_keys: ApiKeyService
     webhooks: WebhookService
     metrics: NodeMetrics
     limits: RequestLimits
@@ -96,6 +98,7 @@ def build_services(
     )
     sessions = SessionService(db, tokens, timedelta(seconds=settings.jwt_refresh_ttl_seconds))
     users = UserService(db, passwords, tokens, throttle, sessions)
+    api_keys = ApiKeyService(db, log, writes)
     return Services(
         settings=settings,
         db=db,
@@ -104,9 +107,10 @@ def build_services(
         idempotency=idempotency,
         users=users,
         sessions=sessions,
-        workspaces=WorkspaceService(db, log, writes),
+        workspaces=WorkspaceService(db, log, writes, api_keys),
         tasks=TaskService(db, log, writes),
         invitations=InvitationService(db, log, writes),
+        api_keys=api_keys,
         webhooks=WebhookService(
             db,
             writes,
@@ -116,16 +120,18 @@ def build_services(
         ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
-        authenticator=Authenticator(_verifiers(settings, db, tokens), users, sessions),
+        authenticator=Authenticator(_verifiers(settings, db, tokens, api_keys), users, sessions),
         refusals=RefusalLog(REST, metrics.credential_refused, logging.DEBUG),
         realtime=realtime,
     )
 
 
-def _verifiers(settings: Settings, db: Database, tokens: TokenService) -> list[Verifier]:
-    """The kinds of credential this node accepts, most specific first: this node's own tokens
-    claim every shape, so they go last (edge/authenticator.py)."""
-    verifiers: list[Verifier] = []
+def _verifiers(
+    settings: Settings, db: Database, tokens: TokenService, api_keys: ApiKeyService
+) -> list[Verifier]:
+    """The kinds of credential this node accepts, most specific first: an API key by its prefix,
+    and this node's own tokens, which claim every shape, last (edge/authenticator.py)."""
+    verifiers: list[Verifier] = [ApiKeyVerifier(api_keys, KEY_PREFIX)]
     if settings.auth_jwks_url and settings.auth_issuer and settings.auth_audience:
         verifiers.append(
             JwksVerifier(

@@ -29,6 +29,7 @@ from .realtime.transport import WS_PATH
 from .redis_state import RedisNodeState
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.redis_limit_store import RedisLimitStore
+from .services.api_keys import KeysDeleted
 from .services.database import Database
 from .services.feeds import WorkspaceFeeds
 from .services.log import WorkspaceLog
@@ -172,6 +173,8 @@ def build_node(settings: Settings) -> Node:
     )
     # Ended sessions close their sockets, on this node at once and on the others through the broker.
     services.sessions.on_sessions_ended(_closing_sockets_of(hub))
+    # So do deleted API keys (before the removal of their member is published).
+    services.api_keys.on_keys_deleted(_closing_key_sockets_of(hub))
     heartbeat = None
     if shared.state is not None:
         metrics.set_redis_mode(shared.state.mode, changed=False)
@@ -200,6 +203,13 @@ def _closing_sockets_of(hub: Hub) -> SessionsEnded:
         await hub.revoke(Revoked(session_ids=tuple(session_ids)))
 
     return ended
+
+
+def _closing_key_sockets_of(hub: Hub) -> KeysDeleted:
+    async def deleted(key_ids: Sequence[str]) -> None:
+        await hub.revoke(Revoked(key_ids=tuple(key_ids)))
+
+    return deleted
 
 
 # A refusal comes before the task is known to exist: its log line names the route, not a task.

@@ -37,6 +37,7 @@ TaskStatus = Literal["todo", "in_progress", "done"]
 TASK_STATUSES: tuple[str, ...] = ("todo", "in_progress", "done")
 Priority = Literal["low", "medium", "high", "urgent"]
 AssignableRole = Literal["admin", "member", "viewer"]
+UserKind = Literal["person", "service"]
 
 
 def _iso_text(value: object) -> object:
@@ -316,6 +317,7 @@ class MemberOut(Timestamped):
                     "name": "Bo",
                     "role": "member",
                     "joinedAt": "2026-11-26T14:00:00.000Z",
+                    "kind": "person",
                 }
             ]
         }
@@ -325,6 +327,8 @@ class MemberOut(Timestamped):
     name: str
     role: Role
     joined_at: WireTime
+    # "service": an API key's own user (PROTOCOL §5.3); "person" for everyone else.
+    kind: UserKind = "person"
 
 
 # --- invitations ------------------------------------------------------------------------------
@@ -396,6 +400,68 @@ class InvitationAccepted(WireModel):
 
     workspace: WorkspaceOut
     member: MemberOut
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+class ApiKeyIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Billing sync", "role": "member"}]})
+
+    name: PersonName
+    role: AssignableRole  # never owner: a workspace has one owner, its creator
+
+
+_KEY_EXAMPLE = {
+    "id": "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d",
+    "name": "Billing sync",
+    "role": "member",
+    "createdAt": "2026-12-04T10:00:00.000Z",
+    "createdBy": "4d3c2b1a-0f9e-4d8c-b7a6-f5e4d3c2b1a0",
+}
+
+
+class ApiKeyOut(Timestamped):
+    """A key as listed: its prefix, never the key or its hash."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_KEY_EXAMPLE, "prefix": "trk_Q2xvdWR5", "lastUsedAt": None}]}
+    )
+
+    id: str
+    name: str
+    role: Role
+    prefix: str
+    created_at: WireTime
+    created_by: str
+    last_used_at: WireTime | None
+
+
+class ApiKeyCreated(Timestamped):
+    """The answer to creating a key: the only time the key is shown."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_KEY_EXAMPLE, "key": "trk_Q2xvdWR5LWRheS1rZXktZXhhbXBsZS0wMTIzNDU2Nzg5"}]
+        }
+    )
+
+    id: str
+    name: str
+    role: Role
+    key: str
+    created_at: WireTime
+    created_by: str
+
+
+class ApiKeyList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [{**_KEY_EXAMPLE, "prefix": "trk_Q2xvdWR5", "lastUsedAt": None}]}]
+        }
+    )
+
+    items: list[ApiKeyOut]
 
 
 # --- tasks ------------------------------------------------------------------------------------

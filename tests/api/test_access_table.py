@@ -97,6 +97,13 @@ def cast(backend: str, database_factory: Callable[[str], str]) -> Iterator[Cast]
         other_task = stranger.create_task(other["id"], SECRET, description=SECRET)
         gone = api.register("Gone")
         delete_account(node, gone.id)
+        # A key of the other workspace, deleted: refused everywhere like any bad token.
+        deleted_key = stranger.post(
+            f"/workspaces/{other['id']}/api-keys", json={"name": "K", "role": "admin"}
+        )
+        assert deleted_key.status_code == 201, deleted_key.text
+        key_path = f"/workspaces/{other['id']}/api-keys/{deleted_key.json()['id']}"
+        assert stranger.delete(key_path).status_code == 204
         owner, member = people["owner"].id, people["member"]
         tokens: dict[str, str | None] = {
             "no token": None,
@@ -107,6 +114,7 @@ def cast(backend: str, database_factory: Callable[[str], str]) -> Iterator[Cast]
             "wrong issuer token": BAD_TOKENS["wrong-issuer"](owner),
             "wrong audience token": BAD_TOKENS["wrong-audience"](owner),
             "deleted account token": gone.token,
+            "deleted api key": deleted_key.json()["key"],
         }
         yield Cast(node, api, people, tokens, other["id"], other_task["id"])
     finally:
@@ -125,6 +133,7 @@ BAD_TOKEN_CALLERS = [
     "wrong issuer token",
     "wrong audience token",
     "deleted account token",
+    "deleted api key",
 ]
 CALLERS = MEMBERS + OUTSIDERS + BAD_TOKEN_CALLERS
 
@@ -138,6 +147,7 @@ class Scene:
     task: str
     neighbour: str
     hook: str
+    key: str
 
 
 HOOK_URL = "http://127.0.0.1:9/hook"
@@ -155,7 +165,9 @@ def make_scene(cast: Cast) -> Scene:
     neighbour = owner.create_task(workspace, "Second")["id"]
     hook = owner.post(f"/workspaces/{workspace}/webhooks", json={"url": HOOK_URL})
     assert hook.status_code == 201, hook.text
-    return Scene(workspace, task, neighbour, hook.json()["id"])
+    key = owner.post(f"/workspaces/{workspace}/api-keys", json={"name": "Key", "role": "member"})
+    assert key.status_code == 201, key.text
+    return Scene(workspace, task, neighbour, hook.json()["id"], key.json()["id"])
 
 
 # --- the REST table -----------------------------------------------------------------------------
@@ -389,6 +401,22 @@ TABLE: dict[tuple[str, str], Row] = {
             f"{API}/invitations/{new_invitation(c, s, c.people['newcomer'].email)['token']}/accept",
             {},
         ),
+        writes=True,
+    ),
+    # API keys: admin and up, reads included (PROTOCOL §5.3)
+    ("POST", f"{API}/workspaces/{{workspace_id}}/api-keys"): Row(
+        "admin",
+        201,
+        lambda c, s: (f"{API}/workspaces/{s.workspace}/api-keys", {"json": {"name": "K", "role": "viewer"}}),
+        writes=True,
+    ),
+    ("GET", f"{API}/workspaces/{{workspace_id}}/api-keys"): Row(
+        "admin", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/api-keys", {})
+    ),
+    ("DELETE", f"{API}/workspaces/{{workspace_id}}/api-keys/{{key_id}}"): Row(
+        "admin",
+        204,
+        lambda c, s: (f"{API}/workspaces/{s.workspace}/api-keys/{s.key}", {}),
         writes=True,
     ),
     # webhooks: admin and up, reads included (PROTOCOL §8)

@@ -9,7 +9,8 @@ import pytest
 from tests.support.api import Api
 from tests.support.observe import events_of, members_of, workspace_state
 
-MEMBER_FIELDS = {"userId", "email", "name", "role", "joinedAt"}
+# `kind` (PROTOCOL §5.3): "person", or "service" for the member of an API key.
+MEMBER_FIELDS = {"userId", "email", "name", "role", "joinedAt", "kind"}
 
 
 def test_a_new_workspace_lists_its_owner_as_the_only_member(api: Api) -> None:

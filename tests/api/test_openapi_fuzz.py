@@ -49,6 +49,7 @@ class Scene:
     invitation_token: str
     hook_id: str
     session_id: str  # the member's session, which the owner cannot end
+    key_id: str  # an API key of the workspace
 
     @classmethod
     def build(cls, api: Api, owner: ApiUser | None = None) -> Scene:
@@ -63,6 +64,10 @@ class Scene:
         )
         assert invited.status_code == 201, invited.text
         invitation = invited.json()
+        key = owner.post(
+            f"/workspaces/{workspace['id']}/api-keys", json={"name": "Fuzz key", "role": "viewer"}
+        )
+        assert key.status_code == 201, key.text
         hook = owner.post(f"/workspaces/{workspace['id']}/webhooks", json={"url": FUZZ_HOOK_URL})
         assert hook.status_code == 201, hook.text
         # The member's own session: the owner ending it is refused 404, and nothing of the
@@ -78,6 +83,7 @@ class Scene:
             invitation["token"],
             hook.json()["id"],
             session_id,
+            key.json()["id"],
         )
 
     def ids(self) -> dict[str, str]:
@@ -89,6 +95,7 @@ class Scene:
             "token": self.invitation_token,
             "hook_id": self.hook_id,
             "session_id": self.session_id,
+            "key_id": self.key_id,
         }
 
 

@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from taskroom.durations import Seconds
-from taskroom.edge.authenticator import AccessTokenVerifier, Authenticator
+from taskroom.edge.authenticator import API_KEY_EXPIRES_AT, AccessTokenVerifier, ApiKeyVerifier, Authenticator
 from taskroom.edge.identity import Identity, Refusal, RefusalReason
 from taskroom.edge.origins import OriginPolicy
 from taskroom.edge.slots import ConnectionSlots, Crowded, Crowding
@@ -120,7 +120,7 @@ def test_verify_alone_does_not_ask_for_the_account() -> None:
 
 
 class ApiKeys:
-    """A second kind of credential, recognised by its prefix (as API keys will be)."""
+    """A second kind of credential, recognised by its prefix (as API keys are)."""
 
     def __init__(self) -> None:
         self.verified: list[str] = []
@@ -146,6 +146,30 @@ def test_each_credential_goes_to_the_first_verifier_that_claims_its_shape() -> N
     assert (by_token.user_id, by_token.key_id) == ("user-1", None)
     assert keys.verified == ["trk_good"]  # the JWT never went to the key verifier
     assert str(refusal(edge.authenticate("trk_bad"))) == "invalid token: unknown API key"
+
+
+class KeyTable:
+    """The key store's port (`services/api_keys.py` behind it on a node): a key in force or not."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def holder(self, key: str) -> tuple[str, str] | None:
+        self.asked.append(key)
+        return ("key-1", "service-1") if key == "trk_live" else None
+
+
+def test_the_api_key_verifier_claims_its_prefix_and_names_the_key_and_its_service_user() -> None:
+    table = KeyTable()
+    verifier = ApiKeyVerifier(table)
+    assert verifier.claims("trk_live") and not verifier.claims("eyJhbGciOi.x.y")
+    assert not verifier.claims("trr_refresh") and not verifier.claims("tri_invite")
+    identity = run(verifier.verify("trk_live"))
+    assert (identity.user_id, identity.key_id, identity.session_id) == ("service-1", "key-1", None)
+    assert identity.expires_at == API_KEY_EXPIRES_AT
+    refused = refusal(verifier.verify("trk_deleted"))
+    assert refused.reason is RefusalReason.INVALID
+    assert table.asked == ["trk_live", "trk_deleted"]
 
 
 def test_a_credential_no_verifier_claims_is_invalid() -> None:

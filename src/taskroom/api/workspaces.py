@@ -31,12 +31,12 @@ router = APIRouter(prefix="/workspaces", tags=["workspaces"])
     summary="Create a workspace",
     status_code=201,
     response_model=WorkspaceOut,
-    responses=errors(*AUTHENTICATED),
+    responses=errors(*AUTHENTICATED, 403),
 )
 async def create_workspace(
     body: WorkspaceIn, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
-    """Creates a workspace owned by the caller, who is its first member (role `owner`). The creator's open WebSocket connections receive `WORKSPACE_CREATED` and join it."""
+    """Creates a workspace owned by the caller, who is its first member (role `owner`). The creator's open WebSocket connections receive `WORKSPACE_CREATED` and join it. An API key cannot create one (403)."""
     return reply(await services.workspaces.create(user_id, body, key))
 
 

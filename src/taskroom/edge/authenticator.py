@@ -1,12 +1,11 @@
 """One authenticator for every entry point: verify a credential, then that its account exists.
 
 A credential is verified by the first `Verifier` that claims its shape. The access-token
-verifier (this node's JWTs, PROTOCOL §2) claims every shape, so it goes last. Before it, with
-AUTH_JWKS_URL set, the app's identity provider's tokens (`jwks.JwksVerifier`, PROTOCOL §5.2),
-recognised by the `kid` and algorithm of their header or by their issuer. The kinds of credential
-still to come each add one verifier the same way, recognised by shape: an API key by its prefix,
-a refresh session by the session id its token carries. None of the callers changes when one is
-added.
+verifier (this node's JWTs, PROTOCOL §2) claims every shape, so it goes last. An API key
+(PROTOCOL §5.3) is claimed first, by its prefix. Between them, with AUTH_JWKS_URL set, the app's
+identity provider's tokens (`jwks.JwksVerifier`, PROTOCOL §5.2), recognised by the `kid` and
+algorithm of their header or by their issuer. A kind of credential still to come adds one
+verifier the same way, recognised by shape. None of the callers changes when one is added.
 """
 
 from __future__ import annotations
@@ -56,6 +55,35 @@ class AccessTokenVerifier:
         return Identity(
             claims.user_id, claims.expires_at, token_id=claims.token_id, session_id=claims.session_id
         )
+
+
+class ApiKeys(Protocol):
+    async def holder(self, key: str) -> tuple[str, str] | None:
+        """(key id, service user id) of a key in force; None for a deleted or unknown one."""
+        ...
+
+
+#: An API key does not expire: it counts until it is deleted (2100-01-01, epoch seconds). A
+#: socket admitted with one is closed by the key's deletion (`Revoked.key_ids`), not by a timer.
+API_KEY_EXPIRES_AT = 4_102_444_800.0
+
+
+class ApiKeyVerifier:
+    """API keys for back-ends (`trk_…`): the key's own service user, with the key's id."""
+
+    def __init__(self, keys: ApiKeys, prefix: str = "trk_") -> None:
+        self._keys = keys
+        self._prefix = prefix
+
+    def claims(self, credential: str) -> bool:
+        return credential.startswith(self._prefix)
+
+    async def verify(self, credential: str) -> Identity:
+        found = await self._keys.holder(credential)
+        if found is None:
+            raise Refusal(RefusalReason.INVALID, "invalid token: unknown or deleted API key")
+        key_id, user_id = found
+        return Identity(user_id, API_KEY_EXPIRES_AT, key_id=key_id)
 
 
 #: Told the reason of every refusal (an entry point's metrics and log: `audit.RefusalLog`).
@@ -141,6 +169,8 @@ class Authenticator:
         if identity.session_id is not None and self._sessions is not None:
             await self._require_live_session(identity)  # the session's read covers the account
             return identity
+        if identity.key_id is not None:
+            return identity  # a key's row goes with its service user: finding it found the account
         if not await self._accounts.exists(identity.user_id):
             raise Refusal(RefusalReason.ACCOUNT_GONE, "invalid token: the account no longer exists")
         return identity

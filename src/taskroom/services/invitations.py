@@ -141,6 +141,8 @@ class InvitationService:
             user = await session.get(User, user_id)
             if user is None:
                 raise Unauthorized("the account of this token no longer exists")
+            if user.kind == "service":
+                raise Forbidden("an API key acts in its own workspace only; it cannot join another")
             _require_usable(invitation, utcnow())
             if user.email.casefold() != invitation.email.casefold():
                 raise Forbidden(

@@ -59,10 +59,9 @@ class UserService:
             raise TooManyRequests("too many failed logins; try again later", retry_after=attempt.retry_after)
         async with self.db.read() as session:
             user = await session.scalar(select(User).where(User.email == data.email))
-        if (
-            not await self.passwords.verify(user.password_hash if user else None, data.password)
-            or user is None
-        ):
+        # An API key's service user has no password and never logs in (PROTOCOL §5.3).
+        hashed = user.password_hash if user is not None and user.kind != "service" else None
+        if not await self.passwords.verify(hashed, data.password) or user is None:
             raise InvalidCredentials("wrong email or password")
         await self.throttle.succeeded(attempt)
         return await self.sessions.start(user, user_agent)

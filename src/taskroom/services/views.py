@@ -31,7 +31,12 @@ def workspace_view(workspace: Workspace, role: str | None) -> dict[str, Any]:
 
 def member_view(member: Member, user: User) -> dict[str, Any]:
     return MemberOut(
-        user_id=user.id, email=user.email, name=user.name, role=Role(member.role), joined_at=member.joined_at
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(member.role),
+        joined_at=member.joined_at,
+        kind="service" if user.kind == "service" else "person",
     ).wire()
 
 

@@ -15,6 +15,7 @@ from ..schemas import MemberIn, MemberPatch, Role, WorkspaceIn, WorkspacePatch
 from ..timeutil import utcnow
 from ..wire import MessageType, encode_server_frame
 from .access import require_role
+from .api_keys import SERVICE, ApiKeyService
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import LogPage, WorkspaceLog
@@ -34,6 +35,7 @@ class WorkspaceService:
     db: Database
     log: WorkspaceLog
     writes: WriteRunner
+    keys: ApiKeyService
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -92,8 +94,13 @@ class WorkspaceService:
         async def work(session: AsyncSession) -> WriteOutcome:
             # The only write open to any signed token: a token that outlived its account (a reset
             # database, same secret) must not reach the owner foreign key as a server error.
-            if await session.get(User, actor_id) is None:
+            actor = await session.get(User, actor_id)
+            if actor is None:
                 raise Unauthorized("the account of this token no longer exists")
+            if actor.kind == SERVICE:
+                # An API key is made for one workspace; a workspace it created would outlive the
+                # key (its owner, the service user, goes with the key) and belong to nobody.
+                raise Forbidden("an API key acts in its own workspace only; it cannot create one")
             now = utcnow()
             workspace = Workspace(
                 id=str(uuid.uuid4()),
@@ -169,8 +176,10 @@ class WorkspaceService:
                 MessageType.WORKSPACE_DELETED,
                 {"workspaceId": workspace_id, "actorId": actor_id},
             )
+            # The workspace's keys go with it, and their service users; their sockets close.
+            revoke_keys = await self.keys.drop_with_workspace(session, workspace_id)
             await session.execute(delete(Workspace).where(Workspace.id == workspace_id))
-            return WriteOutcome(204, None, [event])
+            return WriteOutcome(204, None, [event], before_publish=[revoke_keys] if revoke_keys else [])
 
         return await self.writes.run(work, key)
 
@@ -183,7 +192,8 @@ class WorkspaceService:
             # then see each other's result (409, no-op, 404) instead of writing twice.
             await self.log.lock(session, workspace_id)
             user = await session.scalar(select(User).where(User.email == data.email))
-            if user is None:
+            # An API key's service user belongs to its one workspace: it is no one to add elsewhere.
+            if user is None or user.kind == SERVICE:
                 raise NotFound("no user with this email")
             if await session.get(Member, (workspace_id, user.id)) is not None:
                 raise AlreadyExists("already a member of this workspace")
@@ -216,6 +226,8 @@ class WorkspaceService:
             member, user = await _member(session, workspace_id, user_id)
             if member.role == Role.OWNER:
                 raise Forbidden("the owner's role cannot be changed")
+            if user.kind == SERVICE:
+                raise Forbidden(KEY_MEMBER)
             if member.role == data.role:
                 return WriteOutcome(200, member_view(member, user), scope=_admin_of(workspace_id))
             member.role = data.role
@@ -239,9 +251,11 @@ class WorkspaceService:
             minimum = Role.VIEWER if user_id == actor_id else Role.ADMIN
             await require_role(session, workspace_id, actor_id, minimum)
             await self.log.lock(session, workspace_id)
-            member, _user = await _member(session, workspace_id, user_id)
+            member, user = await _member(session, workspace_id, user_id)
             if member.role == Role.OWNER:
                 raise Forbidden("the owner cannot leave or be removed; delete the workspace instead")
+            if user.kind == SERVICE:
+                raise Forbidden(KEY_MEMBER)
             await session.delete(member)
             event = await self.log.append(
                 session,
@@ -255,6 +269,10 @@ class WorkspaceService:
             return WriteOutcome(204, None, [event], scope=scope)
 
         return await self.writes.run(work, key)
+
+
+# The member of an API key is its key's: it changes role or leaves only with the key.
+KEY_MEMBER = "this member is an API key's; delete the key (its role is the key's)"
 
 
 def _admin_of(workspace_id: str) -> AccessScope:

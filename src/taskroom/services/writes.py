@@ -34,6 +34,9 @@ class WriteOutcome:
     notices: list[UserNotice] = field(default_factory=list)
     # The workspace role this write needed; a replay of its answer requires it again.
     scope: AccessScope | None = None
+    # Run after the commit, before the events are published: a deleted API key's sockets close
+    # 4401 before its member's removal reaches them (services/api_keys.py).
+    before_publish: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class WriteRunner:
                 stored = StoredReply(outcome.status_code, body, outcome.scope)
                 await self._idempotency.save(session, key, stored)
         # Committed. The log already holds the events; publishing is only the fast path.
+        for step in outcome.before_publish:
+            await step()
         if outcome.events:
             await self._publisher.publish_committed(outcome.events)
         for notice in outcome.notices:
