@@ -5,7 +5,8 @@ export type TaskStatus = "todo" | "in_progress" | "done";
 export type Priority = "low" | "medium" | "high" | "urgent";
 export type Role = "owner" | "admin" | "member" | "viewer";
 export type PresenceStatus = "online" | "away" | "busy";
-export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+/** `unauthorized`: stopped because the server refused its tokens (PROTOCOL.md §4), until the next connect(). */
+export type ClientState = "connecting" | "open" | "reconnecting" | "closed" | "unauthorized";
 export type ErrorCode =
   | "INVALID_MESSAGE"
   | "UNKNOWN_TYPE"
@@ -198,7 +199,14 @@ export type EventType = keyof EventDataMap;
 export type Handler<K extends EventType> = (data: EventDataMap[K], envelope: Envelope<EventDataMap[K], K>) => void;
 export type Unsubscribe = () => void;
 
-export type TokenProvider = () => string | Promise<string>;
+/**
+ * Called on every connect, before expiry and after a 4401. It may throw TokenUnavailableError (no token:
+ * stop), and may carry `tokenRefused(token)`, which the client calls when the server refused a token, before
+ * asking again (so that a provider holding its token fetches a new one instead of handing it back).
+ */
+export type TokenProvider = (() => string | Promise<string>) & {
+  tokenRefused?: (token: string) => void | Promise<void>;
+};
 
 export interface ReconnectPolicy {
   /** No reconnect sooner than this after a close (default 500). */
@@ -265,6 +273,8 @@ export interface SyncResult {
 }
 
 export declare const STATES: readonly ClientState[];
+/** Connects refused in a row (4401 before authenticating) after which the client stops as `unauthorized`. */
+export declare const MAX_REFUSED_CONNECTS: number;
 export declare const PRESENCE_STATUSES: readonly PresenceStatus[];
 export declare const EVENT_HANDLERS: Readonly<Record<EventType, string>>;
 export declare const DEFAULT_RECONNECT: Readonly<ReconnectPolicy>;
@@ -279,6 +289,11 @@ export declare class TaskroomClientError extends Error {
   constructor(code: string, message: string);
 }
 
+/** Thrown by a token provider that has no token to give: the client stops as `unauthorized` at once. */
+export declare class TokenUnavailableError extends TaskroomClientError {
+  constructor(message?: string);
+}
+
 export declare class TodoWebSocketClient {
   constructor(options: ClientOptions);
   readonly state: ClientState;
@@ -288,7 +303,7 @@ export declare class TodoWebSocketClient {
   /** The last seq delivered for a workspace. */
   lastSeq(workspaceId: string): number | undefined;
 
-  /** Resolves once authenticated; rejects if the client closes before (disconnect(), a refused string token). */
+  /** Resolves once authenticated; rejects if the client closes first (disconnect(), or `unauthorized`: code "UNAUTHORIZED"). */
   connect(): Promise<void>;
   /** Closes with 1000 and stops reconnecting. */
   disconnect(): Promise<void>;

@@ -14,8 +14,14 @@
 //   full jitter that never goes under its floor, whatever close code or HTTP answer the server gave.
 // - A token provider is called on every connect, shortly before the token in force expires (the fresh token
 //   is sent on the open socket), and after a 4401 close.
+// - A token the server refused is never sent again. The client stops with the state `unauthorized` (and the
+//   close code) when the provider hands back a refused token, throws a TokenUnavailableError, or when three
+//   connects in a row were refused; a string token stops it at its first refusal (PROTOCOL.md §4).
 
-export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed"]);
+export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed", "unauthorized"]);
+
+// Connects refused in a row (4401 before the connection authenticated) after which the client stops.
+export const MAX_REFUSED_CONNECTS = 3;
 
 export const PRESENCE_STATUSES = Object.freeze(["online", "away", "busy"]);
 
@@ -111,6 +117,18 @@ export class TaskroomClientError extends Error {
   }
 }
 
+/**
+ * A token provider throws this when it has no token to give and cannot get one (never signed in, signed
+ * out, its session ended): the client stops as `unauthorized` at once instead of retrying. Any other
+ * error of a provider counts as one failed attempt.
+ */
+export class TokenUnavailableError extends TaskroomClientError {
+  constructor(message = "no token is available") {
+    super("TOKEN_UNAVAILABLE", message);
+    this.name = "TokenUnavailableError";
+  }
+}
+
 export class TodoWebSocketClient {
   #url;
   #token;
@@ -133,6 +151,15 @@ export class TodoWebSocketClient {
   #lastReceivedAt = 0;
   #lastPingAt = 0;
   #expiresAt = null;
+  // The rule of PROTOCOL.md §4: the tokens the server refused since connect(), and the connects refused in a
+  // row (a row ends only when a connection authenticates). The tokens are kept as they are: a page holds its
+  // live tokens in memory anyway, and a digest would need the asynchronous, secure-context-only crypto.subtle.
+  #refused = new Set();
+  #refusedInRow = 0;
+  #attemptToken = null; // the token the current attempt authenticates with
+  #tokenInForce = null; // the token the open connection is authenticated with (null: none known)
+  #attemptOpened = false; // the current attempt got as far as an authenticated connection
+  #lastClose = {}; // { code, reason } of the last close, reported with `unauthorized`
 
   #handlers = new Map(); // type → Set of callbacks
   #stateHandlers = new Set();
@@ -188,7 +215,7 @@ export class TodoWebSocketClient {
     }
   }
 
-  /** `connecting`, `open`, `reconnecting` or `closed`. */
+  /** `connecting`, `open`, `reconnecting`, `closed` or `unauthorized` (stopped: its tokens were refused). */
   get state() {
     return this.#state;
   }
@@ -222,6 +249,9 @@ export class TodoWebSocketClient {
       this.#generation += 1;
       this.#everOpen = false;
       this.#attempt = 0;
+      this.#refused = new Set();
+      this.#refusedInRow = 0;
+      this.#lastClose = {};
       this.#setState("connecting");
       void this.#attemptConnection();
     }
@@ -376,10 +406,20 @@ export class TodoWebSocketClient {
       token = await this.#currentToken();
     } catch (error) {
       if (generation !== this.#generation) return;
+      if (error instanceof TokenUnavailableError) {
+        this.#stopUnauthorized(`the token provider has no token (${error.message})`, this.#lastClose);
+        return;
+      }
       this.#scheduleReconnect({ error });
       return;
     }
     if (generation !== this.#generation) return;
+    if (this.#refused.has(token)) {
+      this.#stopUnauthorized("the token provider handed back a token that was already refused", this.#lastClose);
+      return;
+    }
+    this.#attemptToken = token;
+    this.#attemptOpened = false;
     if (this.#WebSocket === null) {
       try {
         this.#WebSocket = await loadNodeWebSocket();
@@ -436,6 +476,9 @@ export class TodoWebSocketClient {
     for (const { id, seq } of data.workspaces ?? []) {
       if (!this.#lastSeq.has(id)) this.#lastSeq.set(id, seq);
     }
+    this.#attemptOpened = true;
+    this.#tokenInForce = this.#attemptToken;
+    this.#refusedInRow = 0;
     this.#scheduleRefresh(envelope);
     this.#healthyTimer = setTimeout(() => {
       this.#healthyTimer = null;
@@ -458,19 +501,57 @@ export class TodoWebSocketClient {
     this.#clearConnectionTimers();
     this.#dropConnectionState(new TaskroomClientError("CONNECTION_CLOSED", `connection closed (${code})`));
     if (this.#stopped) return;
-    if (code === CLOSE_UNAUTHORIZED && typeof this.#token === "string") {
-      // The same string can never work again: stop rather than knock forever.
-      this.#stop(new TaskroomClientError("UNAUTHORIZED", "the token was refused or expired; pass a token provider"), { code, reason });
-      return;
+    this.#lastClose = { code, reason };
+    if (code === CLOSE_UNAUTHORIZED) {
+      if (this.#attemptOpened) {
+        // The token in force expired or its session ended. null: a re-authentication was refused, and that
+        // token is already noted (the connection's first token may still be good). Not a refused connect.
+        if (this.#tokenInForce !== null) this.#noteRefused(this.#tokenInForce);
+      } else if (this.#attemptToken !== null) {
+        this.#noteRefused(this.#attemptToken);
+        this.#refusedInRow += 1;
+        if (this.#refusedInRow >= MAX_REFUSED_CONNECTS) {
+          this.#stopUnauthorized(`${this.#refusedInRow} connects in a row were refused`, { code, reason });
+          return;
+        }
+      }
+      if (typeof this.#token === "string") {
+        // The same string can never work again: stop rather than knock forever.
+        this.#stopUnauthorized("the token was refused or expired; pass a token provider", { code, reason });
+        return;
+      }
     }
+    this.#attemptToken = null;
+    this.#tokenInForce = null;
     this.#scheduleReconnect({ code, reason });
   }
 
+  // Remembers a refused token and tells a provider that keeps its tokens, so that it fetches a new one
+  // instead of handing this one back (TaskroomSession.tokenProvider then refreshes its session).
+  #noteRefused(token) {
+    this.#refused.add(token);
+    const hook = typeof this.#token === "function" ? this.#token.tokenRefused : undefined;
+    if (typeof hook === "function") {
+      safely(() => {
+        const outcome = hook.call(this.#token, token);
+        if (outcome && typeof outcome.catch === "function") outcome.catch(() => {});
+      });
+    }
+  }
+
+  // Stops for good with the state `unauthorized`: the server refuses the tokens there are.
+  #stopUnauthorized(why, detail = {}) {
+    const error = new TaskroomClientError("UNAUTHORIZED", why);
+    this.#attemptToken = null;
+    this.#tokenInForce = null;
+    this.#stop(error, { code: detail.code, reason: detail.reason }, "unauthorized");
+  }
+
   // Gives up for good: retrying could not help.
-  #stop(error, detail = {}) {
+  #stop(error, detail = {}, state = "closed") {
     this.#stopped = true;
     this.#clearTimers();
-    this.#setState("closed", { ...detail, error });
+    this.#setState(state, { ...detail, error });
     this.#rejectConnectWaiters(error);
   }
 
@@ -588,8 +669,23 @@ export class TodoWebSocketClient {
     try {
       const token = await this.#currentToken();
       if (socket !== this.#socket || this.#state !== "open") return;
-      const answer = await this.#request("AUTHENTICATE", { token });
-      if (socket === this.#socket) this.#scheduleRefresh(answer);
+      // Sending a refused token would only end a connection that still works until expiry.
+      if (this.#refused.has(token)) return;
+      let answer;
+      try {
+        answer = await this.#request("AUTHENTICATE", { token });
+      } catch (error) {
+        if (error.code === "UNAUTHORIZED" || error.code === "TOKEN_EXPIRED") {
+          // The server closes 4401 after this; the token in force then is not known to be refused.
+          if (socket === this.#socket) this.#tokenInForce = null;
+          this.#noteRefused(token);
+          return;
+        }
+        throw error;
+      }
+      if (socket !== this.#socket) return;
+      this.#tokenInForce = token;
+      this.#scheduleRefresh(answer);
     } catch {
       // Try again while time is left; past that the server closes with 4401 and the reconnect asks anew.
       if (socket !== this.#socket || this.#expiresAt === null) return;

@@ -109,6 +109,12 @@ def test_reconnects_back_off_from_a_floor_whatever_the_server_answers(
     run_node_tests(node_ready, "backoff.test.mjs", TASKROOM_URL=sqlite_node.base_url)
 
 
+def test_refused_tokens_stop_the_client_as_unauthorized_instead_of_retrying_forever(
+    node_ready: str, sqlite_node: RunningServer
+) -> None:
+    run_node_tests(node_ready, "unauthorized.test.mjs", TASKROOM_URL=sqlite_node.base_url)
+
+
 def test_duplicates_gaps_resume_presence_refresh_and_dead_links_on_the_wire(node_ready: str) -> None:
     run_node_tests(node_ready, "wire.test.mjs")
 
