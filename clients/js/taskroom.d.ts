@@ -340,4 +340,80 @@ export declare class TodoWebSocketClient {
   sync(workspaceId: string, options?: SyncOptions): Promise<SyncResult>;
 }
 
+/** The header asking the server for the refresh token in an HttpOnly cookie (`X-Taskroom-Refresh: cookie`). */
+export declare const REFRESH_COOKIE_HEADER: string;
+/** The REST base (`…/api/v1`) of a server's http(s) base URL. */
+export declare function toApiUrl(url: string, base?: string): string;
+
+export interface SessionUser {
+  id: string;
+  email: string;
+  name: string;
+  createdAt?: string;
+  [key: string]: unknown;
+}
+
+export interface SessionOptions {
+  /** The server's http(s) base (default: the page's origin). */
+  url?: string;
+  /**
+   * `"cookie"` (default on a page of the server's origin): an HttpOnly cookie holds the refresh token, renewals
+   * of every tab are serialized with navigator.locks and sign-outs told with a BroadcastChannel.
+   * `"memory"` (default elsewhere): this object holds it.
+   */
+  refreshTokenIn?: "cookie" | "memory";
+  /** Memory mode: a refresh token to start from (resume() spends it). */
+  refreshToken?: string;
+  /** Renew this long before expiry, at most halfway through the token's life (default 30000). */
+  refreshMarginMs?: number;
+  fetch?: typeof fetch;
+  /** Runs a renewal under a lock shared by the tabs (default: navigator.locks in cookie mode); null: none. */
+  lock?: ((name: string, task: () => Promise<unknown>) => Promise<unknown>) | null;
+  /** BroadcastChannel name shared by the tabs (default in cookie mode: one per server); null: none. */
+  channel?: string | null;
+}
+
+export interface SessionEnded {
+  /** `"signed-out"`: logout() here or in another tab; `"ended"`: the server refused the renewal. */
+  reason: "signed-out" | "ended";
+  error?: unknown;
+}
+
+/** A session error carries the HTTP status (0: no answer) and the server's error code. */
+export interface SessionError extends TaskroomClientError {
+  readonly status: number;
+}
+
+/**
+ * The tokens of one sign-in (PROTOCOL.md §5.1): the access token lives in memory only and is renewed before
+ * expiry; `tokenProvider` feeds a TodoWebSocketClient; `onEnded` says when the app must show its sign-in page.
+ */
+export declare class TaskroomSession {
+  constructor(options?: SessionOptions);
+  readonly refreshTokenIn: "cookie" | "memory";
+  readonly apiUrl: string;
+  readonly accessToken: string | null;
+  readonly user: SessionUser | null;
+  readonly signedIn: boolean;
+  /** For `new TodoWebSocketClient({ token: session.tokenProvider })`: renews when told of a refusal. */
+  readonly tokenProvider: TokenProvider;
+  login(credentials: { email: string; password: string }): Promise<SessionUser>;
+  register(account: { email: string; password: string; name: string }): Promise<SessionUser>;
+  /** Picks up an existing session (the cookie, or the `refreshToken` option); null when there is none. */
+  resume(): Promise<SessionUser | null>;
+  /** Renews now (one renewal at a time, across tabs in cookie mode); rejects with TokenUnavailableError when the session is over. */
+  refresh(): Promise<string>;
+  /** The access token to use now (renewed first when about to expire); TokenUnavailableError when signed out. */
+  getToken(): Promise<string>;
+  /** The server refused `token`: renew, unless a newer one is already in hand. */
+  tokenRefused(token: string): Promise<void>;
+  /** Ends the session on the server and in every tab. Never rejects. */
+  logout(): Promise<void>;
+  onEnded(callback: (detail: SessionEnded) => void): Unsubscribe;
+  /** On every sign-in: login, register, resume, or (cookie mode) another tab's. */
+  onSignedIn(callback: (user: SessionUser) => void): Unsubscribe;
+  /** Stops the renewal timer and the channel (the server's session stays). */
+  close(): void;
+}
+
 export default TodoWebSocketClient;

@@ -129,6 +129,16 @@ def test_expiring_tokens_are_refreshed_through_the_provider_without_losing_event
         server.stop()
 
 
+def test_the_session_helper_keeps_a_client_signed_in_and_reports_the_end_of_its_session(
+    node_ready: str, tmp_path: Path
+) -> None:
+    server = start_server(f"sqlite:///{tmp_path / 'taskroom.db'}", jwt_ttl_seconds=5)
+    try:
+        run_node_tests(node_ready, "session.test.mjs", TASKROOM_URL=server.base_url)
+    finally:
+        server.stop()
+
+
 class RestartableNode:
     """A node that a POST to the control server stops and starts again on the same port and database."""
 

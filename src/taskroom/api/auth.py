@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
 from ..errors import InvalidRefreshToken, NotFound, Unauthorized
 from ..schemas import (
@@ -64,6 +65,8 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[
     summary="Refresh a session",
     response_model=AuthOut,
     dependencies=[Depends(refresh_cookie.header)],
+    # The body is required, as PROTOCOL.md §5.1 has it; only the cookie mode may leave it out.
+    openapi_extra={"requestBody": {"required": True}},
     responses=errors(401, 422),
 )
 async def refresh(
@@ -71,6 +74,8 @@ async def refresh(
     services: ServicesDep,
     body: Annotated[
         RefreshIn | None,
+        # Described as the contract has it (a body with a refresh token); only the cookie mode leaves it out.
+        WithJsonSchema(RefreshIn.model_json_schema(by_alias=True)),
         Body(openapi_examples={"by refresh token": {"value": {"refreshToken": "trr_EXAMPLE"}}}),
     ] = None,
 ) -> dict[str, Any] | JSONResponse:
