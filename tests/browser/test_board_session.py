@@ -194,3 +194,37 @@ def test_a_logout_from_another_client_brings_the_sign_in_page_to_every_tab(
         assert http.delete("/auth/sessions", headers=auth).status_code == 204
     for tab in (first, second):
         _shows_sign_in(tab.page, "Your session has ended")
+
+
+RENEW_IN_A_LOOP = """async ([at, rounds]) => {
+    const { TaskroomSession } = await import("/client/taskroom.js");
+    const session = new TaskroomSession({ channel: null });
+    window.__renewals = (async () => {
+        await new Promise((resolve) => setTimeout(resolve, at - Date.now()));
+        const outcomes = [];
+        for (let i = 0; i < rounds; i++) {
+            outcomes.push(await session.refresh().then(() => "renewed", (error) => error.code));
+        }
+        return outcomes;
+    })();
+}"""
+
+
+def test_two_tabs_renewing_at_the_same_moment_take_turns_and_keep_the_session(
+    session_node: RunningServer, new_context: Callable[[], BrowserContext]
+) -> None:
+    context = new_context()
+    first = _board(context, session_node)
+    first.sign_up("Fay", _email("fay"), PASSWORD)
+    second = _signed_in_tab(context, session_node)
+    # Both tabs start renewing in a loop at the same moment, with the one cookie they share. Without
+    # the lock, one would soon present the token the other just spent, and the session would end.
+    start_at = int(first.page.evaluate("() => Date.now()")) + 1000
+    for tab in (first, second):
+        tab.page.evaluate(RENEW_IN_A_LOOP, [start_at, 8])
+    outcomes = [tab.page.evaluate("() => window.__renewals") for tab in (first, second)]
+    assert outcomes == [["renewed"] * 8, ["renewed"] * 8]
+    # The boards of both tabs are still signed in, and a new tab too.
+    for tab in (first, second):
+        expect(tab.page.get_by_role("heading", name="Your workspaces")).to_be_visible()
+    _signed_in_tab(context, session_node)
