@@ -228,3 +228,32 @@ def test_two_tabs_renewing_at_the_same_moment_take_turns_and_keep_the_session(
     for tab in (first, second):
         expect(tab.page.get_by_role("heading", name="Your workspaces")).to_be_visible()
     _signed_in_tab(context, session_node)
+
+
+def test_a_node_restarted_with_another_signing_key_renews_or_signs_out_never_reconnects_forever(
+    tmp_path: Path, new_context: Callable[[], BrowserContext]
+) -> None:
+    database = f"sqlite:///{tmp_path / 'first.db'}"
+    node = start_node(database, jwt_secret="the-first-signing-key-of-this-test-0123456789")
+    port = node.port
+    try:
+        board = _board(new_context(), node)
+        board.sign_up("Gus", _email("gus"), PASSWORD)
+        board.create_workspace("Keys")
+        # Another JWT_SECRET, the same database: the page's access token is refused (4401), but its
+        # session is still there, so the renewal through the cookie gets a token of the new key.
+        node.stop()
+        node = start_node(database, port=port, jwt_secret="the-second-signing-key-of-this-test-012345678")
+        board.add_task("Under the new key")
+        expect(board.banner()).to_be_hidden(timeout=SIGN_IN_MS)
+        # Another key and another database: no session of the page exists there. The refused token
+        # and the refused renewal bring the sign-in page, not an endless "Reconnecting…".
+        node.stop()
+        node = start_node(
+            f"sqlite:///{tmp_path / 'second.db'}",
+            port=port,
+            jwt_secret="the-third-signing-key-of-this-test-0123456789ab",
+        )
+        _shows_sign_in(board.page, "Your session has ended")
+    finally:
+        node.stop()
