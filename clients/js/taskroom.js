@@ -1140,6 +1140,13 @@ export class TaskroomSession {
       }
       throw error;
     }
+    const before = this.#user?.id;
+    if (wasSignedIn && before !== undefined && answer?.user?.id !== undefined && answer.user.id !== before) {
+      // The cookie now belongs to another sign-in (another account, signed in in another tab): this
+      // session is over; resume() picks up the other one.
+      this.#end("ended", undefined, false);
+      throw new TokenUnavailableError("another account signed in meanwhile");
+    }
     this.#take(answer, sentAt);
     if (!wasSignedIn) this.#signedIn(false);
     return this.#accessToken;
