@@ -5,7 +5,8 @@ export type TaskStatus = "todo" | "in_progress" | "done";
 export type Priority = "low" | "medium" | "high" | "urgent";
 export type Role = "owner" | "admin" | "member" | "viewer";
 export type PresenceStatus = "online" | "away" | "busy";
-export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+/** `unauthorized`: stopped because the server refused its tokens (PROTOCOL.md §4), until the next connect(). */
+export type ClientState = "connecting" | "open" | "reconnecting" | "closed" | "unauthorized";
 export type ErrorCode =
   | "INVALID_MESSAGE"
   | "UNKNOWN_TYPE"
@@ -200,7 +201,14 @@ export type EventType = keyof EventDataMap;
 export type Handler<K extends EventType> = (data: EventDataMap[K], envelope: Envelope<EventDataMap[K], K>) => void;
 export type Unsubscribe = () => void;
 
-export type TokenProvider = () => string | Promise<string>;
+/**
+ * Called on every connect, before expiry and after a 4401. It may throw TokenUnavailableError (no token:
+ * stop), and may carry `tokenRefused(token)`, which the client calls when the server refused a token, before
+ * asking again (so that a provider holding its token fetches a new one instead of handing it back).
+ */
+export type TokenProvider = (() => string | Promise<string>) & {
+  tokenRefused?: (token: string) => void | Promise<void>;
+};
 
 export interface ReconnectPolicy {
   /** No reconnect sooner than this after a close (default 500). */
@@ -267,6 +275,8 @@ export interface SyncResult {
 }
 
 export declare const STATES: readonly ClientState[];
+/** Connects refused in a row (4401 before authenticating) after which the client stops as `unauthorized`. */
+export declare const MAX_REFUSED_CONNECTS: number;
 export declare const PRESENCE_STATUSES: readonly PresenceStatus[];
 export declare const EVENT_HANDLERS: Readonly<Record<EventType, string>>;
 export declare const DEFAULT_RECONNECT: Readonly<ReconnectPolicy>;
@@ -281,6 +291,11 @@ export declare class TaskroomClientError extends Error {
   constructor(code: string, message: string);
 }
 
+/** Thrown by a token provider that has no token to give: the client stops as `unauthorized` at once. */
+export declare class TokenUnavailableError extends TaskroomClientError {
+  constructor(message?: string);
+}
+
 export declare class TodoWebSocketClient {
   constructor(options: ClientOptions);
   readonly state: ClientState;
@@ -290,7 +305,7 @@ export declare class TodoWebSocketClient {
   /** The last seq delivered for a workspace. */
   lastSeq(workspaceId: string): number | undefined;
 
-  /** Resolves once authenticated; rejects if the client closes before (disconnect(), a refused string token). */
+  /** Resolves once authenticated; rejects if the client closes first (disconnect(), or `unauthorized`: code "UNAUTHORIZED"). */
   connect(): Promise<void>;
   /** Closes with 1000 and stops reconnecting. */
   disconnect(): Promise<void>;
@@ -325,6 +340,82 @@ export declare class TodoWebSocketClient {
   sendCursor(workspaceId: string, taskId: string | null | undefined, position: Record<string, unknown>): boolean;
   /** SYNC_REQUEST from the last seq seen, through every page; events go through their handlers. */
   sync(workspaceId: string, options?: SyncOptions): Promise<SyncResult>;
+}
+
+/** The header asking the server for the refresh token in an HttpOnly cookie (`X-Taskroom-Refresh: cookie`). */
+export declare const REFRESH_COOKIE_HEADER: string;
+/** The REST base (`…/api/v1`) of a server's http(s) base URL. */
+export declare function toApiUrl(url: string, base?: string): string;
+
+export interface SessionUser {
+  id: string;
+  email: string;
+  name: string;
+  createdAt?: string;
+  [key: string]: unknown;
+}
+
+export interface SessionOptions {
+  /** The server's http(s) base (default: the page's origin). */
+  url?: string;
+  /**
+   * `"cookie"` (default on a page of the server's origin): an HttpOnly cookie holds the refresh token, renewals
+   * of every tab are serialized with navigator.locks and sign-outs told with a BroadcastChannel.
+   * `"memory"` (default elsewhere): this object holds it.
+   */
+  refreshTokenIn?: "cookie" | "memory";
+  /** Memory mode: a refresh token to start from (resume() spends it). */
+  refreshToken?: string;
+  /** Renew this long before expiry, at most halfway through the token's life (default 30000). */
+  refreshMarginMs?: number;
+  fetch?: typeof fetch;
+  /** Runs a renewal under a lock shared by the tabs (default: navigator.locks in cookie mode); null: none. */
+  lock?: ((name: string, task: () => Promise<unknown>) => Promise<unknown>) | null;
+  /** BroadcastChannel name shared by the tabs (default in cookie mode: one per server); null: none. */
+  channel?: string | null;
+}
+
+export interface SessionEnded {
+  /** `"signed-out"`: logout() here or in another tab; `"ended"`: the server refused the renewal. */
+  reason: "signed-out" | "ended";
+  error?: unknown;
+}
+
+/** A session error carries the HTTP status (0: no answer) and the server's error code. */
+export interface SessionError extends TaskroomClientError {
+  readonly status: number;
+}
+
+/**
+ * The tokens of one sign-in (PROTOCOL.md §5.1): the access token lives in memory only and is renewed before
+ * expiry; `tokenProvider` feeds a TodoWebSocketClient; `onEnded` says when the app must show its sign-in page.
+ */
+export declare class TaskroomSession {
+  constructor(options?: SessionOptions);
+  readonly refreshTokenIn: "cookie" | "memory";
+  readonly apiUrl: string;
+  readonly accessToken: string | null;
+  readonly user: SessionUser | null;
+  readonly signedIn: boolean;
+  /** For `new TodoWebSocketClient({ token: session.tokenProvider })`: renews when told of a refusal. */
+  readonly tokenProvider: TokenProvider;
+  login(credentials: { email: string; password: string }): Promise<SessionUser>;
+  register(account: { email: string; password: string; name: string }): Promise<SessionUser>;
+  /** Picks up an existing session (the cookie, or the `refreshToken` option); null when there is none. */
+  resume(): Promise<SessionUser | null>;
+  /** Renews now (one renewal at a time, across tabs in cookie mode); rejects with TokenUnavailableError when the session is over. */
+  refresh(): Promise<string>;
+  /** The access token to use now (renewed first when about to expire); TokenUnavailableError when signed out. */
+  getToken(): Promise<string>;
+  /** The server refused `token`: renew, unless a newer one is already in hand. */
+  tokenRefused(token: string): Promise<void>;
+  /** Ends the session on the server and in every tab. Never rejects. */
+  logout(): Promise<void>;
+  onEnded(callback: (detail: SessionEnded) => void): Unsubscribe;
+  /** On every sign-in: login, register, resume, or (cookie mode) another tab's. */
+  onSignedIn(callback: (user: SessionUser) => void): Unsubscribe;
+  /** Stops the renewal timer and the channel (the server's session stays). */
+  close(): void;
 }
 
 export default TodoWebSocketClient;

@@ -14,8 +14,14 @@
 //   full jitter that never goes under its floor, whatever close code or HTTP answer the server gave.
 // - A token provider is called on every connect, shortly before the token in force expires (the fresh token
 //   is sent on the open socket), and after a 4401 close.
+// - A token the server refused is never sent again. The client stops with the state `unauthorized` (and the
+//   close code) when the provider hands back a refused token, throws a TokenUnavailableError, or when three
+//   connects in a row were refused; a string token stops it at its first refusal (PROTOCOL.md §4).
 
-export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed"]);
+export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed", "unauthorized"]);
+
+// Connects refused in a row (4401 before the connection authenticated) after which the client stops.
+export const MAX_REFUSED_CONNECTS = 3;
 
 export const PRESENCE_STATUSES = Object.freeze(["online", "away", "busy"]);
 
@@ -111,6 +117,18 @@ export class TaskroomClientError extends Error {
   }
 }
 
+/**
+ * A token provider throws this when it has no token to give and cannot get one (never signed in, signed
+ * out, its session ended): the client stops as `unauthorized` at once instead of retrying. Any other
+ * error of a provider counts as one failed attempt.
+ */
+export class TokenUnavailableError extends TaskroomClientError {
+  constructor(message = "no token is available") {
+    super("TOKEN_UNAVAILABLE", message);
+    this.name = "TokenUnavailableError";
+  }
+}
+
 export class TodoWebSocketClient {
   #url;
   #token;
@@ -133,6 +151,15 @@ export class TodoWebSocketClient {
   #lastReceivedAt = 0;
   #lastPingAt = 0;
   #expiresAt = null;
+  // The rule of PROTOCOL.md §4: the tokens the server refused since connect(), and the connects refused in a
+  // row (a row ends only when a connection authenticates). The tokens are kept as they are: a page holds its
+  // live tokens in memory anyway, and a digest would need the asynchronous, secure-context-only crypto.subtle.
+  #refused = new Set();
+  #refusedInRow = 0;
+  #attemptToken = null; // the token the current attempt authenticates with
+  #tokenInForce = null; // the token the open connection is authenticated with (null: none known)
+  #attemptOpened = false; // the current attempt got as far as an authenticated connection
+  #lastClose = {}; // { code, reason } of the last close, reported with `unauthorized`
 
   #handlers = new Map(); // type → Set of callbacks
   #stateHandlers = new Set();
@@ -188,7 +215,7 @@ export class TodoWebSocketClient {
     }
   }
 
-  /** `connecting`, `open`, `reconnecting` or `closed`. */
+  /** `connecting`, `open`, `reconnecting`, `closed` or `unauthorized` (stopped: its tokens were refused). */
   get state() {
     return this.#state;
   }
@@ -222,6 +249,9 @@ export class TodoWebSocketClient {
       this.#generation += 1;
       this.#everOpen = false;
       this.#attempt = 0;
+      this.#refused = new Set();
+      this.#refusedInRow = 0;
+      this.#lastClose = {};
       this.#setState("connecting");
       void this.#attemptConnection();
     }
@@ -376,10 +406,20 @@ export class TodoWebSocketClient {
       token = await this.#currentToken();
     } catch (error) {
       if (generation !== this.#generation) return;
+      if (error instanceof TokenUnavailableError) {
+        this.#stopUnauthorized(`the token provider has no token (${error.message})`, this.#lastClose);
+        return;
+      }
       this.#scheduleReconnect({ error });
       return;
     }
     if (generation !== this.#generation) return;
+    if (this.#refused.has(token)) {
+      this.#stopUnauthorized("the token provider handed back a token that was already refused", this.#lastClose);
+      return;
+    }
+    this.#attemptToken = token;
+    this.#attemptOpened = false;
     if (this.#WebSocket === null) {
       try {
         this.#WebSocket = await loadNodeWebSocket();
@@ -436,6 +476,9 @@ export class TodoWebSocketClient {
     for (const { id, seq } of data.workspaces ?? []) {
       if (!this.#lastSeq.has(id)) this.#lastSeq.set(id, seq);
     }
+    this.#attemptOpened = true;
+    this.#tokenInForce = this.#attemptToken;
+    this.#refusedInRow = 0;
     this.#scheduleRefresh(envelope);
     this.#healthyTimer = setTimeout(() => {
       this.#healthyTimer = null;
@@ -458,19 +501,57 @@ export class TodoWebSocketClient {
     this.#clearConnectionTimers();
     this.#dropConnectionState(new TaskroomClientError("CONNECTION_CLOSED", `connection closed (${code})`));
     if (this.#stopped) return;
-    if (code === CLOSE_UNAUTHORIZED && typeof this.#token === "string") {
-      // The same string can never work again: stop rather than knock forever.
-      this.#stop(new TaskroomClientError("UNAUTHORIZED", "the token was refused or expired; pass a token provider"), { code, reason });
-      return;
+    this.#lastClose = { code, reason };
+    if (code === CLOSE_UNAUTHORIZED) {
+      if (this.#attemptOpened) {
+        // The token in force expired or its session ended. null: a re-authentication was refused, and that
+        // token is already noted (the connection's first token may still be good). Not a refused connect.
+        if (this.#tokenInForce !== null) this.#noteRefused(this.#tokenInForce);
+      } else if (this.#attemptToken !== null) {
+        this.#noteRefused(this.#attemptToken);
+        this.#refusedInRow += 1;
+        if (this.#refusedInRow >= MAX_REFUSED_CONNECTS) {
+          this.#stopUnauthorized(`${this.#refusedInRow} connects in a row were refused`, { code, reason });
+          return;
+        }
+      }
+      if (typeof this.#token === "string") {
+        // The same string can never work again: stop rather than knock forever.
+        this.#stopUnauthorized("the token was refused or expired; pass a token provider", { code, reason });
+        return;
+      }
     }
+    this.#attemptToken = null;
+    this.#tokenInForce = null;
     this.#scheduleReconnect({ code, reason });
   }
 
+  // Remembers a refused token and tells a provider that keeps its tokens, so that it fetches a new one
+  // instead of handing this one back (TaskroomSession.tokenProvider then refreshes its session).
+  #noteRefused(token) {
+    this.#refused.add(token);
+    const hook = typeof this.#token === "function" ? this.#token.tokenRefused : undefined;
+    if (typeof hook === "function") {
+      safely(() => {
+        const outcome = hook.call(this.#token, token);
+        if (outcome && typeof outcome.catch === "function") outcome.catch(() => {});
+      });
+    }
+  }
+
+  // Stops for good with the state `unauthorized`: the server refuses the tokens there are.
+  #stopUnauthorized(why, detail = {}) {
+    const error = new TaskroomClientError("UNAUTHORIZED", why);
+    this.#attemptToken = null;
+    this.#tokenInForce = null;
+    this.#stop(error, { code: detail.code, reason: detail.reason }, "unauthorized");
+  }
+
   // Gives up for good: retrying could not help.
-  #stop(error, detail = {}) {
+  #stop(error, detail = {}, state = "closed") {
     this.#stopped = true;
     this.#clearTimers();
-    this.#setState("closed", { ...detail, error });
+    this.#setState(state, { ...detail, error });
     this.#rejectConnectWaiters(error);
   }
 
@@ -588,8 +669,23 @@ export class TodoWebSocketClient {
     try {
       const token = await this.#currentToken();
       if (socket !== this.#socket || this.#state !== "open") return;
-      const answer = await this.#request("AUTHENTICATE", { token });
-      if (socket === this.#socket) this.#scheduleRefresh(answer);
+      // Sending a refused token would only end a connection that still works until expiry.
+      if (this.#refused.has(token)) return;
+      let answer;
+      try {
+        answer = await this.#request("AUTHENTICATE", { token });
+      } catch (error) {
+        if (error.code === "UNAUTHORIZED" || error.code === "TOKEN_EXPIRED") {
+          // The server closes 4401 after this; the token in force then is not known to be refused.
+          if (socket === this.#socket) this.#tokenInForce = null;
+          this.#noteRefused(token);
+          return;
+        }
+        throw error;
+      }
+      if (socket !== this.#socket) return;
+      this.#tokenInForce = token;
+      this.#scheduleRefresh(answer);
     } catch {
       // Try again while time is left; past that the server closes with 4401 and the reconnect asks anew.
       if (socket !== this.#socket || this.#expiresAt === null) return;
@@ -773,6 +869,401 @@ export class TodoWebSocketClient {
     const set = this.#handlers.get(type);
     if (!set) return;
     for (const callback of [...set]) safely(() => callback(envelope.data, envelope));
+  }
+}
+
+// ---- sessions -----------------------------------------------------------------------------------------
+
+/** The header that asks the server to keep the refresh token in an HttpOnly cookie (docs/security.md). */
+export const REFRESH_COOKIE_HEADER = "X-Taskroom-Refresh";
+// JWT `exp` is whole seconds, so a token can end up to a second before `expiresIn` says.
+const EXP_ROUNDING_MS = 1000;
+// A renewal that failed for want of the network is tried again this soon (or halfway to expiry if sooner).
+const REFRESH_RETRY_MS = 5000;
+// … but never sooner than this: an unreachable server must not meet a loop.
+const MIN_RETRY_MS = 1000;
+
+/** The REST base (`…/api/v1`) of a server's http(s) base URL; relative URLs resolve against the page. */
+export function toApiUrl(url, base = globalThis.location?.href) {
+  let parsed;
+  try {
+    parsed = base === undefined ? new URL(String(url)) : new URL(String(url), base);
+  } catch {
+    throw new TypeError(`url: not a URL: ${url}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new TypeError(`url: expected an http: or https: URL, got ${parsed.protocol}`);
+  }
+  const path = parsed.pathname.replace(/\/+$/, "");
+  parsed.pathname = path.endsWith("/api/v1") ? path : `${path}/api/v1`;
+  parsed.search = "";
+  parsed.hash = "";
+  return parsed.href;
+}
+
+/**
+ * The tokens of one sign-in (PROTOCOL.md §5.1) for an app: login, register, refresh and logout; the access
+ * token is held in memory only, renewed a little before it expires, and handed to TodoWebSocketClient through
+ * `tokenProvider`. When the server refuses the refresh (session ended, account gone) or the user signs out,
+ * `onEnded` handlers are told, so the app can show its sign-in page.
+ *
+ * `refreshTokenIn`:
+ * - `"cookie"` (the default for a page of the server's own origin): the server keeps the refresh token in an
+ *   HttpOnly, SameSite=Strict cookie that no page script can read. Renewals of all the tabs of the origin go
+ *   through one Web Lock (a refresh token is spent by its first use, and a second use ends the session), and
+ *   a BroadcastChannel tells the other tabs of a sign-out, an ended session or a sign-in.
+ * - `"memory"` (the default elsewhere: other origins, Node): the refresh token is held in this object.
+ */
+export class TaskroomSession {
+  #api;
+  #fetch;
+  #cookie;
+  #marginMs;
+  #lock;
+  #channel = null;
+  #accessToken = null;
+  #refreshToken = null;
+  #user = null;
+  #expiresAt = null; // on the monotonic clock (now())
+  #lifetime = null;
+  #refreshing = null; // the renewal in flight: every caller shares it
+  #stale = null; // the access token the server refused, while its renewal has not succeeded
+  #timer = null;
+  #endedHandlers = new Set();
+  #signedInHandlers = new Set();
+
+  /**
+   * @param {object} [options]
+   * @param {string} [options.url] the server's http(s) base (default: the page's origin)
+   * @param {"cookie" | "memory"} [options.refreshTokenIn] where the refresh token lives (see the class)
+   * @param {string} [options.refreshToken] memory mode: a refresh token to start from (resume() spends it)
+   * @param {number} [options.refreshMarginMs] renew this long before expiry, at most halfway (default 30000)
+   * @param {typeof fetch} [options.fetch] the fetch function (default globalThis.fetch)
+   * @param {((name: string, task: () => Promise<any>) => Promise<any>) | null} [options.lock] runs a renewal
+   *   under a lock shared by the tabs (default: navigator.locks in cookie mode; null: this object only)
+   * @param {string | null} [options.channel] BroadcastChannel name shared by the tabs (cookie mode; null: none)
+   */
+  constructor(options = {}) {
+    const { url, refreshTokenIn, refreshToken, refreshMarginMs, fetch, lock, channel } = options;
+    const origin = globalThis.location?.origin;
+    this.#api = toApiUrl(url ?? origin ?? "");
+    const sameOrigin = origin !== undefined && new URL(this.#api).origin === origin;
+    const mode = refreshTokenIn ?? (sameOrigin && globalThis.document !== undefined ? "cookie" : "memory");
+    if (mode !== "cookie" && mode !== "memory") throw new TypeError('refreshTokenIn: "cookie" or "memory"');
+    this.#cookie = mode === "cookie";
+    if (refreshToken !== undefined) {
+      if (this.#cookie) throw new TypeError("refreshToken: only in the memory mode (the cookie holds it otherwise)");
+      this.#refreshToken = String(refreshToken);
+    }
+    this.#marginMs = refreshMarginMs ?? 30000;
+    const fetchFunction = fetch ?? globalThis.fetch;
+    if (typeof fetchFunction !== "function") throw new TypeError("fetch: no fetch function here; pass options.fetch");
+    this.#fetch = fetchFunction.bind(globalThis);
+    const locks = globalThis.navigator?.locks;
+    this.#lock =
+      lock !== undefined ? lock : this.#cookie && locks ? (name, task) => locks.request(name, task) : null;
+    const channelName = channel !== undefined ? channel : this.#cookie ? `taskroom.session ${this.#api}` : null;
+    if (channelName && typeof globalThis.BroadcastChannel === "function") {
+      this.#channel = new BroadcastChannel(channelName);
+      this.#channel.onmessage = (event) => this.#heard(event.data);
+    }
+    // The provider TodoWebSocketClient asks; told of a refused token, it renews instead of handing it back.
+    const provider = () => this.getToken();
+    provider.tokenRefused = (token) => this.tokenRefused(token);
+    this.tokenProvider = provider;
+  }
+
+  /** `"cookie"` or `"memory"`. */
+  get refreshTokenIn() {
+    return this.#cookie ? "cookie" : "memory";
+  }
+
+  /** The REST base URL (`…/api/v1`). */
+  get apiUrl() {
+    return this.#api;
+  }
+
+  /** The current access token, or null when signed out. */
+  get accessToken() {
+    return this.#accessToken;
+  }
+
+  /** The signed-in user (`{id, email, name, …}`), or null. */
+  get user() {
+    return this.#user;
+  }
+
+  get signedIn() {
+    return this.#accessToken !== null;
+  }
+
+  /** Signs in; resolves with the user. Rejects with a TaskroomClientError (`status`, `code`) when refused. */
+  async login({ email, password }) {
+    return this.#start(await this.#post("/auth/login", { email, password }));
+  }
+
+  /** Creates an account and signs in; resolves with the user. */
+  async register({ email, password, name }) {
+    return this.#start(await this.#post("/auth/register", { email, password, name }));
+  }
+
+  /**
+   * Picks up a session that already exists (the cookie of an earlier sign-in, another tab's, or the memory
+   * mode's `refreshToken` option) by renewing it. Resolves with the user, or null when there is none.
+   */
+  async resume() {
+    if (this.signedIn) return this.#user;
+    if (!this.#cookie && this.#refreshToken === null) return null;
+    try {
+      await this.refresh();
+    } catch (error) {
+      if (error instanceof TokenUnavailableError) return null;
+      throw error;
+    }
+    return this.#user;
+  }
+
+  /**
+   * Renews the access token now (one renewal at a time, and across the tabs under the lock); resolves with
+   * the new token. A refusal of the server ends the session (onEnded, reason "ended") and rejects with a
+   * TokenUnavailableError; a network failure rejects and leaves the session as it was.
+   */
+  refresh() {
+    this.#refreshing ??= this.#renew().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  /** The access token to use now, renewed first when it is about to expire. TokenUnavailableError when signed out. */
+  async getToken() {
+    if (this.#refreshing) await this.#refreshing.catch(() => {});
+    if (this.#accessToken === null) throw new TokenUnavailableError("signed out");
+    if (this.#due() || this.#accessToken === this.#stale) {
+      try {
+        await this.refresh();
+      } catch (error) {
+        // A renewal that failed for a reason of the moment (network, a server error): the token in hand is
+        // still good if it has life left and was not refused; else the caller tries again later. Never is
+        // a refused or expired token handed out, which would make a client stop as unauthorized.
+        const usable = this.#accessToken !== this.#stale && this.#expiresAt !== null && now() < this.#expiresAt;
+        if (error instanceof TokenUnavailableError || this.#accessToken === null || !usable) throw error;
+      }
+    }
+    if (this.#accessToken === null) throw new TokenUnavailableError("signed out");
+    return this.#accessToken;
+  }
+
+  /** The server refused `token` (4401, or a 401 on REST): renew, unless it is not the current one any more. */
+  async tokenRefused(token) {
+    if (this.#refreshing) await this.#refreshing.catch(() => {});
+    if (token !== this.#accessToken || this.#accessToken === null) return;
+    this.#stale = token;
+    await this.refresh().catch(() => {});
+  }
+
+  /** Signs out: the server ends the session (and clears the cookie); every tab is told. Never rejects. */
+  async logout() {
+    const headers = { Accept: "application/json" };
+    const body = {};
+    if (this.#accessToken) headers.Authorization = `Bearer ${this.#accessToken}`;
+    if (this.#cookie) headers[REFRESH_COOKIE_HEADER] = "cookie";
+    else if (this.#refreshToken) body.refreshToken = this.#refreshToken;
+    const hadSession = this.signedIn || this.#refreshToken !== null || this.#cookie;
+    this.#end("signed-out");
+    if (!hadSession) return;
+    try {
+      await this.#request("/auth/logout", body, headers);
+    } catch {
+      // Signed out here all the same; the server ends the session when its tokens expire.
+    }
+  }
+
+  /** `callback({reason, error?})` when the session ends: reason `"signed-out"` or `"ended"` (refused by the server). */
+  onEnded(callback) {
+    if (typeof callback !== "function") throw new TypeError("callback: a function is required");
+    const entry = (detail) => callback(detail);
+    this.#endedHandlers.add(entry);
+    return () => this.#endedHandlers.delete(entry);
+  }
+
+  /** `callback(user)` on every sign-in: login, register, resume, or (cookie mode) one in another tab. */
+  onSignedIn(callback) {
+    if (typeof callback !== "function") throw new TypeError("callback: a function is required");
+    const entry = (user) => callback(user);
+    this.#signedInHandlers.add(entry);
+    return () => this.#signedInHandlers.delete(entry);
+  }
+
+  /** Stops the renewal timer and the channel; the session is forgotten here (not ended on the server). */
+  close() {
+    this.#forget();
+    this.#channel?.close();
+    this.#channel = null;
+  }
+
+  // ---- inside ---------------------------------------------------------------------------------------
+
+  #due() {
+    if (this.#expiresAt === null) return false;
+    return this.#expiresAt - now() <= Math.min(this.#marginMs, this.#lifetime / 2);
+  }
+
+  async #renew() {
+    const run = () => this.#exchange();
+    return this.#lock ? this.#lock("taskroom.refresh", run) : run();
+  }
+
+  async #exchange() {
+    const headers = { Accept: "application/json" };
+    const body = {};
+    if (this.#cookie) headers[REFRESH_COOKIE_HEADER] = "cookie";
+    else if (this.#refreshToken !== null) body.refreshToken = this.#refreshToken;
+    else {
+      this.#end("ended");
+      throw new TokenUnavailableError("no refresh token");
+    }
+    const wasSignedIn = this.signedIn;
+    const sentAt = now();
+    let answer;
+    try {
+      answer = await this.#request("/auth/refresh", this.#cookie ? undefined : body, headers);
+    } catch (error) {
+      if (error.status === 401) {
+        if (wasSignedIn) this.#end("ended", error);
+        else this.#forget();
+        throw new TokenUnavailableError("the session ended: sign in again");
+      }
+      if (this.signedIn) {
+        const left = this.#expiresAt === null ? Infinity : this.#expiresAt - now();
+        this.#schedule(Math.max(MIN_RETRY_MS, Math.min(REFRESH_RETRY_MS, left / 2)));
+      }
+      throw error;
+    }
+    const before = this.#user?.id;
+    if (wasSignedIn && before !== undefined && answer?.user?.id !== undefined && answer.user.id !== before) {
+      // The cookie now belongs to another sign-in (another account, signed in in another tab): this
+      // session is over; resume() picks up the other one.
+      this.#end("ended", undefined, false);
+      throw new TokenUnavailableError("another account signed in meanwhile");
+    }
+    this.#take(answer, sentAt);
+    if (!wasSignedIn) this.#signedIn(false);
+    return this.#accessToken;
+  }
+
+  #start(answer) {
+    this.#take(answer.body, answer.sentAt);
+    this.#signedIn(true);
+    return this.#user;
+  }
+
+  #take(answer, sentAt) {
+    if (typeof answer?.accessToken !== "string" || answer.accessToken === "") {
+      throw new TaskroomClientError("BAD_ANSWER", "the server's answer carries no access token");
+    }
+    this.#accessToken = answer.accessToken;
+    this.#stale = null;
+    this.#user = answer.user ?? this.#user;
+    // In the cookie mode a refresh token in the body (a server without the cookie mode) is not kept.
+    if (!this.#cookie && typeof answer.refreshToken === "string") this.#refreshToken = answer.refreshToken;
+    if (typeof answer.expiresIn === "number") {
+      this.#lifetime = Math.max(0, answer.expiresIn * 1000 - EXP_ROUNDING_MS);
+      this.#expiresAt = sentAt + this.#lifetime;
+      this.#schedule(this.#expiresAt - Math.min(this.#marginMs, this.#lifetime / 2) - now());
+    } else {
+      this.#lifetime = this.#expiresAt = null;
+    }
+  }
+
+  #schedule(delayMs) {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.refresh().catch(() => {});
+    }, Math.max(0, delayMs));
+    // In Node, a pending renewal alone must not keep the process alive.
+    this.#timer?.unref?.();
+  }
+
+  #signedIn(announce) {
+    if (announce) this.#announce({ type: "signed-in" });
+    for (const callback of [...this.#signedInHandlers]) safely(() => callback(this.#user));
+  }
+
+  #forget() {
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#accessToken = null;
+    this.#stale = null;
+    this.#refreshToken = null;
+    this.#user = null;
+    this.#expiresAt = this.#lifetime = null;
+  }
+
+  #end(reason, error, announce = true) {
+    const wasSignedIn = this.signedIn;
+    this.#forget();
+    if (announce) this.#announce({ type: reason });
+    if (!wasSignedIn) return;
+    for (const callback of [...this.#endedHandlers]) safely(() => callback(error ? { reason, error } : { reason }));
+  }
+
+  #announce(message) {
+    try {
+      this.#channel?.postMessage(message);
+    } catch {
+      // a closed channel: no other tab to tell
+    }
+  }
+
+  // Another tab of the origin: it signed out, its renewal was refused (the cookie's session is over for
+  // every tab), or it signed in (a new cookie: this tab can pick it up).
+  #heard(message) {
+    const type = message?.type;
+    if (type === "signed-out" || type === "ended") this.#end(type, undefined, false);
+    else if (type === "signed-in" && !this.signedIn && this.#cookie) this.resume().catch(() => {});
+  }
+
+  // A sign-in sets the cookie: under the renewal lock, so that no renewal of another tab, answered after
+  // it, puts back the cookie of the session before.
+  async #post(path, body) {
+    const headers = { Accept: "application/json" };
+    if (this.#cookie) headers[REFRESH_COOKIE_HEADER] = "cookie";
+    const run = async () => {
+      const sentAt = now();
+      return { body: await this.#request(path, body, headers), sentAt };
+    };
+    return this.#lock ? this.#lock("taskroom.refresh", run) : run();
+  }
+
+  async #request(path, body, headers) {
+    const init = { method: "POST", headers: { ...headers }, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await this.#fetch(`${this.#api}${path}`, init);
+    } catch (cause) {
+      throw Object.assign(new TaskroomClientError("NETWORK", "the server cannot be reached"), { cause, status: 0 });
+    }
+    const text = await response.text().catch(() => "");
+    let payload = null;
+    try {
+      payload = text ? JSON.parse(text) : null;
+    } catch {
+      payload = null;
+    }
+    if (!response.ok) {
+      const { code, message } = payload?.error ?? {};
+      throw Object.assign(new TaskroomClientError(code ?? "HTTP_ERROR", message ?? `request failed (${response.status})`), {
+        status: response.status,
+        body: payload,
+      });
+    }
+    return payload;
   }
 }
 

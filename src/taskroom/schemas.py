@@ -218,7 +218,10 @@ class AuthOut(Timestamped):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
-    refresh_token: str
+    # Absent when the request asked for the cookie (`X-Taskroom-Refresh: cookie`): the cookie carries it.
+    refresh_token: str | None = Field(
+        None, description="The session's refresh token; absent with `X-Taskroom-Refresh: cookie`."
+    )
     refresh_expires_in: int
 
 

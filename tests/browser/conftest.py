@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -24,11 +25,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def start_node(database_url: str, port: int = 0) -> RunningServer:
+def start_node(database_url: str, port: int = 0, **overrides: Any) -> RunningServer:
     """`start_server` on a thread of its own: Playwright's sync API keeps an event loop running on
-    this one, and starting a node runs the migrations with `asyncio.run`."""
+    this one, and starting a node runs the migrations with `asyncio.run`. `overrides` are settings."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(start_server, database_url, port=port).result()
+        return pool.submit(start_server, database_url, port=port, **overrides).result()
 
 
 class RestartableNode(LoopbackAddresses):

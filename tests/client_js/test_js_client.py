@@ -109,6 +109,12 @@ def test_reconnects_back_off_from_a_floor_whatever_the_server_answers(
     run_node_tests(node_ready, "backoff.test.mjs", TASKROOM_URL=sqlite_node.base_url)
 
 
+def test_refused_tokens_stop_the_client_as_unauthorized_instead_of_retrying_forever(
+    node_ready: str, sqlite_node: RunningServer
+) -> None:
+    run_node_tests(node_ready, "unauthorized.test.mjs", TASKROOM_URL=sqlite_node.base_url)
+
+
 def test_duplicates_gaps_resume_presence_refresh_and_dead_links_on_the_wire(node_ready: str) -> None:
     run_node_tests(node_ready, "wire.test.mjs")
 
@@ -119,6 +125,16 @@ def test_expiring_tokens_are_refreshed_through_the_provider_without_losing_event
     server = start_server(f"sqlite:///{tmp_path / 'taskroom.db'}", jwt_ttl_seconds=5)
     try:
         run_node_tests(node_ready, "token_refresh.test.mjs", TASKROOM_URL=server.base_url)
+    finally:
+        server.stop()
+
+
+def test_the_session_helper_keeps_a_client_signed_in_and_reports_the_end_of_its_session(
+    node_ready: str, tmp_path: Path
+) -> None:
+    server = start_server(f"sqlite:///{tmp_path / 'taskroom.db'}", jwt_ttl_seconds=5)
+    try:
+        run_node_tests(node_ready, "session.test.mjs", TASKROOM_URL=server.base_url)
     finally:
         server.stop()
 

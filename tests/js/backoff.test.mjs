@@ -81,7 +81,8 @@ function assertFloorRespected(attempts, floorMs) {
 describe("reconnecting against a server that refuses everything", { concurrency: true }, () => {
   const policy = { floorMs: 120, baseMs: 40, capMs: 300, healthyAfterMs: 60000 };
 
-  for (const code of [1008, 1011, 1013, 4401, 4408]) {
+  // 4401 is not among them: three refused connects stop the client (unauthorized.test.mjs).
+  for (const code of [1008, 1011, 1013, 4408]) {
     test(`a close ${code} straight after accepting: every attempt waits at least the floor`, async () => {
       const server = await scriptedServer((socket) => socket.close(code, "refused"));
       try {
@@ -127,25 +128,31 @@ describe("reconnecting against a server that refuses everything", { concurrency:
     }
   });
 
-  test("a Taskroom node refusing every token (4401) with a provider: attempts keep to the floor", async () => {
+  test("a Taskroom node refusing every token (4401) with a provider: attempts keep to the floor, three at most", async () => {
     let calls = 0;
-    const provider = async () => {
-      calls += 1;
-      return "not-a-token";
-    };
-    const { attempts, states } = await attemptsAgainst(serverUrl(), provider, policy, 4);
+    const provider = async () => `not-a-token-${++calls}`;
+    const recording = recordingWebSocket();
+    const client = new TodoWebSocketClient({ url: serverUrl(), token: provider, WebSocket: recording.WebSocket, reconnect: policy });
+    const states = [];
+    client.onStateChange((state, detail) => states.push({ state, ...detail }));
+    await assert.rejects(client.connect(), { code: "UNAUTHORIZED" });
+    const { attempts } = recording.log;
     assertFloorRespected(attempts, policy.floorMs);
-    assert.ok(attempts.slice(0, -1).every((a) => a.code === 4401));
-    assert.equal(calls, attempts.length);
+    assert.deepEqual(
+      attempts.map((a) => a.code),
+      [4401, 4401, 4401],
+    );
+    assert.equal(calls, 3);
     const retries = states.filter((s) => s.state === "connecting" && s.attempt !== undefined);
-    assert.ok(retries.length >= 3 && retries.every((s) => s.code === 4401 && s.delayMs >= policy.floorMs));
+    assert.ok(retries.length === 2 && retries.every((s) => s.code === 4401 && s.delayMs >= policy.floorMs));
+    assert.deepEqual(states.at(-1).state, "unauthorized");
   });
 
   test("a string token refused with 4401 stops the client: connect() rejects and nothing is retried", async () => {
     const recording = recordingWebSocket();
     const client = new TodoWebSocketClient({ url: serverUrl(), token: "not-a-token", WebSocket: recording.WebSocket });
     await assert.rejects(client.connect(), { code: "UNAUTHORIZED" });
-    assert.equal(client.state, "closed");
+    assert.equal(client.state, "unauthorized");
     await sleep(DEFAULT_RECONNECT.floorMs + 200);
     assert.equal(recording.log.attempts.length, 1);
   });

@@ -3,8 +3,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
-from ..errors import NotFound, Unauthorized
+from ..errors import InvalidRefreshToken, NotFound, Unauthorized
 from ..schemas import (
     AuthOut,
     LoginIn,
@@ -17,6 +20,7 @@ from ..schemas import (
 )
 from ..security.tokens import Claims, TokenError
 from ..services.views import user_view
+from . import refresh_cookie
 from .deps import CurrentIdentity, PathId, ServicesDep, UserId, client_address, limit_registrations
 from .responses import errors
 
@@ -32,28 +36,72 @@ def _user_agent(request: Request) -> str | None:
     summary="Create an account",
     status_code=201,
     response_model=AuthOut,
-    dependencies=[Depends(limit_registrations)],
+    dependencies=[Depends(limit_registrations), Depends(refresh_cookie.header)],
     responses=errors(409, 422, 429),
 )
-async def register(body: RegisterIn, request: Request, services: ServicesDep) -> dict[str, Any]:
-    """Creates an account and signs it in: the answer carries an access token (`Authorization: Bearer …`) for REST and for `AUTHENTICATE` on the WebSocket, and a refresh token that starts a session. 409 when the email is taken; 429 past the registrations allowed from one address."""
-    return await services.users.register(body, _user_agent(request))
+async def register(
+    body: RegisterIn, request: Request, services: ServicesDep
+) -> dict[str, Any] | JSONResponse:
+    """Creates an account and signs it in: the answer carries an access token (`Authorization: Bearer …`) for REST and for `AUTHENTICATE` on the WebSocket, and a refresh token that starts a session (in an HttpOnly cookie instead, with `X-Taskroom-Refresh: cookie`). 409 when the email is taken; 429 past the registrations allowed from one address."""
+    answer = await services.users.register(body, _user_agent(request))
+    return refresh_cookie.answer(request, answer, status_code=201)
 
 
-@router.post("/login", summary="Sign in", response_model=AuthOut, responses=errors(401, 422, 429))
-async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any]:
-    """Checks the email and password and returns a fresh access token and a refresh token (a new session). Repeated failures on one account are refused with 429 and `Retry-After`."""
-    return await services.users.login(body, client_address(request), _user_agent(request))
+@router.post(
+    "/login",
+    summary="Sign in",
+    response_model=AuthOut,
+    dependencies=[Depends(refresh_cookie.header)],
+    responses=errors(401, 422, 429),
+)
+async def login(body: LoginIn, request: Request, services: ServicesDep) -> dict[str, Any] | JSONResponse:
+    """Checks the email and password and returns a fresh access token and a refresh token (a new session; in an HttpOnly cookie instead, with `X-Taskroom-Refresh: cookie`). Repeated failures on one account are refused with 429 and `Retry-After`."""
+    answer = await services.users.login(body, client_address(request), _user_agent(request))
+    return refresh_cookie.answer(request, answer)
 
 
-@router.post("/refresh", summary="Refresh a session", response_model=AuthOut, responses=errors(401, 422))
-async def refresh(body: RefreshIn, services: ServicesDep) -> dict[str, Any]:
-    """Exchanges a refresh token for a new access token and a new refresh token; the one presented is spent. A spent one presented again ends its whole session (reuse detection). 401 `INVALID_REFRESH_TOKEN` for an unknown, spent, expired or ended one."""
-    return await services.sessions.refresh(body.refresh_token)
+@router.post(
+    "/refresh",
+    summary="Refresh a session",
+    response_model=AuthOut,
+    dependencies=[Depends(refresh_cookie.header)],
+    # The body is required, as PROTOCOL.md §5.1 has it; only the cookie mode may leave it out.
+    openapi_extra={"requestBody": {"required": True}},
+    responses=errors(401, 422),
+)
+async def refresh(
+    request: Request,
+    services: ServicesDep,
+    body: Annotated[
+        RefreshIn | None,
+        # Described as the contract has it (a body with a refresh token); only the cookie mode leaves it out.
+        WithJsonSchema(RefreshIn.model_json_schema(by_alias=True)),
+        Body(openapi_examples={"by refresh token": {"value": {"refreshToken": "trr_EXAMPLE"}}}),
+    ] = None,
+) -> dict[str, Any] | JSONResponse:
+    """Exchanges a refresh token for a new access token and a new refresh token; the one presented is spent. A spent one presented again ends its whole session (reuse detection). 401 `INVALID_REFRESH_TOKEN` for an unknown, spent, expired or ended one.
+
+    With `X-Taskroom-Refresh: cookie` and no body, the refresh token is the cookie's, and the new one goes back in the cookie."""
+    token = body.refresh_token if body is not None else refresh_cookie.presented(request)
+    if token is None:
+        if refresh_cookie.wanted(request):
+            raise InvalidRefreshToken("no refresh token: no body and no cookie")
+        # The answer a missing body always had (PROTOCOL.md §5.1): the body is required here.
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    return refresh_cookie.answer(request, await services.sessions.refresh(token))
 
 
-@router.post("/logout", summary="Sign out", status_code=204, responses=errors(401, 422))
+@router.post(
+    "/logout",
+    summary="Sign out",
+    status_code=204,
+    dependencies=[Depends(refresh_cookie.header)],
+    responses=errors(401, 422),
+)
 async def logout(
+    request: Request,
     services: ServicesDep,
     # A plain header, not the bearer scheme: the API description must not call this operation
     # secured, since a refresh token alone is enough.
@@ -66,8 +114,11 @@ async def logout(
     """End the session of the refresh token given, else that of the bearer token.
 
     With a refresh token no access token is needed: a client whose access token expired can
-    still sign out."""
+    still sign out. With `X-Taskroom-Refresh: cookie` the cookie's refresh token counts as given,
+    and the answer clears the cookie."""
     refresh_token = body.refresh_token if body is not None else None
+    if refresh_token is None:
+        refresh_token = refresh_cookie.presented(request)
     claims: Claims | None = None
     if refresh_token is None:
         scheme, _, credential = (authorization or "").partition(" ")
@@ -78,7 +129,10 @@ async def logout(
         except TokenError as exc:
             raise Unauthorized(str(exc)) from exc
     await services.sessions.logout(claims, refresh_token)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    if refresh_cookie.wanted(request):
+        refresh_cookie.clear(request, response)
+    return response
 
 
 @router.get("/sessions", summary="The account's sessions", response_model=SessionList, responses=errors(401))

@@ -29,19 +29,27 @@ function newIdempotencyKey() {
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Api {
-  // getToken: () => current token or null; onUnauthorized: called on a 401 of an authenticated call.
+  // getToken: () => the access token to use now (a promise), or null when signed out.
+  // onUnauthorized(token): a 401 answered a call made with `token`; resolves true when a fresh token is in
+  // hand (the call is then made once more), false when the session is over.
   constructor(getToken, onUnauthorized) {
     this.getToken = getToken;
     this.onUnauthorized = onUnauthorized;
   }
 
-  async request(method, path, body) {
+  // The same Idempotency-Key on the second try: a write that did take effect is not made twice.
+  async request(method, path, body, key = method !== "GET" ? newIdempotencyKey() : null, again = true) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const token = this.getToken();
+    let token = null;
+    try {
+      token = await this.getToken();
+    } catch {
+      token = null; // signed out meanwhile: the server answers 401
+    }
     if (token) headers.Authorization = `Bearer ${token}`;
     const write = method !== "GET";
-    if (write) headers["Idempotency-Key"] = newIdempotencyKey();
+    if (key) headers["Idempotency-Key"] = key;
     const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
     let response;
     for (let attempt = 1; ; attempt++) {
@@ -56,18 +64,14 @@ export class Api {
     if (response.status === 204) return null;
     const payload = await response.json().catch(() => null);
     if (!response.ok) {
-      if (response.status === 401 && token) this.onUnauthorized();
+      if (response.status === 401 && token) {
+        if (again && (await this.onUnauthorized(token))) return this.request(method, path, body, key, false);
+      }
       throw new ApiError(response.status, payload);
     }
     return payload;
   }
 
-  register(name, email, password) {
-    return this.request("POST", "/auth/register", { name, email, password });
-  }
-  login(email, password) {
-    return this.request("POST", "/auth/login", { email, password });
-  }
   me() {
     return this.request("GET", "/auth/me");
   }

@@ -7,13 +7,15 @@ import { BoardView } from "./board-view.js";
 import { CursorSender, renderCursors, renderPresence, TypingSignal } from "./collab.js";
 import { TaskEditor } from "./editing.js";
 import { acceptProblem, inviteTokenOf, renderInvitations, showLink } from "./invitations.js";
-import { clearSession, loadSession, saveSession } from "./session.js";
+import { createSession } from "./session.js";
 import { BoardStore, columnLabel, neighboursAt } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_RANK = { viewer: 0, member: 1, admin: 2, owner: 3 };
 
-let session = loadSession();
+const auth = createSession();
+// The signed-in user and the access token in force ({user, token}), or null when signed out.
+let session = null;
 let client = null;
 let board = null; // the open board: {workspace, store, view, cursors, dispose()}
 let wasOpen = false; // the live connection has been open before (so "open" again is a recovery)
@@ -21,9 +23,14 @@ let myStatus = "online";
 const workspaces = new Map();
 const presenceByWorkspace = new Map(); // workspaceId -> Map(userId -> entry), kept for every room
 
+const SESSION_ENDED = "Your session has ended. Please sign in again.";
+
 const api = new Api(
-  () => session && session.token,
-  () => signOut("Your session has ended. Please sign in again."),
+  () => (auth.signedIn ? auth.getToken() : null),
+  async (token) => {
+    await auth.tokenRefused(token);
+    return auth.signedIn && auth.accessToken !== token;
+  },
 );
 
 // --- messages to the user -------------------------------------------------------------------------
@@ -90,33 +97,36 @@ function formValues(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
 
-async function signedIn(auth) {
-  session = saveSession(auth);
-  await enter();
-}
-
-// The API has no refresh tokens: when the access token runs out, the page asks to sign in again.
-let expiryTimer = null;
-
-async function enter() {
-  $("me-name").textContent = session.user.name;
-  clearTimeout(expiryTimer);
-  expiryTimer = setTimeout(
-    () => signOut("Your session has ended. Please sign in again."),
-    Math.min(2 ** 31 - 1, Math.max(0, session.expiresAt - Date.now())), // setTimeout's ceiling
-  );
+// Every sign-in comes here: the forms, the cookie's session picked up on load, another tab's sign-in.
+async function enter(user) {
+  if (session) return;
+  session = {
+    user,
+    get token() {
+      return auth.accessToken;
+    },
+  };
+  $("me-name").textContent = user.name;
   startLive();
   await loadWorkspaces();
   route();
 }
 
+let signingOut = false; // this tab's own sign-out: no message
+
+// The session is over: signed out here or in another tab, or its renewal was refused (ended elsewhere,
+// account deleted). The access token is gone from memory; the sign-in page says why.
+auth.onEnded(({ reason }) => {
+  if (signingOut) signOut();
+  else signOut(reason === "ended" ? SESSION_ENDED : "You signed out in another tab.");
+});
+auth.onSignedIn((user) => enter(user));
+
 function signOut(message) {
-  clearTimeout(expiryTimer);
   if (client) client.disconnect();
   client = null;
   wasOpen = false;
   session = null;
-  clearSession();
   workspaces.clear();
   presenceByWorkspace.clear();
   setBanner(null);
@@ -130,7 +140,7 @@ function bindAuthForms() {
     event.preventDefault();
     const { email, password } = formValues(event.target);
     try {
-      await signedIn(await api.login(email.trim(), password));
+      await auth.login({ email: email.trim(), password });
       event.target.reset();
     } catch (error) {
       showError(error.status === 401 ? "Wrong email or password." : explain(error));
@@ -144,7 +154,7 @@ function bindAuthForms() {
       return;
     }
     try {
-      await signedIn(await api.register(name.trim(), email.trim(), password));
+      await auth.register({ name: name.trim(), email: email.trim(), password });
       event.target.reset();
     } catch (error) {
       if (error.status === 409) showError("An account with this email exists already: sign in instead.");
@@ -152,7 +162,15 @@ function bindAuthForms() {
       else showError(explain(error));
     }
   });
-  $("sign-out").addEventListener("click", () => signOut());
+  $("sign-out").addEventListener("click", async () => {
+    signingOut = true;
+    try {
+      await auth.logout(); // every tab is told; onEnded shows the sign-in page
+    } finally {
+      signingOut = false;
+    }
+    if (session) signOut();
+  });
 }
 
 // --- invitations ----------------------------------------------------------------------------------
@@ -527,7 +545,7 @@ function listen(type, handler) {
 function startLive() {
   if (client) client.disconnect();
   wasOpen = false;
-  client = new TodoWebSocketClient({ url: websocketUrl(), token: () => session && session.token });
+  client = new TodoWebSocketClient({ url: websocketUrl(), token: auth.tokenProvider });
   const current = client;
   client.onStateChange((state) => current === client && connectionChanged(state));
   for (const type of ["TASK_CREATED", "TASK_UPDATED", "TASK_COMPLETED", "TASK_MOVED", "TASK_DELETED"]) {
@@ -633,8 +651,23 @@ function connectionChanged(state) {
     if (!board && location.hash.startsWith("#/w/")) route();
   } else if (state === "reconnecting" || (state === "connecting" && wasOpen)) {
     setBanner("Reconnecting… Changes made meanwhile will appear when the connection is back.");
+  } else if (state === "unauthorized" && session) {
+    // The server refuses every token this tab can get (the session ended, the account was deleted, the
+    // server's signing key changed and the session with it): no amount of retrying helps.
+    signOutEverywhere(SESSION_ENDED);
   } else if (state === "closed" && session) {
     setBanner("Offline: live updates have stopped. Reload the page to reconnect.");
+  }
+}
+
+// Ends what is left of the session (the cookie too) and shows the sign-in page with `message`.
+async function signOutEverywhere(message) {
+  signOut(message);
+  signingOut = true;
+  try {
+    await auth.logout();
+  } finally {
+    signingOut = false;
   }
 }
 
@@ -666,16 +699,14 @@ async function start() {
   bindBoardForms();
   bindPresence();
   window.addEventListener("hashchange", route);
-  if (!session) {
-    route();
-    return;
-  }
+  // A session of this browser (the cookie of an earlier sign-in, or of another tab) is picked up:
+  // onSignedIn enters. None: the sign-in page.
   try {
-    session.user = await api.me();
+    if (await auth.resume()) return;
   } catch (error) {
-    if (!session) return; // a 401 signed out already
+    showError(explain(error));
   }
-  await enter();
+  if (!session) route();
 }
 
 start();

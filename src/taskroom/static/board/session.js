@@ -1,33 +1,21 @@
-// The signed-in session: access token and user, kept in sessionStorage.
-// sessionStorage, not localStorage: the bearer token lives only as long as the tab, is not shared with
-// other tabs and is gone when the tab closes; a reload keeps it. A new tab signs in again.
+// The signed-in session of the board: a TaskroomSession of the client module in the cookie mode.
+// The access token lives in memory only; the refresh token is an HttpOnly cookie that no script of the
+// page can read, so a script injected into the page cannot carry the session away. A second tab picks
+// the session up from the cookie; renewals of all tabs go through one Web Lock (a refresh token is
+// spent on its first use); a sign-out in one tab signs every tab out (BroadcastChannel).
+// docs/security.md has the reasons.
 
-const KEY = "taskroom.session";
+import { TaskroomSession } from "./client/taskroom.js";
 
-export function loadSession() {
+// What an earlier version of the board kept in sessionStorage (an access token): dropped on load.
+const OLD_KEY = "taskroom.session";
+
+export function createSession() {
   try {
-    const saved = JSON.parse(sessionStorage.getItem(KEY) || "null");
-    if (!saved || typeof saved.token !== "string" || !saved.user) return null;
-    if (saved.expiresAt && Date.now() >= saved.expiresAt) {
-      clearSession();
-      return null;
-    }
-    return saved;
+    sessionStorage.removeItem(OLD_KEY);
   } catch {
-    return null;
+    // storage disabled: nothing was kept there either
   }
-}
-
-export function saveSession(auth) {
-  const session = {
-    token: auth.accessToken,
-    user: auth.user,
-    expiresAt: Date.now() + auth.expiresIn * 1000,
-  };
-  sessionStorage.setItem(KEY, JSON.stringify(session));
-  return session;
-}
-
-export function clearSession() {
-  sessionStorage.removeItem(KEY);
+  // Relative to the page, so the board also works under a proxy's path prefix.
+  return new TaskroomSession({ url: new URL(".", document.baseURI).href, refreshTokenIn: "cookie" });
 }
