@@ -15,6 +15,9 @@
 // - A token provider is called on every connect, shortly before the token in force expires (the fresh token
 //   is sent on the open socket), and after a 4401 close.
 
+// The offline-first store (PROTOCOL.md §6) lives in its own file, served beside this one.
+export { TaskroomStore, MemoryStorage, IndexedDBStorage, TaskroomStoreError } from "./store.js";
+
 export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed"]);
 
 export const PRESENCE_STATUSES = Object.freeze(["online", "away", "busy"]);
