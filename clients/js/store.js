@@ -559,6 +559,15 @@ export class TaskroomStore {
     if (status === 409 && body?.error?.current) {
       return this.#conflict(mutation, body.error.current);
     }
+    if (mutation.kind === "move" && !mutation.replaced && (status === 404 || status === 422) && /beforeId|afterId/.test(JSON.stringify(body))) {
+      // The neighbours named when it was first sent no longer fit (others moved them meanwhile). Refused,
+      // so it had no effect: sent once more, between the neighbours it has now, as a new request.
+      mutation.replaced = true;
+      mutation.idempotencyKey = uuid();
+      delete mutation.sent;
+      await this.#persistOutbox();
+      return "again";
+    }
     if (status === 404 && mutation.kind === "delete") {
       // Someone else deleted it first: what was asked for holds.
       this.#confirmed(mutation, null);
