@@ -85,7 +85,10 @@ export interface StoreOptions {
   retry?: Partial<Pick<ReconnectPolicy, "floorMs" | "baseMs" | "capMs">>;
   /** More events behind than this: the snapshot is read instead (default 5000). */
   maxReplay?: number;
+  /** Events asked for per request (default 500). */
   pageLimit?: number;
+  /** A request unanswered this long is a network error, retried (default 30000). */
+  requestTimeoutMs?: number;
   /** A 409: "mine" sends the change again on the current version, "theirs" drops it (the default). */
   onConflict?: (mine: PendingMutation, current: Task) => ConflictChoice | Promise<ConflictChoice>;
   /** A mutation the server refused (a 4xx other than 409): already rolled back. */

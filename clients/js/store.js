@@ -229,6 +229,7 @@ export class TaskroomStore {
   #reconnectPolicy;
   #maxReplay;
   #pageLimit;
+  #requestTimeoutMs;
   #random;
   #onConflict;
   #onRefused;
@@ -237,7 +238,9 @@ export class TaskroomStore {
   #outbox = []; // mutations, oldest first
   #ids = {}; // temporary id → server id, for created tasks
   #catchingUp = new Map(); // workspaceId → promise of the running catch-up
-  #held = new Map(); // workspaceId → live events that came during a catch-up
+  #held = new Map(); // workspaceId → live events held while a catch-up or a create runs
+  #holds = new Map(); // workspaceId → how many of those run
+  #opening = new Map(); // workspaceId → promise of the open() under way
   #writes = Promise.resolve(); // persistence, one write after the other
   #subscribers = new Set();
   #viewSubscribers = new Set();
@@ -267,6 +270,8 @@ export class TaskroomStore {
    * @param {object} [options.reconnect] the WebSocket client's back-off policy
    * @param {object} [options.retry] the outbox's back-off policy (floorMs, baseMs, capMs)
    * @param {number} [options.maxReplay] more events behind than this: load the snapshot instead (default 5000)
+   * @param {number} [options.pageLimit] events (and snapshot tasks) asked for per request (default 500)
+   * @param {number} [options.requestTimeoutMs] a request unanswered this long is a network error (default 30000)
    * @param {(mine, current) => "mine" | "theirs" | Promise<"mine" | "theirs">} [options.onConflict]
    * @param {(mutation, error) => void} [options.onRefused]
    */
@@ -292,7 +297,8 @@ export class TaskroomStore {
     this.#prefix = namespace ?? "taskroom";
     this.#retry = { ...DEFAULT_SEND_RETRY, ...retry };
     this.#maxReplay = maxReplay ?? 5000;
-    this.#pageLimit = options?.pageLimit ?? 500;
+    this.#pageLimit = options?.pageLimit ?? null;
+    this.#requestTimeoutMs = options?.requestTimeoutMs ?? 30000;
     this.#random = options?.random ?? Math.random;
     this.#onConflict = options?.onConflict ?? null;
     this.#onRefused = options?.onRefused ?? null;
@@ -376,12 +382,21 @@ export class TaskroomStore {
    * Opens a workspace's replica: from the persisted copy at once when there is one (catching up in the
    * background, `replica.synced`), else once the snapshot is read. Live events follow.
    */
-  async open(workspaceId) {
+  open(workspaceId) {
     requireId("workspaceId", workspaceId);
-    if (this.#closed) throw new TaskroomStoreError("CLOSED", "the store is closed");
+    if (this.#closed) return Promise.reject(new TaskroomStoreError("CLOSED", "the store is closed"));
+    let opening = this.#opening.get(workspaceId);
+    if (!opening) {
+      opening = this.#open(workspaceId);
+      this.#opening.set(workspaceId, opening);
+      // A failed open (no copy and no server) may be tried again.
+      opening.catch(() => this.#opening.delete(workspaceId));
+    }
+    return opening;
+  }
+
+  async #open(workspaceId) {
     await this.#load();
-    const existing = this.#replicas.get(workspaceId);
-    if (existing) return existing.replica;
     const copy = await this.#storage.get(this.#key(`replica:${workspaceId}`));
     const state = {
       base: copy ? fromCopy(copy) : { workspace: null, members: new Map(), tasks: new Map(), latestSeq: 0 },
@@ -412,6 +427,8 @@ export class TaskroomStore {
 
   /** Sends what waits now (instead of at the next retry); resolves when the outbox is empty or sending stops. */
   async flush() {
+    // A provider may give a token that works now (the user signed in again).
+    if (this.#status === "unauthorized" && typeof this.#token === "function") this.#setStatus("idle");
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     await this.#drain();
@@ -501,13 +518,14 @@ export class TaskroomStore {
     this.#draining = true;
     try {
       while (this.#outbox.length > 0 && !this.#closed) {
-        const mutation = this.#outbox[0];
-        if (!this.#replicas.has(mutation.workspaceId)) {
-          // Sent once its workspace is open (it needs the replica to rebase on).
-          break;
-        }
+        // In order within a workspace; one whose workspace is not open waits for it (it needs the replica
+        // to rebase on), without holding up the others.
+        const mutation = this.#outbox.find((m) => this.#replicas.has(m.workspaceId));
+        if (!mutation) break;
         this.#setStatus("sending");
         let outcome;
+        const creating = mutation.kind === "create";
+        if (creating) this.#hold(mutation.workspaceId);
         try {
           outcome = await this.#send(mutation);
         } catch (error) {
@@ -520,11 +538,13 @@ export class TaskroomStore {
             return;
           }
           throw error;
+        } finally {
+          if (creating) this.#release(mutation.workspaceId);
         }
         this.#attempt = 0;
         if (outcome === "again") continue; // a conflict resolved as "mine": the same mutation, re-based
       }
-      if (!this.#closed) this.#setStatus("idle");
+      if (!this.#closed) this.#setStatus(this.#outbox.length === 0 ? "idle" : "waiting");
     } finally {
       this.#draining = false;
     }
@@ -625,7 +645,7 @@ export class TaskroomStore {
   }
 
   #confirmed(mutation, task) {
-    this.#outbox.shift();
+    this.#outbox.splice(this.#outbox.indexOf(mutation), 1);
     const state = this.#replicas.get(mutation.workspaceId);
     if (mutation.kind === "create" && task) {
       this.#ids[mutation.taskId] = task.id;
@@ -707,6 +727,8 @@ export class TaskroomStore {
           method,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
+          // A black-holed network never answers: given up, then retried like any network error.
+          signal: typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(this.#requestTimeoutMs) : undefined,
         });
       } catch (error) {
         throw new NetworkError(`${method} ${path}: ${error?.message ?? error}`);
@@ -756,13 +778,10 @@ export class TaskroomStore {
   #catchUp(workspaceId) {
     const running = this.#catchingUp.get(workspaceId);
     if (running) return running;
-    if (!this.#held.has(workspaceId)) this.#held.set(workspaceId, []);
+    this.#hold(workspaceId);
     const promise = this.#runCatchUp(workspaceId).finally(() => {
       this.#catchingUp.delete(workspaceId);
-      const held = this.#held.get(workspaceId) ?? [];
-      this.#held.delete(workspaceId);
-      held.sort((a, b) => a.seq - b.seq);
-      for (const envelope of held) this.#live(envelope);
+      this.#release(workspaceId);
     });
     this.#catchingUp.set(workspaceId, promise);
     return promise;
@@ -777,7 +796,7 @@ export class TaskroomStore {
       const since = state.base.latestSeq;
       let page;
       try {
-        page = await this.#get(`/workspaces/${ws}/events?since=${since}&limit=${this.#pageLimit}`);
+        page = await this.#get(`/workspaces/${ws}/events?since=${since}&limit=${Math.min(this.#pageLimit ?? 500, 500)}`);
       } catch (error) {
         if (error instanceof TaskroomStoreError && error.status === 410) return this.#loadSnapshot(workspaceId, "gone");
         throw error;
@@ -820,7 +839,11 @@ export class TaskroomStore {
     const tasks = [];
     let cursor = null;
     do {
-      const query = cursor === null ? "" : `?cursor=${encodeURIComponent(cursor)}`;
+      // The server's page size unless told otherwise (it reads a few thousand tasks at once).
+      const params = new URLSearchParams();
+      if (this.#pageLimit !== null) params.set("limit", String(this.#pageLimit));
+      if (cursor !== null) params.set("cursor", cursor);
+      const query = params.toString() === "" ? "" : `?${params}`;
       const page = await this.#get(`/workspaces/${ws}/snapshot${query}`);
       first ??= page;
       tasks.push(...page.tasks);
@@ -836,7 +859,7 @@ export class TaskroomStore {
     let cursor = null;
     do {
       const query = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
-      const page = await this.#get(`/workspaces/${ws}/tasks?limit=500${query}`);
+      const page = await this.#get(`/workspaces/${ws}/tasks?limit=${Math.min(this.#pageLimit ?? 500, 500)}${query}`);
       tasks.push(...page.items);
       cursor = page.nextCursor ?? null;
     } while (cursor !== null);
@@ -883,6 +906,26 @@ export class TaskroomStore {
     if (this.#ownsClient && this.#client.state === "closed") this.#client.connect().catch(() => {});
   }
 
+  // Live events wait while the replica is being caught up (they follow what the log gives), and while a
+  // create is sent (so its TASK_CREATED does not show the task twice before the temporary id is mapped).
+  #hold(workspaceId) {
+    this.#holds.set(workspaceId, (this.#holds.get(workspaceId) ?? 0) + 1);
+    if (!this.#held.has(workspaceId)) this.#held.set(workspaceId, []);
+  }
+
+  #release(workspaceId) {
+    const count = (this.#holds.get(workspaceId) ?? 1) - 1;
+    if (count > 0) {
+      this.#holds.set(workspaceId, count);
+      return;
+    }
+    this.#holds.delete(workspaceId);
+    const held = this.#held.get(workspaceId) ?? [];
+    this.#held.delete(workspaceId);
+    held.sort((a, b) => a.seq - b.seq);
+    for (const envelope of held) this.#live(envelope);
+  }
+
   #live(envelope) {
     if (this.#closed) return;
     const workspaceId = envelope?.data?.workspaceId;
@@ -896,8 +939,8 @@ export class TaskroomStore {
     if (envelope.seq <= state.base.latestSeq) return; // applied already
     if (envelope.seq > state.base.latestSeq + 1) {
       // A gap (a client that joined the room later than our copy's seq): fill it from the log.
-      this.#held.set(workspaceId, [envelope]);
       void this.#catchUp(workspaceId).catch(() => {});
+      this.#held.get(workspaceId)?.push(envelope);
       return;
     }
     this.#applyEvent(state.base, envelope);
@@ -932,6 +975,11 @@ export class TaskroomStore {
         break;
       case "WORKSPACE_MEMBER_REMOVED":
         base.members.delete(data.userId);
+        if (data.userId === this.#client?.userId) {
+          // Removed: nothing more comes from it, and its copy is not kept.
+          base.deleted = true;
+          base.tasks.clear();
+        }
         break;
     }
     base.latestSeq = envelope.seq;
