@@ -586,6 +586,66 @@ class TaskList(WireModel):
     next_cursor: str | None
 
 
+class WorkspaceSnapshot(WireModel):
+    """The workspace at one moment: its members, a page of its tasks, and the log's head then."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "workspace": {
+                        "id": "w-1",
+                        "name": "Launch",
+                        "description": None,
+                        "ownerId": "u-ada",
+                        "role": "owner",
+                        "seq": 12,
+                        "createdAt": "2026-11-26T14:00:00.000Z",
+                        "updatedAt": "2026-11-26T14:00:00.000Z",
+                    },
+                    "members": [
+                        {
+                            "userId": "u-ada",
+                            "email": "ada@example.com",
+                            "name": "Ada",
+                            "role": "owner",
+                            "joinedAt": "2026-11-26T14:00:00.000Z",
+                        }
+                    ],
+                    "tasks": [
+                        {
+                            "id": "t-1",
+                            "workspaceId": "w-1",
+                            "title": "Write the plan",
+                            "description": "One page",
+                            "status": "todo",
+                            "position": "a0",
+                            "completed": False,
+                            "completedAt": None,
+                            "assigneeId": None,
+                            "dueDate": None,
+                            "priority": "high",
+                            "createdBy": "u-ada",
+                            "createdAt": "2026-11-26T14:00:00.000Z",
+                            "updatedAt": "2026-11-26T14:00:00.000Z",
+                            "version": 1,
+                        }
+                    ],
+                    "latestSeq": 12,
+                    "nextCursor": None,
+                }
+            ]
+        }
+    )
+    workspace: WorkspaceOut
+    members: list[MemberOut]
+    tasks: list[TaskOut]
+    # Apply the events after this seq (of the first page) to the pages to reach the current state.
+    latest_seq: int
+    # Opaque; null on the last page.
+    next_cursor: str | None
+
+
 class EventOut(WireModel):
     """A logged event: the same envelope a WebSocket client receives (PROTOCOL §3.2)."""
 

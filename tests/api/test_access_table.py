@@ -289,6 +289,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/workspaces/{{workspace_id}}/events"): Row(
         "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/events", {})
     ),
+    ("GET", f"{API}/workspaces/{{workspace_id}}/snapshot"): Row(
+        "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/snapshot", {})
+    ),
     ("GET", f"{API}/workspaces/{{workspace_id}}/tasks"): Row(
         "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/tasks", {})
     ),

@@ -73,3 +73,22 @@ def test_list_tasks_pages_through_every_task_in_board_order(node: RunningServer)
             assert too_many.value.status == 422
 
     asyncio.run(scenario())
+
+
+def test_snapshot_reads_every_page_of_a_big_workspace(node: RunningServer) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(node.base_url) as api:
+            user = await new_account(api)
+            workspace = (await api.create_workspace("Big snapshot"))["id"]
+            rows = [{"status": "todo", "position": position} for position in column_keys(2300)]
+            await asyncio.to_thread(insert_tasks, node, workspace, user["id"], rows)
+            await api.create_task(workspace, "through the log")
+
+            snapshot = await api.snapshot(workspace)
+            assert set(snapshot) == {"workspace", "members", "tasks", "latestSeq"}
+            assert snapshot["tasks"] == await api.list_tasks(workspace)
+            assert len(snapshot["tasks"]) == 2301
+            assert snapshot["latestSeq"] == (await api.events(workspace))["latestSeq"]
+            assert [m["userId"] for m in snapshot["members"]] == [user["id"]]
+
+    asyncio.run(scenario())

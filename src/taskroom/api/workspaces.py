@@ -15,8 +15,11 @@ from ..schemas import (
     WorkspaceList,
     WorkspaceOut,
     WorkspacePatch,
+    WorkspaceSnapshot,
 )
 from ..services.log import decode_envelopes
+from ..services.task_pages import MAX_CURSOR_CHARS
+from ..services.workspaces import SNAPSHOT_PAGE_DEFAULT, SNAPSHOT_PAGE_MAX
 from .deps import IdemKey, PathId, ServicesDep, UserId, limit_member_adds, reply
 from .responses import AUTHENTICATED, READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
 
@@ -154,3 +157,20 @@ async def workspace_events(
         "latestSeq": page.latest_seq,
         "hasMore": page.has_more,
     }
+
+
+@router.get(
+    "/{workspace_id}/snapshot",
+    summary="Read the workspace at one moment",
+    response_model=WorkspaceSnapshot,
+    responses=errors(*READ_IN_WORKSPACE),
+)
+async def workspace_snapshot(
+    workspace_id: PathId,
+    user_id: UserId,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=SNAPSHOT_PAGE_MAX)] = SNAPSHOT_PAGE_DEFAULT,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
+) -> dict[str, Any]:
+    """The workspace, its members and its tasks in board order, read in one transaction with the log's head `latestSeq`: applying every event after `latestSeq` gives the current state, with no event missed or applied twice. A big workspace comes in pages: pass `nextCursor` as `cursor` for the next one, and catch up from the first page's `latestSeq`. Writers are never held back by it."""
+    return await services.workspaces.snapshot(user_id, workspace_id, limit, cursor)

@@ -3,6 +3,7 @@
 from .backoff import Backoff
 from .events import Event, NotConnectedError, ServerError, UnauthorizedError
 from .offline import QueueFull, WriteQueued, WriteRequest
+from .queue_file import QueueFileBusy
 from .rest import UNSET, ApiError, FlushResult, NotSignedIn, SessionTokenProvider, TaskroomAPI
 from .state import ConnectionState, StateChange
 from .tokens import TokenUnavailable
@@ -17,6 +18,7 @@ __all__ = [
     "FlushResult",
     "NotConnectedError",
     "NotSignedIn",
+    "QueueFileBusy",
     "QueueFull",
     "ServerError",
     "SessionTokenProvider",

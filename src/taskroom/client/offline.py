@@ -10,7 +10,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,29 @@ class OfflineQueue:
 
     def pop_first(self) -> WriteRequest:
         return self._items.popleft()
+
+    # A write being sent is only kept by a queue that outlives the process (`queue_file.py`):
+    # in memory, a process that dies takes its queue with it anyway.
+    def hold(self, request: WriteRequest) -> None:
+        pass
+
+    def release(self, request: WriteRequest) -> None:
+        pass
+
+    def requeue(self, request: WriteRequest) -> None:
+        self.append(request)
+
+
+class WriteQueue(Protocol):
+    """What `TaskroomAPI` needs of its queue: in memory (`OfflineQueue`) or in a file (`SqliteQueue`)."""
+
+    limit: int
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[WriteRequest]: ...
+    def append(self, request: WriteRequest) -> None: ...
+    def first(self) -> WriteRequest | None: ...
+    def pop_first(self) -> WriteRequest: ...
+    def hold(self, request: WriteRequest) -> None: ...
+    def release(self, request: WriteRequest) -> None: ...
+    def requeue(self, request: WriteRequest) -> None: ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .offline import OfflineQueue, WriteQueued, WriteRequest
+from .offline import OfflineQueue, WriteQueue, WriteQueued, WriteRequest
+from .queue_file import SqliteQueue
 from .session import Session, Tokens
 from .state import ConnectionState, StateChange
 from .tokens import TokenSource, TokenUnavailable, fetch_token
@@ -100,6 +102,10 @@ class TaskroomAPI:
     hears of every queued write the server refused when it was replayed (also those of the
     flushes that writes do by themselves, whose results the caller does not see). ``queue_offline=False`` raises
     httpx's transport errors instead of queueing.
+
+    ``queue_path``: keep the queue in that SQLite file instead of in memory (queue_file.py). A
+    process that stops with writes queued, or killed while one was being sent, sends them on its
+    next start (the first write or ``flush_queue()``), each applied once. One process at a time.
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class TaskroomAPI:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         refresh_margin: float = 30.0,
+        queue_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.base_url = http_base_url(url)
         self._token_source = token
@@ -123,7 +130,9 @@ class TaskroomAPI:
         self.on_conflict = on_conflict
         self.on_refused = on_refused
         self._queue_offline = queue_offline
-        self._queue = OfflineQueue(max_queued)
+        self._queue: WriteQueue = (
+            SqliteQueue(queue_path, max_queued) if queue_path is not None else OfflineQueue(max_queued)
+        )
         self._flushing = asyncio.Lock()  # two flushes at once would pop each other's writes
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
 
@@ -131,6 +140,8 @@ class TaskroomAPI:
         """Close the connections. The session stays live on the server (``logout()`` ends it)."""
         await self._session.settle()  # a refresh under way keeps its answer (its token is spent)
         await self._http.aclose()
+        if isinstance(self._queue, SqliteQueue):
+            self._queue.close()
 
     async def __aenter__(self) -> TaskroomAPI:
         return self
@@ -401,6 +412,18 @@ class TaskroomAPI:
             params["limit"] = str(limit)
         return dict(await self._read(f"/workspaces/{workspace_id}/events", params))
 
+    async def snapshot(self, workspace_id: str) -> dict[str, Any]:
+        """The workspace at one moment (PROTOCOL §6): ``{workspace, members, tasks, latestSeq}``,
+        every page read. Apply the events after ``latestSeq`` to reach the current state."""
+        path = f"/workspaces/{workspace_id}/snapshot"
+        first = dict(await self._read(path, {}))
+        page = first
+        while page["nextCursor"] is not None:
+            page = dict(await self._read(path, {"cursor": page["nextCursor"]}))
+            first["tasks"].extend(page["tasks"])
+        del first["nextCursor"]
+        return first
+
     # --- the offline queue --------------------------------------------------------------------
 
     @property
@@ -463,17 +486,27 @@ class TaskroomAPI:
         if len(self._queue):
             self._queue.append(request)
             raise WriteQueued(request)
+        # A queue file keeps the write while it is sent: a process killed before the answer sends
+        # it again on its next start, under the same key.
+        self._queue.hold(request)
         try:
-            return await self._exchange(request)
+            answer = await self._exchange(request)
         except (httpx.TransportError, _Unavailable) as exc:
             if not self._queue_offline:
+                self._queue.release(request)
                 raise
-            self._queue.append(request)
+            self._queue.requeue(request)
             raise WriteQueued(request, exc) from exc
         except ApiError as error:
+            self._queue.release(request)
             if await self._hand_conflict(request, error):
                 return error.current
             raise
+        except BaseException:
+            self._queue.release(request)
+            raise
+        self._queue.release(request)
+        return answer
 
     async def _hand_conflict(self, request: WriteRequest, error: ApiError) -> bool:
         if self.on_conflict is None or error.code != "CONFLICT" or error.current is None:

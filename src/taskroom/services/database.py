@@ -79,6 +79,25 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction that sees one moment, without blocking any writer.
+
+        SQLite's read transaction is one snapshot already. On PostgreSQL it is REPEATABLE READ: every
+        statement sees what was committed before the first one, so rows and the log's head agree
+        (a workspace's writers commit in seq order, under its lock, so that moment is a prefix of
+        its log). Used by reads that must be exact at a seq but may be long, like `/snapshot`;
+        `transaction()` with the workspace's lock would hold its writers back meanwhile."""
+        if self.is_sqlite:
+            async with self.read() as session:
+                yield session
+            return
+        async with self._sessions() as session, session.begin():
+            await session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            )
+            yield session
+
+    @asynccontextmanager
     async def rows(self) -> AsyncIterator[Reader]:
         """A short Core read for the real-time layer (rows, not objects), as cheap as it gets.
 

@@ -18,8 +18,15 @@ from .access import require_role
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import LogPage, WorkspaceLog
-from .views import member_view, workspace_view
+from .task_pages import TaskFilters, decode_cursor, read_page
+from .views import member_view, task_view, workspace_view
 from .writes import Reply, UserNotice, WriteOutcome, WriteRunner
+
+_EVERY_TASK = TaskFilters()
+# Tasks per `/snapshot` page: a board of a few thousand tasks opens in one request (about 1.5 MB
+# for 5,000), while a page still holds a bounded number of rows in memory.
+SNAPSHOT_PAGE_DEFAULT = 1000
+SNAPSHOT_PAGE_MAX = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,29 @@ class WorkspaceService:
         async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
             return await self.log.read(session, workspace_id, since, limit)
+
+    async def snapshot(
+        self, user_id: str, workspace_id: str, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """The workspace, its members, a page of its tasks and the log's head, read at one moment
+        (PROTOCOL §6): applying every event after `latestSeq` to them gives the current state.
+
+        A later page (`cursor`) is its own moment. A client that applies the events after the
+        first page's `latestSeq` to all its pages still ends at the current state: every task
+        event carries the whole task (or deletes it), so replaying one over a row read later
+        only repeats a step the row has already taken."""
+        after = decode_cursor(cursor) if cursor is not None else None
+        async with self.db.snapshot() as session:
+            member = await require_role(session, workspace_id, user_id, Role.VIEWER)
+            workspace = await _workspace(session, workspace_id)
+            tasks, next_key = await read_page(session, workspace_id, _EVERY_TASK, limit, after)
+            return {
+                "workspace": workspace_view(workspace, member.role),
+                "members": await member_views(session, workspace_id),
+                "tasks": [task_view(task) for task in tasks],
+                "latestSeq": workspace.seq,  # the log's head, read in the same moment
+                "nextCursor": next_key.encode() if next_key else None,
+            }
 
     # --- writes --------------------------------------------------------------------------------
 
