@@ -114,6 +114,21 @@ test("without a copy the store reads the snapshot, then follows live events", as
   await store.close();
 });
 
+test("a node without the snapshot route (before v1.1): the store reads the workspace, members and tasks instead", async () => {
+  const { rest, alice, workspace } = await setUp();
+  for (const title of ["One", "Two"]) await rest.createTask(alice.token, workspace.id, title);
+  const olderNode = async (url, init) =>
+    String(url).includes("/snapshot")
+      ? new Response(JSON.stringify({ error: { code: "NOT_FOUND", message: "Not Found" } }), { status: 404 })
+      : fetch(url, init);
+  const store = storeFor(alice, { fetch: olderNode });
+  const replica = await store.open(workspace.id);
+  assert.deepEqual(board(replica.tasks), board(await serverTasks(rest, alice.token, workspace.id)));
+  assert.equal(replica.latestSeq, 2);
+  assert.deepEqual(replica.members.map((m) => m.userId), [alice.id]);
+  await store.close();
+});
+
 test("a persisted copy opens at once and catches up with the events since its seq", async () => {
   const { rest, alice, workspace } = await setUp();
   const storage = fileStorage();
