@@ -248,7 +248,7 @@ export class TaskroomStore {
   #statusSubscribers = new Set();
   #syncSubscribers = new Set();
   #loaded = null;
-  #draining = false;
+  #draining = null; // the running send loop's promise
   #retryTimer = null;
   #attempt = 0;
   #status = "idle";
@@ -414,12 +414,14 @@ export class TaskroomStore {
       synced.catch(() => {}); // a reconnect or a gap tries again
       this.#startClient(workspaceId);
     } else {
-      // Live events resume from the snapshot's seq, not from 0 (the whole log).
       try {
         await synced;
-      } finally {
-        this.#startClient(workspaceId);
+      } catch (error) {
+        this.#replicas.delete(workspaceId); // nothing to show: open() may be called again
+        throw error;
       }
+      // Live events resume from the snapshot's seq, not from 0 (the whole log).
+      this.#startClient(workspaceId);
     }
     void this.#drain();
     return state.replica;
@@ -444,6 +446,9 @@ export class TaskroomStore {
     this.#offClient = [];
     if (this.#onlineListener) globalThis.removeEventListener?.("online", this.#onlineListener);
     if (this.#ownsClient && this.#client) await this.#client.disconnect();
+    // A send under way ends first (its answer is recorded), so a store opened next on the same storage
+    // sees the outbox as this one leaves it.
+    await this.#draining?.catch(() => {});
     this.#setStatus("closed");
     await this.#writes;
   }
@@ -460,23 +465,23 @@ export class TaskroomStore {
   }
 
   /** Edits fields (title, description, assigneeId, dueDate, priority). */
-  updateTask(taskId, fields) {
+  async updateTask(taskId, fields) {
     const unknown = Object.keys(fields ?? {}).filter((name) => !UPDATABLE.includes(name));
     if (unknown.length > 0) throw new TypeError(`fields: not editable here: ${unknown.join(", ")}`);
     return this.#mutateExisting("update", taskId, { ...fields });
   }
 
   /** Moves a task to `status`, right below `beforeId` / right above `afterId` (neither: the column's end). */
-  moveTask(taskId, { status, beforeId, afterId } = {}) {
+  async moveTask(taskId, { status, beforeId, afterId } = {}) {
     if (!COLUMNS.includes(status)) throw new TypeError(`status: one of ${COLUMNS.join(", ")}`);
     return this.#mutateExisting("move", taskId, { status, beforeId: beforeId ?? null, afterId: afterId ?? null });
   }
 
-  completeTask(taskId, completed = true) {
+  async completeTask(taskId, completed = true) {
     return this.#mutateExisting("complete", taskId, { completed: Boolean(completed) });
   }
 
-  deleteTask(taskId) {
+  async deleteTask(taskId) {
     return this.#mutateExisting("delete", taskId, {});
   }
 
@@ -513,41 +518,45 @@ export class TaskroomStore {
 
   // ---- the outbox -------------------------------------------------------------------------------------
 
-  async #drain() {
-    if (this.#draining || this.#closed || this.#status === "unauthorized") return;
-    this.#draining = true;
-    try {
-      while (this.#outbox.length > 0 && !this.#closed) {
-        // In order within a workspace; one whose workspace is not open waits for it (it needs the replica
-        // to rebase on), without holding up the others.
-        const mutation = this.#outbox.find((m) => this.#replicas.has(m.workspaceId));
-        if (!mutation) break;
-        this.#setStatus("sending");
-        let outcome;
-        const creating = mutation.kind === "create";
-        if (creating) this.#hold(mutation.workspaceId);
-        try {
-          outcome = await this.#send(mutation);
-        } catch (error) {
-          if (error instanceof NetworkError) {
-            this.#scheduleRetry(error);
-            return;
-          }
-          if (error instanceof TaskroomStoreError && error.code === "UNAUTHORIZED") {
-            this.#setStatus("unauthorized", { error });
-            return;
-          }
-          throw error;
-        } finally {
-          if (creating) this.#release(mutation.workspaceId);
+  #drain() {
+    if (this.#draining) return this.#draining;
+    if (this.#closed || this.#status === "unauthorized") return Promise.resolve();
+    this.#draining = this.#sendAll().finally(() => {
+      this.#draining = null;
+    });
+    return this.#draining;
+  }
+
+  async #sendAll() {
+    while (this.#outbox.length > 0 && !this.#closed) {
+      // In order within a workspace; one whose workspace is not open waits for it (it needs the replica
+      // to rebase on), without holding up the others.
+      const mutation = this.#outbox.find((m) => this.#replicas.has(m.workspaceId));
+      if (!mutation) break;
+      this.#setStatus("sending");
+      const creating = mutation.kind === "create";
+      if (creating) this.#hold(mutation.workspaceId);
+      try {
+        await this.#send(mutation);
+      } catch (error) {
+        if (error instanceof NetworkError) {
+          this.#scheduleRetry(error);
+          return;
         }
-        this.#attempt = 0;
-        if (outcome === "again") continue; // a conflict resolved as "mine": the same mutation, re-based
+        if (error instanceof TaskroomStoreError && error.code === "UNAUTHORIZED") {
+          this.#setStatus("unauthorized", { error });
+          return;
+        }
+        // Not the server's answer (a token provider that failed, say): tried again later.
+        reportError(error);
+        this.#scheduleRetry(error);
+        return;
+      } finally {
+        if (creating) this.#release(mutation.workspaceId);
       }
-      if (!this.#closed) this.#setStatus(this.#outbox.length === 0 ? "idle" : "waiting");
-    } finally {
-      this.#draining = false;
+      this.#attempt = 0; // the server answered (a mutation kept after a conflict comes next again)
     }
+    if (!this.#closed) this.#setStatus(this.#outbox.length === 0 ? "idle" : "waiting");
   }
 
   #scheduleRetry(error) {
@@ -779,10 +788,15 @@ export class TaskroomStore {
     const running = this.#catchingUp.get(workspaceId);
     if (running) return running;
     this.#hold(workspaceId);
-    const promise = this.#runCatchUp(workspaceId).finally(() => {
-      this.#catchingUp.delete(workspaceId);
-      this.#release(workspaceId);
-    });
+    const promise = this.#runCatchUp(workspaceId)
+      .catch((error) => {
+        if (error instanceof TaskroomStoreError && error.code === "UNAUTHORIZED") this.#setStatus("unauthorized", { error });
+        throw error;
+      })
+      .finally(() => {
+        this.#catchingUp.delete(workspaceId);
+        this.#release(workspaceId);
+      });
     this.#catchingUp.set(workspaceId, promise);
     return promise;
   }
