@@ -801,7 +801,8 @@ export class TaskroomStore {
     return promise;
   }
 
-  async #runCatchUp(workspaceId) {
+  // `report`: false when it follows a snapshot, which reports for both.
+  async #runCatchUp(workspaceId, report = true) {
     const state = this.#replicas.get(workspaceId);
     if (!state.hasCopy) return this.#loadSnapshot(workspaceId, "no copy");
     const ws = encodeURIComponent(workspaceId);
@@ -823,7 +824,7 @@ export class TaskroomStore {
     }
     this.#rebase(workspaceId, "caught up");
     this.#persistReplica(workspaceId);
-    this.#emitSync({ workspaceId, kind: "events", events: changed.length, latestSeq: state.base.latestSeq });
+    if (report) this.#emitSync({ workspaceId, kind: "events", events: changed.length, latestSeq: state.base.latestSeq });
     return state;
   }
 
@@ -843,7 +844,7 @@ export class TaskroomStore {
     state.base = fromCopy(snapshot);
     state.hasCopy = true;
     // Events after the snapshot's seq (read from the first page) are then applied on top.
-    await this.#runCatchUp(workspaceId);
+    await this.#runCatchUp(workspaceId, false);
     this.#emitSync({ workspaceId, kind: "snapshot", reason, latestSeq: state.base.latestSeq });
     return state;
   }

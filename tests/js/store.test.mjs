@@ -101,8 +101,8 @@ test("without a copy the store reads the snapshot, then follows live events", as
   assert.equal(replica.latestSeq, 3);
   assert.equal(replica.workspace.id, workspace.id);
   assert.deepEqual(replica.members.map((m) => m.userId), [alice.id]);
-  assert.equal(syncs.at(-1).kind, "snapshot");
-  assert.equal(syncs.at(-1).reason, "no copy");
+  assert.equal(syncs[0].kind, "snapshot");
+  assert.equal(syncs[0].reason, "no copy");
 
   const column = store.column(workspace.id, "todo");
   const seen = [];
@@ -148,8 +148,8 @@ test("a persisted copy opens at once and catches up with the events since its se
   assert.equal(syncs[0].kind, "copy");
   assert.equal(syncs[0].latestSeq, 1);
   await replica.synced;
-  assert.equal(syncs.at(-1).kind, "events");
-  assert.equal(syncs.at(-1).events, 2);
+  assert.equal(syncs[1].kind, "events");
+  assert.equal(syncs[1].events, 2);
   assert.equal(replica.latestSeq, 3);
   assert.deepEqual(board(replica.tasks), board(await serverTasks(rest, alice.token, workspace.id)));
   assert.equal(second.task(later.id).current.priority, "high");
