@@ -241,6 +241,8 @@ export class TaskroomStore {
   #held = new Map(); // workspaceId → live events held while a catch-up or a create runs
   #holds = new Map(); // workspaceId → how many of those run
   #opening = new Map(); // workspaceId → promise of the open() under way
+  #dirty = new Set(); // workspaces whose copy waits to be written
+  #dirtyTimer = null;
   #writes = Promise.resolve(); // persistence, one write after the other
   #subscribers = new Set();
   #viewSubscribers = new Set();
@@ -450,7 +452,7 @@ export class TaskroomStore {
     // sees the outbox as this one leaves it.
     await this.#draining?.catch(() => {});
     this.#setStatus("closed");
-    await this.#writes;
+    await this.#writeReplicas();
   }
 
   // ---- mutations --------------------------------------------------------------------------------------
@@ -1169,8 +1171,27 @@ export class TaskroomStore {
     return this.#persist("outbox", this.#outbox);
   }
 
+  // The copy of the server state is written at most every REPLICA_WRITE_MS (a busy board sends many events,
+  // and each write is the whole workspace). Losing the last ones is harmless: the next open catches up
+  // from the seq that was written. The outbox, which is not, is written at once.
   #persistReplica(workspaceId) {
-    const { base } = this.#replicas.get(workspaceId);
+    this.#dirty.add(workspaceId);
+    this.#dirtyTimer ??= setTimeout(() => this.#writeReplicas(), REPLICA_WRITE_MS);
+  }
+
+  #writeReplicas() {
+    clearTimeout(this.#dirtyTimer);
+    this.#dirtyTimer = null;
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    for (const workspaceId of dirty) this.#writeReplica(workspaceId);
+    return this.#writes;
+  }
+
+  #writeReplica(workspaceId) {
+    const state = this.#replicas.get(workspaceId);
+    if (!state) return this.#writes;
+    const { base } = state;
     if (base.deleted) {
       const key = this.#key(`replica:${workspaceId}`);
       this.#writes = this.#writes.then(() => this.#storage.delete(key)).catch(reportError);
@@ -1189,6 +1210,7 @@ export class TaskroomStore {
 // ---- helpers --------------------------------------------------------------------------------------------
 
 const EMPTY = Object.freeze([]);
+const REPLICA_WRITE_MS = 250;
 
 function makeStorage(persist) {
   const kind = persist ?? (typeof globalThis.indexedDB === "undefined" ? "memory" : "indexeddb");
