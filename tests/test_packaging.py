@@ -50,7 +50,12 @@ def test_a_built_wheel_carries_the_javascript_client_and_an_install_serves_it_fr
     (wheel,) = (tmp_path / "dist").glob("taskroom-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         client_files = sorted(n for n in archive.namelist() if n.startswith("taskroom/static/client/"))
-        assert client_files == ["taskroom/static/client/taskroom.d.ts", "taskroom/static/client/taskroom.js"]
+        assert client_files == [
+            "taskroom/static/client/store.d.ts",
+            "taskroom/static/client/store.js",
+            "taskroom/static/client/taskroom.d.ts",
+            "taskroom/static/client/taskroom.js",
+        ]
         for name in client_files:
             assert archive.read(name) == (CLIENT_SOURCE / Path(name).name).read_bytes(), name
 

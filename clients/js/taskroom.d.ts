@@ -1,6 +1,9 @@
 // Type declarations of the Taskroom JavaScript client (taskroom.js, served beside this file).
 // The wire contract is PROTOCOL.md §3; docs/clients.md describes the behaviour.
 
+// The offline-first store, declared beside its own file.
+export { TaskroomStore, MemoryStorage, IndexedDBStorage, TaskroomStoreError } from "./store.js";
+
 export type TaskStatus = "todo" | "in_progress" | "done";
 export type Priority = "low" | "medium" | "high" | "urgent";
 export type Role = "owner" | "admin" | "member" | "viewer";

@@ -18,6 +18,9 @@
 //   close code) when the provider hands back a refused token, throws a TokenUnavailableError, or when three
 //   connects in a row were refused; a string token stops it at its first refusal (PROTOCOL.md §4).
 
+// The offline-first store (PROTOCOL.md §6) lives in its own file, served beside this one.
+export { TaskroomStore, MemoryStorage, IndexedDBStorage, TaskroomStoreError } from "./store.js";
+
 export const STATES = Object.freeze(["connecting", "open", "reconnecting", "closed", "unauthorized"]);
 
 // Connects refused in a row (4401 before the connection authenticated) after which the client stops.

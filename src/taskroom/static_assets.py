@@ -76,7 +76,7 @@ class ClientFiles(AssetFiles):
     """The client's module and declarations only: their directory is also the npm package, whose
     package.json, README and (after a local `npm install`) node_modules are not the node's to serve."""
 
-    SERVED: Final = frozenset({CLIENT_MODULE, "taskroom.d.ts"})
+    SERVED: Final = frozenset({CLIENT_MODULE, "taskroom.d.ts", "store.js", "store.d.ts"})
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
         if path not in self.SERVED:

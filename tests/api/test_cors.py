@@ -140,7 +140,7 @@ def test_answers_that_a_cache_may_keep_vary_on_the_origin_whoever_asked(http: ht
     # Kept by a browser or a proxy without CORS headers, an answer must not be replayed to a listed
     # origin (nor one with them to another origin): every answer on these paths names Origin in Vary.
     for headers in ({}, {"Origin": STRANGER}, {"Origin": APP}):
-        for path in ("/client/taskroom.js", "/client/taskroom.d.ts", "/api/v1/ws/health"):
+        for path in ("/client/taskroom.js", "/client/taskroom.d.ts", "/client/store.js", "/api/v1/ws/health"):
             answer = http.get(path, headers=headers)
             assert answer.status_code == 200
             assert "origin" in varies_on(answer), (path, headers)

@@ -139,6 +139,42 @@ def test_the_session_helper_keeps_a_client_signed_in_and_reports_the_end_of_its_
         server.stop()
 
 
+def test_the_store_module_and_its_declarations_are_served_as_they_are_shipped(
+    sqlite_node: RunningServer,
+) -> None:
+    with httpx.Client(base_url=sqlite_node.base_url) as http:
+        module = http.get("/client/store.js")
+        declarations = http.get("/client/store.d.ts")
+    assert module.status_code == 200
+    assert module.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert module.content == (CLIENT_DIR / "store.js").read_bytes()
+    assert declarations.status_code == 200
+    assert declarations.content == (CLIENT_DIR / "store.d.ts").read_bytes()
+    # taskroom.js imports it by a relative name, so the one URL serves both.
+    assert 'from "./store.js"' in http_text(sqlite_node, "/client/taskroom.js")
+
+
+def http_text(node: RunningServer, path: str) -> str:
+    with httpx.Client(base_url=node.base_url) as http:
+        return http.get(path).text
+
+
+def test_the_offline_store_opens_catches_up_sends_its_outbox_once_and_settles_conflicts(
+    node_ready: str, sqlite_node: RunningServer
+) -> None:
+    run_node_tests(node_ready, "store.test.mjs", TASKROOM_URL=sqlite_node.base_url)
+
+
+def test_the_offline_store_reloads_from_the_snapshot_when_the_log_answers_gone(
+    node_ready: str, tmp_path: Path
+) -> None:
+    server = start_server(f"sqlite:///{tmp_path / 'taskroom.db'}", ws_event_retention=1)
+    try:
+        run_node_tests(node_ready, "store_gone.test.mjs", TASKROOM_URL=server.base_url)
+    finally:
+        server.stop()
+
+
 class RestartableNode:
     """A node that a POST to the control server stops and starts again on the same port and database."""
 

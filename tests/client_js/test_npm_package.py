@@ -86,19 +86,28 @@ def test_the_tarball_holds_the_served_module_its_declarations_and_a_manifest_tha
 ) -> None:
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())
-        assert {"package/package.json", "package/taskroom.js", "package/taskroom.d.ts"} <= names
+        assert {
+            "package/package.json",
+            "package/taskroom.js",
+            "package/taskroom.d.ts",
+            "package/store.js",
+            "package/store.d.ts",
+        } <= names
         manifest = json.load(archive.extractfile("package/package.json"))  # type: ignore[arg-type]
         packed_module = archive.extractfile("package/taskroom.js").read()  # type: ignore[union-attr]
         packed_types = archive.extractfile("package/taskroom.d.ts").read()  # type: ignore[union-attr]
+        packed_store = archive.extractfile("package/store.js").read()  # type: ignore[union-attr]
     assert manifest["name"] == "taskroom-client"
     assert manifest["type"] == "module"
     assert manifest["exports"]["."] == {"types": "./taskroom.d.ts", "default": "./taskroom.js"}
     assert manifest["types"] == "./taskroom.d.ts"
+    assert manifest["exports"]["./store"] == {"types": "./store.d.ts", "default": "./store.js"}
     assert manifest["peerDependenciesMeta"]["ws"]["optional"] is True
     # One file, not two copies: what npm ships is what the node serves and a wheel carries.
     with httpx.Client(base_url=package_node.base_url) as http:
         assert http.get("/client/taskroom.js").content == packed_module
         assert http.get("/client/taskroom.d.ts").content == packed_types
+        assert http.get("/client/store.js").content == packed_store
     assert (CLIENT_DIR / "taskroom.js").read_bytes() == packed_module
     # The package's manifest and README are not served as client files.
     with httpx.Client(base_url=package_node.base_url) as http:
@@ -122,6 +131,8 @@ def test_installed_from_the_tarball_it_connects_and_receives_a_task_created_over
     assert seen["receivedId"] == seen["createdId"]
     assert seen["receivedTitle"] == "Packed"
     assert isinstance(seen["seq"], int) and seen["seq"] > 0
+    assert seen["storeExportsAgree"] is True
+    assert seen["storeTitles"] == ["Packed", "Stored"]
     if int(seen["node"].split(".")[0]) < 22:
         # Node 20: no global WebSocket, so the client went to `ws` by itself.
         assert seen["globalWebSocket"] == "undefined"

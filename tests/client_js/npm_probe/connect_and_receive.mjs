@@ -2,7 +2,8 @@
 // creates a workspace, connects with the package's client and receives the TASK_CREATED of a task it
 // creates over REST. Prints one JSON line with what it saw; any failure exits non-zero.
 import { randomUUID } from "node:crypto";
-import TodoWebSocketClient, { STATES } from "taskroom-client";
+import TodoWebSocketClient, { STATES, TaskroomStore } from "taskroom-client";
+import { TaskroomStore as StoreFromItsPath } from "taskroom-client/store";
 
 const base = process.env.TASKROOM_URL;
 if (!base) throw new Error("TASKROOM_URL is not set");
@@ -35,6 +36,17 @@ const task = await rest("POST", `/workspaces/${workspace.id}/tasks`, { token: ac
 const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("no TASK_CREATED within 15 s")), 15000));
 const { data, event } = await Promise.race([received, timeout]);
 await client.disconnect();
+
+// The offline store, from the same package: it opens the workspace and sends a task of its own.
+const store = new TaskroomStore({ url: base, token: accessToken });
+const replica = await store.open(workspace.id);
+await store.createTask(workspace.id, { title: "Stored" });
+const deadline = Date.now() + 15000;
+while (store.pendingCount > 0 || !replica.tasks.some((t) => t.title === "Stored" && !t.pending)) {
+  if (Date.now() > deadline) throw new Error("the store did not send its task within 15 s");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+await store.close();
 console.log(
   JSON.stringify({
     node: process.versions.node,
@@ -44,5 +56,7 @@ console.log(
     receivedId: data.task.id,
     receivedTitle: data.task.title,
     seq: event?.seq ?? null,
+    storeExportsAgree: TaskroomStore === StoreFromItsPath,
+    storeTitles: replica.tasks.map((t) => t.title),
   }),
 );
