@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Protocol
 
 from .edge.audit import REST, RefusalLog
-from .edge.authenticator import AccessTokenVerifier, Authenticator
+from .edge.authenticator import AccessTokenVerifier, Authenticator, Verifier
+from .edge.jwks import JwksKeys, JwksVerifier
 from .metrics import NodeMetrics
 from .security.limit_store import LimitStore, MemoryLimitStore
 from .security.login_throttle import LoginThrottle
@@ -17,6 +18,7 @@ from .security.passwords import PasswordService
 from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.database import Database
+from .services.external_identities import ExternalIdentityService
 from .services.idempotency import IdempotencyStore
 from .services.invitations import InvitationService
 from .services.log import WorkspaceLog
@@ -114,10 +116,27 @@ def build_services(
         ),
         metrics=metrics,
         limits=RequestLimits(settings, store),
-        authenticator=Authenticator([AccessTokenVerifier(tokens)], users, sessions),
+        authenticator=Authenticator(_verifiers(settings, db, tokens), users, sessions),
         refusals=RefusalLog(REST, metrics.credential_refused, logging.DEBUG),
         realtime=realtime,
     )
+
+
+def _verifiers(settings: Settings, db: Database, tokens: TokenService) -> list[Verifier]:
+    """The kinds of credential this node accepts, most specific first: this node's own tokens
+    claim every shape, so they go last (edge/authenticator.py)."""
+    verifiers: list[Verifier] = []
+    if settings.auth_jwks_url and settings.auth_issuer and settings.auth_audience:
+        verifiers.append(
+            JwksVerifier(
+                JwksKeys(settings.auth_jwks_url),
+                settings.auth_issuer,
+                settings.auth_audience,
+                ExternalIdentityService(db),
+            )
+        )
+    verifiers.append(AccessTokenVerifier(tokens))
+    return verifiers
 
 
 def _nothing() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
 from functools import cached_property
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -66,6 +68,12 @@ class Settings(BaseSettings):
     # a session used at least this often never ends by itself.
     jwt_refresh_ttl_seconds: WholeSeconds = Field(2_592_000, gt=0)
     node_id: str = Field(default_factory=lambda: f"node-{uuid.uuid4().hex[:8]}")
+
+    # Tokens of the app's own identity provider (PROTOCOL §5.2, docs/security.md): the URL of its
+    # JSON Web Key Set, and the `iss` and `aud` its tokens carry. All three, or none.
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = Field(None, max_length=512)
+    auth_audience: str | None = None
 
     ws_ping_interval: Milliseconds = Field(30000, gt=0)
     ws_connection_timeout: Milliseconds = Field(60000, gt=0)
@@ -195,6 +203,36 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _trusted_key_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _is_https_or_loopback(value):
+            # The keys decide who is signed in: fetched over plain HTTP from another host, anyone
+            # on the path could hand us theirs.
+            raise ValueError(
+                "must be an https:// URL, or http:// on a loopback address (127.0.0.1, ::1, localhost)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _identity_provider_triple(self) -> Settings:
+        given = {
+            "AUTH_JWKS_URL": self.auth_jwks_url,
+            "AUTH_ISSUER": self.auth_issuer,
+            "AUTH_AUDIENCE": self.auth_audience,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if missing and len(missing) < len(given):
+            raise ValueError(
+                f"{', '.join(missing)} not set: AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE go together"
+            )
+        if self.auth_issuer and self.auth_issuer == self.jwt_issuer:
+            # Tokens are told apart by their issuer: ours must never be taken for the provider's.
+            raise ValueError("AUTH_ISSUER must differ from JWT_ISSUER (this node's own tokens)")
+        return self
+
     @model_validator(mode="after")
     def _ssl_pair(self) -> Settings:
         if self.ssl_keyfile and not self.ssl_certfile:
@@ -302,6 +340,26 @@ class Settings(BaseSettings):
 
 # An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
 _ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _is_https_or_loopback(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _origin_list(value: str | None) -> tuple[str, ...]:

@@ -222,3 +222,17 @@ class SpentRefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
     spent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExternalIdentity(Base):
+    """The Taskroom user that an identity provider's (`iss`, `sub`) names (PROTOCOL §5.2).
+
+    The pair is the primary key: two first requests at once insert one row, and the loser of
+    the race finds the winner's user on its retry."""
+
+    __tablename__ = "external_identities"
+
+    issuer: Mapped[str] = mapped_column(String(512), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,10 +1,12 @@
 """One authenticator for every entry point: verify a credential, then that its account exists.
 
-A credential is verified by the first `Verifier` that claims its shape. Today there is one, the
-access-token verifier (this node's JWTs, PROTOCOL §2), and it claims every shape, so it goes
-last. The kinds of credential still to come each add one verifier before it, recognised by shape:
-an API key by its prefix, an app-issued token by the `kid` of a JWKS key it names, a refresh
-session by the session id its token carries. None of the callers changes when one is added.
+A credential is verified by the first `Verifier` that claims its shape. The access-token
+verifier (this node's JWTs, PROTOCOL §2) claims every shape, so it goes last. Before it, with
+AUTH_JWKS_URL set, the app's identity provider's tokens (`jwks.JwksVerifier`, PROTOCOL §5.2),
+recognised by the `kid` and algorithm of their header or by their issuer. The kinds of credential
+still to come each add one verifier the same way, recognised by shape: an API key by its prefix,
+a refresh session by the session id its token carries. None of the callers changes when one is
+added.
 """
 
 from __future__ import annotations

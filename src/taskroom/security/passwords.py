@@ -31,10 +31,11 @@ class PasswordService:
             return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether `password` matches. An account without a password (None, or the empty hash of a
+        user of the app's identity provider) never matches, yet costs as much as one that does."""
+        decoy = not password_hash
         async with self._slots:
-            return await asyncio.to_thread(
-                self._verify, password_hash or self._decoy, password, password_hash is None
-            )
+            return await asyncio.to_thread(self._verify, password_hash or self._decoy, password, decoy)
 
     def _verify(self, password_hash: str, password: str, decoy: bool) -> bool:
         try:
