@@ -1,7 +1,8 @@
 // Type declarations of the Taskroom JavaScript client (taskroom.js, served beside this file).
 // The wire contract is PROTOCOL.md §3; docs/clients.md describes the behaviour.
 
-export type TaskStatus = "todo" | "in_progress" | "done";
+/** A column key of the task's workspace (`todo`, `in_progress`, `done` unless its columns were changed). */
+export type TaskStatus = string;
 export type Priority = "low" | "medium" | "high" | "urgent";
 export type Role = "owner" | "admin" | "member" | "viewer";
 export type PresenceStatus = "online" | "away" | "busy";
@@ -47,8 +48,16 @@ export interface Workspace {
   /** The viewer's role; absent in WORKSPACE_UPDATED (it is per viewer). */
   role?: Role;
   seq: number;
+  /** The board's columns in order; a task is completed exactly when its column is `done`. */
+  columns: Column[];
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+export interface Column {
+  key: string;
+  name: string;
+  done: boolean;
 }
 
 export interface Member {

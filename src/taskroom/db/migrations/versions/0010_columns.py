@@ -1,7 +1,7 @@
 """columns: a workspace's own columns, and completion agreeing with them
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04 21:00:00.000000
 
 A NULL `columns` is the three columns of protocol v1, so existing workspaces need no rewrite.
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
