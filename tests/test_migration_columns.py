@@ -4,8 +4,8 @@ migration goes down and up again, on both backends."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -82,7 +82,9 @@ def test_existing_tasks_come_to_agree_with_their_column(
 
     upgrade(url)
     assert schema_status(url).up_to_date
-    (rows,) = run_sql(url, [("SELECT id, status, completed, completed_at, version FROM tasks ORDER BY id", {})])
+    (rows,) = run_sql(
+        url, [("SELECT id, status, completed, completed_at, version FROM tasks ORDER BY id", {})]
+    )
     after = {row[0]: row[1:] for row in rows}
     assert {task_id: (status, bool(completed)) for task_id, (status, completed, _, _) in after.items()} == {
         "t-open": ("todo", False),

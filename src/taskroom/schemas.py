@@ -269,7 +269,7 @@ class WorkspaceIn(RequestModel):
 
 
 ColumnName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NO_NUL)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=_NAME)
 ]
 
 

@@ -116,14 +116,18 @@ def test_two_people_see_each_others_changes_live(open_page: Callable[..., BoardP
     expect(ada.titles_in("in_progress")).to_have_text(["Write the plan for launch"], timeout=LIVE_MS)
     expect(bo.card("Write the plan for launch")).to_be_focused()
     bo.page.keyboard.press("Alt+ArrowRight")
-    expect(ada.titles_in("done")).to_have_text(["Write the plan for launch", "Book the venue"], timeout=LIVE_MS)
+    expect(ada.titles_in("done")).to_have_text(
+        ["Write the plan for launch", "Book the venue"], timeout=LIVE_MS
+    )
     expect(bo.page.locator("#live")).to_contain_text("Moved “Write the plan for launch” to Done")
     # Moved into Done, it is completed.
     expect(ada.page.get_by_role("checkbox", name="Completed: Write the plan for launch")).to_be_checked(
         timeout=LIVE_MS
     )
     bo.page.keyboard.press("Alt+ArrowDown")
-    expect(ada.titles_in("done")).to_have_text(["Book the venue", "Write the plan for launch"], timeout=LIVE_MS)
+    expect(ada.titles_in("done")).to_have_text(
+        ["Book the venue", "Write the plan for launch"], timeout=LIVE_MS
+    )
 
     # What both pages show is what the server holds: a reload shows the same board.
     bo.page.reload()
