@@ -4,7 +4,8 @@
 // The offline-first store, declared beside its own file.
 export { TaskroomStore, MemoryStorage, IndexedDBStorage, TaskroomStoreError } from "./store.js";
 
-export type TaskStatus = "todo" | "in_progress" | "done";
+/** A column key of the task's workspace (`todo`, `in_progress`, `done` unless its columns were changed). */
+export type TaskStatus = string;
 export type Priority = "low" | "medium" | "high" | "urgent";
 export type Role = "owner" | "admin" | "member" | "viewer";
 export type PresenceStatus = "online" | "away" | "busy";
@@ -51,8 +52,16 @@ export interface Workspace {
   /** The viewer's role; absent in WORKSPACE_UPDATED (it is per viewer). */
   role?: Role;
   seq: number;
+  /** The board's columns in order; a task is completed exactly when its column is `done`. */
+  columns: Column[];
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+export interface Column {
+  key: string;
+  name: string;
+  done: boolean;
 }
 
 export interface Member {

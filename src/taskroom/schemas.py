@@ -33,8 +33,14 @@ class Role(StrEnum):
 
 ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
-TaskStatus = Literal["todo", "in_progress", "done"]
-TASK_STATUSES: tuple[str, ...] = ("todo", "in_progress", "done")
+# A column's key (PROTOCOL §7): a task's `status` names one of its workspace's columns. Which keys
+# a workspace has is checked by the service; the shape is checked here.
+COLUMN_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,15}$"
+TaskStatus = Annotated[
+    str,
+    StringConstraints(pattern=COLUMN_KEY_PATTERN),
+    Field(description="A column key of the task's workspace (`todo`, `in_progress`, `done` unless changed)"),
+]
 Priority = Literal["low", "medium", "high", "urgent"]
 AssignableRole = Literal["admin", "member", "viewer"]
 UserKind = Literal["person", "service"]
@@ -266,10 +272,43 @@ class WorkspaceIn(RequestModel):
     description: Description | None = None
 
 
+ColumnName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=_NAME)
+]
+
+
+class ColumnIn(RequestModel):
+    key: TaskStatus
+    name: ColumnName
+    done: StrictBool = False
+
+
+class ColumnOut(WireModel):
+    key: str
+    name: str
+    done: bool
+
+
 class WorkspacePatch(RequestModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Launch day"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Launch day"},
+                {
+                    "columns": [
+                        {"key": "todo", "name": "To do", "done": False},
+                        {"key": "review", "name": "In review", "done": False},
+                        {"key": "done", "name": "Shipped", "done": True},
+                    ]
+                },
+            ]
+        }
+    )
     name: WorkspaceName | None = None
     description: Description | None = None
+    # The whole list, in board order (admin and up): add, rename, reorder. Removing a column that
+    # holds tasks, or flipping its `done`, is 409 COLUMN_NOT_EMPTY.
+    columns: Annotated[list[ColumnIn], Field(min_length=2, max_length=20)] | None = None
 
 
 class WorkspaceOut(Timestamped):
@@ -283,6 +322,11 @@ class WorkspaceOut(Timestamped):
                     "ownerId": "u-ada",
                     "role": "owner",
                     "seq": 12,
+                    "columns": [
+                        {"key": "todo", "name": "To do", "done": False},
+                        {"key": "in_progress", "name": "In progress", "done": False},
+                        {"key": "done", "name": "Done", "done": True},
+                    ],
                     "createdAt": "2026-11-26T14:00:00.000Z",
                     "updatedAt": "2026-11-26T14:00:00.000Z",
                 }
@@ -295,6 +339,7 @@ class WorkspaceOut(Timestamped):
     owner_id: str
     role: Role
     seq: int
+    columns: list[ColumnOut]
     created_at: WireTime
     updated_at: WireTime
 
@@ -486,7 +531,8 @@ class TaskIn(RequestModel):
     )
     title: Title
     description: Description | None = None
-    status: TaskStatus = "todo"
+    # Left out: the first column that is not done.
+    status: TaskStatus | None = None
     assignee_id: Id | None = None
     due_date: UtcDateTime | None = None
     priority: Priority = "medium"
@@ -563,7 +609,7 @@ class TaskOut(Timestamped):
     workspace_id: str
     title: str
     description: str | None
-    status: Annotated[str, Field(json_schema_extra={"enum": ["todo", "in_progress", "done"]})]
+    status: str
     position: str
     completed: bool
     completed_at: WireTime | None
@@ -589,6 +635,11 @@ class WorkspaceList(WireModel):
                             "ownerId": "u-ada",
                             "role": "owner",
                             "seq": 12,
+                            "columns": [
+                                {"key": "todo", "name": "To do", "done": False},
+                                {"key": "in_progress", "name": "In progress", "done": False},
+                                {"key": "done", "name": "Done", "done": True},
+                            ],
                             "createdAt": "2026-11-26T14:00:00.000Z",
                             "updatedAt": "2026-11-26T14:00:00.000Z",
                         }
@@ -669,6 +720,11 @@ class WorkspaceSnapshot(WireModel):
                         "ownerId": "u-ada",
                         "role": "owner",
                         "seq": 12,
+                        "columns": [
+                            {"key": "todo", "name": "To do", "done": False},
+                            {"key": "in_progress", "name": "In progress", "done": False},
+                            {"key": "done", "name": "Done", "done": True},
+                        ],
                         "createdAt": "2026-11-26T14:00:00.000Z",
                         "updatedAt": "2026-11-26T14:00:00.000Z",
                     },

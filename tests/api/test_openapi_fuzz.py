@@ -148,7 +148,9 @@ def find(schema: BaseSchema, label: str) -> APIOperation:
 # That is a 422 naming the field (PROTOCOL §2), the only 422 a valid request may get;
 # schemathesis's own "valid data accepted" check knows nothing of references, so this one replaces it.
 # A webhook's `url` is one too: its host must resolve, and to a public address (PROTOCOL §8).
-REFERENCE_FIELDS = {"assigneeId", "beforeId", "afterId", "cursor", "url"}
+# So is a task's `status`, a key of its workspace's columns, and `columns`, whose rules (keys of
+# their own, one done and one open column) span its items (PROTOCOL §7).
+REFERENCE_FIELDS = {"assigneeId", "beforeId", "afterId", "cursor", "url", "status", "columns"}
 
 
 def assert_valid_request_accepted(case: schemathesis.Case, response: Response) -> None:

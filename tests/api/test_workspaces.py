@@ -9,7 +9,17 @@ import pytest
 from tests.support.api import Api
 from tests.support.observe import events_of, workspace_state
 
-WORKSPACE_FIELDS = {"id", "name", "description", "ownerId", "role", "seq", "createdAt", "updatedAt"}
+WORKSPACE_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "ownerId",
+    "role",
+    "seq",
+    "columns",
+    "createdAt",
+    "updatedAt",
+}
 
 
 def test_create_answers_201_with_the_workspace_and_the_callers_owner_role(api: Api) -> None:

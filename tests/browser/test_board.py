@@ -102,32 +102,37 @@ def test_two_people_see_each_others_changes_live(open_page: Callable[..., BoardP
     expect(ada.titles_in("todo")).to_have_text(["Order badges", "Write the plan for launch"])
     expect(bo.titles_in("todo")).to_have_text(["Order badges", "Write the plan for launch"], timeout=LIVE_MS)
 
-    # Ada completes a task and deletes another.
+    # Ada completes a task, which moves it to Done (one meaning of done), and deletes another.
     ada.page.get_by_role("checkbox", name="Completed: Book the venue").check()
     expect(bo.page.get_by_role("checkbox", name="Completed: Book the venue")).to_be_checked(timeout=LIVE_MS)
     expect(bo.card("Book the venue")).to_have_class(re.compile(r"\bcompleted\b"))
+    expect(bo.titles_in("done")).to_have_text(["Book the venue"])
     ada.page.get_by_role("button", name="Delete Order badges", exact=True).click()
     expect(bo.card("Order badges")).to_have_count(0, timeout=LIVE_MS)
 
     # Bo moves cards with the keyboard; Ada's board follows.
     bo.card("Write the plan for launch").focus()
     bo.page.keyboard.press("Alt+ArrowRight")  # to the next column, on the same row
-    expect(ada.titles_in("in_progress")).to_have_text(
+    expect(ada.titles_in("in_progress")).to_have_text(["Write the plan for launch"], timeout=LIVE_MS)
+    expect(bo.card("Write the plan for launch")).to_be_focused()
+    bo.page.keyboard.press("Alt+ArrowRight")
+    expect(ada.titles_in("done")).to_have_text(
         ["Write the plan for launch", "Book the venue"], timeout=LIVE_MS
     )
-    expect(bo.card("Write the plan for launch")).to_be_focused()
+    expect(bo.page.locator("#live")).to_contain_text("Moved “Write the plan for launch” to Done")
+    # Moved into Done, it is completed.
+    expect(ada.page.get_by_role("checkbox", name="Completed: Write the plan for launch")).to_be_checked(
+        timeout=LIVE_MS
+    )
     bo.page.keyboard.press("Alt+ArrowDown")
-    expect(ada.titles_in("in_progress")).to_have_text(
+    expect(ada.titles_in("done")).to_have_text(
         ["Book the venue", "Write the plan for launch"], timeout=LIVE_MS
     )
-    bo.page.keyboard.press("Alt+ArrowRight")
-    expect(ada.titles_in("done")).to_have_text(["Write the plan for launch"], timeout=LIVE_MS)
-    expect(bo.page.locator("#live")).to_contain_text("Moved “Write the plan for launch” to Done")
 
     # What both pages show is what the server holds: a reload shows the same board.
     bo.page.reload()
-    expect(bo.titles_in("in_progress")).to_have_text(["Book the venue"])
-    expect(bo.titles_in("done")).to_have_text(["Write the plan for launch"])
+    expect(bo.titles_in("done")).to_have_text(["Book the venue", "Write the plan for launch"])
+    expect(bo.titles_in("in_progress")).to_have_count(0)
     expect(bo.titles_in("todo")).to_have_count(0)
     expect(bo.page.get_by_role("checkbox", name="Completed: Book the venue")).to_be_checked()
 

@@ -142,3 +142,24 @@ def test_a_refused_write_is_raised_and_not_queued(sqlite_node: RunningServer) ->
             assert api.pending == []
 
     asyncio.run(scenario())
+
+
+def test_columns_set_through_the_client_decide_where_completion_moves_a_task(node: RunningServer) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(node.base_url) as api:
+            await new_account(api)
+            workspace = (await api.create_workspace("Columns"))["id"]
+            columns = [
+                {"key": "todo", "name": "Backlog", "done": False},
+                {"key": "shipped", "name": "Shipped", "done": True},
+            ]
+            updated = await api.update_workspace(workspace, columns=columns)
+            assert updated["columns"] == columns
+            task = await api.create_task(workspace, "Ship it")
+            done = await api.complete_task(task["id"])
+            assert (done["status"], done["completed"]) == ("shipped", True)
+            with pytest.raises(ApiError) as refused:
+                await api.update_workspace(workspace, columns=[columns[0], {**columns[1], "key": "done"}])
+            assert (refused.value.status, refused.value.code) == (409, "COLUMN_NOT_EMPTY")
+
+    asyncio.run(scenario())

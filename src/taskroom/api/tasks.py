@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from ..schemas import NO_NUL, TaskCompleteIn, TaskIn, TaskList, TaskMoveIn, TaskOut, TaskPatch
+from ..schemas import (
+    COLUMN_KEY_PATTERN,
+    NO_NUL,
+    TaskCompleteIn,
+    TaskIn,
+    TaskList,
+    TaskMoveIn,
+    TaskOut,
+    TaskPatch,
+)
 from ..services.task_pages import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT, TaskFilters
 from .deps import IdemKey, PathId, ServicesDep, UserId, reply
 from .documents import documents_of
@@ -24,7 +33,10 @@ async def list_tasks(
     workspace_id: PathId,
     user_id: UserId,
     services: ServicesDep,
-    status: Annotated[Literal["todo", "in_progress", "done"] | None, Query()] = None,
+    status: Annotated[
+        str | None,
+        Query(description="Only the tasks of this column (a column key)", pattern=COLUMN_KEY_PATTERN),
+    ] = None,
     completed: Annotated[bool | None, Query()] = None,
     assignee_id: Annotated[
         str | None,

@@ -59,14 +59,14 @@ async def get_workspace(workspace_id: PathId, user_id: UserId, services: Service
 
 @router.patch(
     "/{workspace_id}",
-    summary="Rename or describe a workspace",
+    summary="Rename, describe or change the columns of a workspace",
     response_model=WorkspaceOut,
-    responses=errors(*WRITE_IN_WORKSPACE),
+    responses=errors(*WRITE_IN_WORKSPACE, 409),
 )
 async def update_workspace(
     workspace_id: PathId, body: WorkspacePatch, user_id: UserId, services: ServicesDep, key: IdemKey
 ) -> Response:
-    """Changes the name or description (admin or owner). Members receive `WORKSPACE_UPDATED`."""
+    """Changes the name, the description or the columns (admin or owner). `columns` is the whole list in board order: add, rename, reorder; a column that still holds tasks cannot be removed nor its `done` flipped (409 `COLUMN_NOT_EMPTY`). Members receive `WORKSPACE_UPDATED`."""
     return reply(await services.workspaces.update(user_id, workspace_id, body, key))
 
 

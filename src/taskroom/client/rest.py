@@ -245,9 +245,15 @@ class TaskroomAPI:
         return dict(await self._write(WriteRequest("POST", "/workspaces", body)))
 
     async def update_workspace(
-        self, workspace_id: str, *, name: str | _Unset = UNSET, description: str | _Unset | None = UNSET
+        self,
+        workspace_id: str,
+        *,
+        name: str | _Unset = UNSET,
+        description: str | _Unset | None = UNSET,
+        columns: list[dict[str, Any]] | _Unset = UNSET,
     ) -> dict[str, Any]:
-        body = _given(name=name, description=description)
+        """``columns``: the whole list ``[{key, name, done}]`` in board order (admin and up)."""
+        body = _given(name=name, description=description, columns=columns)
         return dict(await self._write(WriteRequest("PATCH", f"/workspaces/{workspace_id}", body)))
 
     async def delete_workspace(self, workspace_id: str) -> None:

@@ -61,6 +61,8 @@ class Workspace(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # Highest seq pruned from the log: a reader asking for anything at or below it gets GONE.
     log_floor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # [{key, name, done}] in board order; NULL is the three columns of protocol v1 (services/columns.py).
+    columns: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from ..db.models import Member, Task, User, Workspace
 from ..errors import NotFound
 from ..events import LogEvent
+from .columns import Columns
 from .database import Database
 from .log import LogPage, WorkspaceLog
 from .task_pages import MAX_LIMIT, PageKey, TaskFilters, read_page
@@ -91,8 +92,9 @@ class WorkspaceFeeds:
             # In pages, so the rows of one page at a time are held, not every row of the workspace.
             tasks: list[dict[str, Any]] = []
             after: PageKey | None = None
+            keys = Columns.stored(workspace.columns).keys
             while True:
-                page, after = await read_page(session, workspace_id, _EVERY_TASK, SNAPSHOT_PAGE, after)
+                page, after = await read_page(session, workspace_id, keys, _EVERY_TASK, SNAPSHOT_PAGE, after)
                 tasks.extend(task_view(t) for t in page)
                 session.expunge_all()
                 if after is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,19 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Task
 from ..errors import InvalidField
-from ..schemas import TASK_STATUSES
+from ..schemas import COLUMN_KEY_PATTERN
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 500
 # Far above any real key: positions grow by a character or so per insert into one gap.
 MAX_CURSOR_CHARS = 4096
 
-# The column's rank in SQL, so the database sorts and compares columns in board order rather
-# than by name. Positions compare byte by byte (`COLLATE "C"` on PostgreSQL, see the models).
-_COLUMN_RANK: ColumnElement[int] = case(
-    {status: rank for rank, status in enumerate(TASK_STATUSES)}, value=Task.status
-)
-_RANK = {status: rank for rank, status in enumerate(TASK_STATUSES)}
+
+def _column_rank(column_keys: Sequence[str]) -> ColumnElement[int]:
+    """The column's place in the workspace's board order, in SQL, so the database sorts and
+    compares columns in board order rather than by name. Positions compare byte by byte
+    (`COLLATE "C"` on PostgreSQL, see the models). A status no column has any more (none should:
+    a column that holds tasks cannot be removed) sorts last rather than failing the read."""
+    return case(
+        {key: rank for rank, key in enumerate(column_keys)}, value=Task.status, else_=len(column_keys)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,9 @@ def decode_cursor(cursor: str) -> PageKey:
         if not isinstance(fields, dict) or set(fields) != {"s", "p", "i"}:
             raise ValueError("not a key")
         status, position, task_id = fields["s"], fields["p"], fields["i"]
-        if status not in _RANK or not _is_text(position) or not _is_text(task_id):
+        if not isinstance(status, str) or not re.match(COLUMN_KEY_PATTERN, status):
+            raise ValueError("not a key")
+        if not _is_text(position) or not _is_text(task_id):
             raise ValueError("not a key")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidField(
@@ -100,21 +106,28 @@ def task_query(workspace_id: str, filters: TaskFilters) -> Select[Task]:
 async def read_page(
     session: AsyncSession,
     workspace_id: str,
+    column_keys: Sequence[str],
     filters: TaskFilters,
     limit: int,
     after: PageKey | None,
 ) -> tuple[Sequence[Task], PageKey | None]:
-    """Up to `limit` tasks after `after`, in board order, and the key to go on from (None: the end)."""
+    """Up to `limit` tasks after `after`, in board order (the workspace's columns, in the order
+    `column_keys` gives), and the key to go on from (None: the end)."""
+    rank = _column_rank(column_keys)
     query = task_query(workspace_id, filters)
     if after is not None:
+        if after.status not in column_keys:
+            raise InvalidField(
+                "cursor", "names a column this workspace no longer has: start again without one"
+            )
         # A row-value comparison: SQLite (3.15+) and PostgreSQL compare it field by field, which
         # is exactly "after this key" in (column, position, id) order.
         query = query.where(
-            tuple_(_COLUMN_RANK, Task.position, Task.id)
-            > tuple_(_RANK[after.status], after.position, after.task_id)
+            tuple_(rank, Task.position, Task.id)
+            > tuple_(column_keys.index(after.status), after.position, after.task_id)
         )
     # One row more than asked tells whether another page follows, so the last page says null.
-    query = query.order_by(_COLUMN_RANK, Task.position, Task.id).limit(limit + 1)
+    query = query.order_by(rank, Task.position, Task.id).limit(limit + 1)
     tasks = (await session.scalars(query)).all()
     if len(tasks) <= limit:
         return tasks, None

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import Member, Task
+from ..db.models import Member, Task, Workspace
 from ..errors import Conflict, InvalidField, NotFound
 from ..schemas import Role, TaskCompleteIn, TaskIn, TaskMoveIn, TaskPatch
 from ..timeutil import ensure_utc, utcnow
 from ..wire import MessageType
 from .access import require_role
+from .columns import Columns
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import WorkspaceLog
@@ -55,7 +56,10 @@ class TaskService:
         after = decode_cursor(cursor) if cursor is not None else None
         async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
-            tasks, next_key = await read_page(session, workspace_id, filters, limit, after)
+            columns = await workspace_columns(session, workspace_id)
+            if filters.status is not None:
+                columns.require(filters.status)
+            tasks, next_key = await read_page(session, workspace_id, columns.keys, filters, limit, after)
             return TaskPage([task_view(t) for t in tasks], next_key.encode() if next_key else None)
 
     async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
@@ -72,19 +76,23 @@ class TaskService:
             await require_role(session, workspace_id, actor_id, Role.MEMBER)
             if data.assignee_id is not None:
                 await _require_assignee(session, workspace_id, data.assignee_id)
-            # Under the workspace lock concurrent creates never compute the same order key.
+            # Under the workspace lock concurrent creates never compute the same order key, and
+            # the columns read below cannot change before the task is in one.
             await self.log.lock(session, workspace_id)
+            columns = await workspace_columns(session, workspace_id)
+            status = columns.require(data.status) if data.status is not None else columns.first_open()
+            done = columns.is_done(status)
             now = utcnow()
-            last = await _last_position(session, workspace_id, data.status, exclude=None)
+            last = await _last_position(session, workspace_id, status, exclude=None)
             task = Task(
                 id=str(uuid.uuid4()),
                 workspace_id=workspace_id,
                 title=data.title,
                 description=data.description,
-                status=data.status,
+                status=status,
                 position=key_between(last, None),
-                completed=data.status == "done",
-                completed_at=now if data.status == "done" else None,
+                completed=done,
+                completed_at=now if done else None,
                 assignee_id=data.assignee_id,
                 due_date=data.due_date,
                 priority=data.priority,
@@ -153,9 +161,15 @@ class TaskService:
             task = await self._writable_task(session, task_id, actor_id)
             if task.completed == data.completed:
                 return WriteOutcome(200, task_view(task), scope=_member_of(task.workspace_id))
-            task.completed = data.completed
-            task.completed_at = utcnow() if data.completed else None
-            _bump(task, {"completed": data.completed})
+            # One meaning of done: completing is a move to the end of the first done column,
+            # un-completing one to the end of the first column that is not done.
+            columns = await workspace_columns(session, task.workspace_id)
+            target = columns.first_done() if data.completed else columns.first_open()
+            last = await _last_position(session, task.workspace_id, target, exclude=task.id)
+            task.status = target
+            task.position = key_between(last, None)
+            _set_completed(task, data.completed)
+            _bump(task, {"completed": data.completed, "status": target, "position": task.position})
             view = task_view(task)
             event = await self.log.append(
                 session,
@@ -172,6 +186,8 @@ class TaskService:
     ) -> Reply:
         async def work(session: AsyncSession) -> WriteOutcome:
             task = await self._writable_task(session, task_id, actor_id)
+            columns = await workspace_columns(session, task.workspace_id)
+            columns.require(data.status)
             # Column and order are changed together by a move, so they conflict together.
             _check_conflicts(task, {"status": data.status, "position": None}, data.base_version)
             before = await _neighbour(session, task, data.before_id, data.status, "beforeId")
@@ -195,7 +211,12 @@ class TaskService:
             origin = {"status": task.status, "position": task.position}
             task.status = data.status
             task.position = key_between(low, high)
-            _bump(task, {"status": data.status, "position": task.position})
+            moved: dict[str, Any] = {"status": data.status, "position": task.position}
+            done = columns.is_done(data.status)
+            if task.completed != done:  # the column it lands in says whether it is done
+                _set_completed(task, done)
+                moved["completed"] = done
+            _bump(task, moved)
             view = task_view(task)
             event = await self.log.append(
                 session,
@@ -257,6 +278,16 @@ def _same(current: Any, wanted: Any) -> bool:
     if isinstance(current, datetime) and isinstance(wanted, datetime):
         return ensure_utc(current) == ensure_utc(wanted)
     return bool(current == wanted)
+
+
+async def workspace_columns(session: AsyncSession, workspace_id: str) -> Columns:
+    stored = await session.scalar(select(Workspace.columns).where(Workspace.id == workspace_id))
+    return Columns.stored(stored)
+
+
+def _set_completed(task: Task, completed: bool) -> None:
+    task.completed = completed
+    task.completed_at = utcnow() if completed else None
 
 
 def _bump(task: Task, changed: dict[str, Any]) -> None:

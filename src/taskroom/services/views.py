@@ -6,6 +6,7 @@ from typing import Any
 
 from ..db.models import Member, Task, User, Workspace
 from ..schemas import MemberOut, Role, TaskOut, UserOut, WorkspaceOut
+from .columns import Columns
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -21,6 +22,7 @@ def workspace_view(workspace: Workspace, role: str | None) -> dict[str, Any]:
         owner_id=workspace.owner_id,
         role=Role(role or Role.VIEWER),
         seq=workspace.seq,
+        columns=Columns.stored(workspace.columns).wire(),
         created_at=workspace.created_at,
         updated_at=workspace.updated_at,
     ).wire()

@@ -6,16 +6,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import Member, User, Workspace
+from ..db.models import Member, Task, User, Workspace
 from ..errors import AlreadyExists, Forbidden, NotFound, Unauthorized
 from ..schemas import MemberIn, MemberPatch, Role, WorkspaceIn, WorkspacePatch
 from ..timeutil import utcnow
 from ..wire import MessageType, encode_server_frame
 from .access import require_role
 from .api_keys import SERVICE, ApiKeyService
+from .columns import Column, ColumnNotEmpty, Columns
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import LogPage, WorkspaceLog
@@ -79,7 +80,8 @@ class WorkspaceService:
         async with self.db.snapshot() as session:
             member = await require_role(session, workspace_id, user_id, Role.VIEWER)
             workspace = await _workspace(session, workspace_id)
-            tasks, next_key = await read_page(session, workspace_id, _EVERY_TASK, limit, after)
+            keys = Columns.stored(workspace.columns).keys
+            tasks, next_key = await read_page(session, workspace_id, keys, _EVERY_TASK, limit, after)
             return {
                 "workspace": workspace_view(workspace, member.role),
                 "members": await member_views(session, workspace_id),
@@ -143,6 +145,12 @@ class WorkspaceService:
             }
             if "name" in changes and changes["name"] is None:
                 changes.pop("name")  # a name cannot be cleared; null means "leave as is"
+            if data.columns is not None:
+                current = Columns.stored(workspace.columns)
+                wanted = Columns.chosen(Column(c.key, c.name, c.done) for c in data.columns)
+                if wanted != current:
+                    await _require_empty(session, workspace_id, current.changed_meaning(wanted))
+                    changes["columns"] = wanted.stored_form()
             if not changes:
                 return WriteOutcome(200, workspace_view(workspace, member.role), scope=admin)
             for name, value in changes.items():
@@ -297,6 +305,25 @@ async def _member(session: AsyncSession, workspace_id: str, user_id: str) -> tup
     if row is None:
         raise NotFound("member not found")
     return row[0], row[1]
+
+
+async def _require_empty(session: AsyncSession, workspace_id: str, column_keys: list[str]) -> None:
+    """Removing a column, or flipping its `done`, would change tasks nobody touched: only when empty."""
+    if not column_keys:
+        return
+    rows = await session.execute(
+        select(Task.status, func.count())
+        .where(Task.workspace_id == workspace_id, Task.status.in_(column_keys))
+        .group_by(Task.status)
+    )
+    held = {status: count for status, count in rows}
+    if held:
+        listed = ", ".join(f"{key} ({count} tasks)" for key, count in sorted(held.items()))
+        raise ColumnNotEmpty(
+            f"these columns still hold tasks: {listed}; move them out before removing the column"
+            " or changing whether it is done",
+            fields=[{"field": "columns", "message": f"{key} still holds tasks"} for key in sorted(held)],
+        )
 
 
 async def member_views(session: AsyncSession, workspace_id: str) -> list[dict[str, Any]]:
