@@ -51,5 +51,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_api_keys_workspace_id", table_name="api_keys")
     op.drop_table("api_keys")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("kind")
+    # Without their keys, service users are accounts nobody can use.
+    op.execute("DELETE FROM users WHERE kind = 'service'")
+    # A plain DROP COLUMN (SQLite 3.35+ has it): batch mode would copy `users` into a new table,
+    # which SQLite refuses while other tables' rows refer to it.
+    op.drop_column("users", "kind")
