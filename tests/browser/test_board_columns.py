@@ -78,7 +78,11 @@ def test_columns_changed_over_rest_show_live_and_take_cards(
     board.page.get_by_role("checkbox", name="Completed: Write the spec").check()
     expect(board.titles_in("done")).to_have_text(["Write the spec"])
     expect(board.titles_in("review")).to_have_text(["Fix the login"])
-    task = next(t for t in ada.get(f"/workspaces/{space['id']}/tasks").json()["items"] if t["title"] == "Write the spec")
+    task = next(
+        t
+        for t in ada.get(f"/workspaces/{space['id']}/tasks").json()["items"]
+        if t["title"] == "Write the spec"
+    )
     assert (task["status"], task["completed"]) == ("done", True)
 
     # A new task goes where the form's picker says: Review is one of its columns now.
