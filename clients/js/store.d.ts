@@ -1,7 +1,7 @@
 // Type declarations of the Taskroom offline-first store (store.js, served beside this file; re-exported by
 // taskroom.js). The contract is PROTOCOL.md §6; docs/clients.md, "The offline store", describes the behaviour.
 
-import type { Member, Task, TaskStatus, Priority, TokenProvider, Unsubscribe, Workspace, ReconnectPolicy, TodoWebSocketClient } from "./taskroom.js";
+import type { Column, Member, Task, TaskStatus, Priority, TokenProvider, Unsubscribe, Workspace, ReconnectPolicy, TodoWebSocketClient } from "./taskroom.js";
 
 export type StoreStatus = "idle" | "sending" | "waiting" | "unauthorized" | "closed";
 export type MutationKind = "create" | "update" | "move" | "complete" | "delete";
@@ -98,6 +98,7 @@ export interface StoreOptions {
 export interface CreateTaskFields {
   title: string;
   description?: string;
+  /** A column of the workspace; without it, the first column that is not done. In a done column it is created completed. */
   status?: TaskStatus;
   assigneeId?: string | null;
   dueDate?: string | null;
@@ -107,6 +108,7 @@ export interface CreateTaskFields {
 export type UpdateTaskFields = Partial<Pick<Task, "title" | "description" | "assigneeId" | "dueDate" | "priority">>;
 
 export interface MoveTarget {
+  /** A column of the task's workspace; the task is completed exactly when that column is done. */
   status: TaskStatus;
   beforeId?: string | null;
   afterId?: string | null;
@@ -119,6 +121,9 @@ export declare class Replica {
   readonly members: Member[];
   readonly tasks: ReplicaTask[];
   readonly latestSeq: number;
+  /** The workspace's columns in board order (from the snapshot and WORKSPACE_UPDATED). */
+  readonly columns: readonly Column[];
+  /** Throws a TypeError for a key that is not one of `columns`. */
   column(status: TaskStatus): View<readonly ReplicaTask[]>;
   task(id: string): View<ReplicaTask | undefined>;
   subscribe(callback: (change: Change) => void): Unsubscribe;
@@ -131,6 +136,9 @@ export declare class TaskroomStoreError extends Error {
 }
 
 export declare const STORE_STATUSES: readonly StoreStatus[];
+/** The columns of a workspace that never set its own; a replica follows its workspace's `columns`. */
+export declare const DEFAULT_COLUMNS: readonly Readonly<Column>[];
+/** The keys of DEFAULT_COLUMNS. */
 export declare const COLUMNS: readonly TaskStatus[];
 export declare function positionBetween(low: string | null, high: string | null): string;
 
@@ -145,7 +153,10 @@ export declare class TaskroomStore {
   members(workspaceId: string): Member[];
   tasks(workspaceId: string): ReplicaTask[];
   latestSeq(workspaceId: string): number;
+  /** The workspace's columns in board order; the defaults while its replica does not know them. */
+  columns(workspaceId: string): readonly Column[];
   task(id: string): View<ReplicaTask | undefined>;
+  /** Throws a TypeError for a key that is not a column of the open workspace. */
   column(workspaceId: string, status: TaskStatus): View<readonly ReplicaTask[]>;
   subscribe(callback: (change: Change) => void): Unsubscribe;
   onPendingChange(callback: (pending: PendingMutation[]) => void): Unsubscribe;
@@ -154,6 +165,7 @@ export declare class TaskroomStore {
   createTask(workspaceId: string, fields: CreateTaskFields): Promise<ReplicaTask>;
   updateTask(taskId: string, fields: UpdateTaskFields): Promise<ReplicaTask | undefined>;
   moveTask(taskId: string, target: MoveTarget): Promise<ReplicaTask | undefined>;
+  /** Moves the task to the end of the first done column (completed) or of the first open one (not). */
   completeTask(taskId: string, completed?: boolean): Promise<ReplicaTask | undefined>;
   deleteTask(taskId: string): Promise<void>;
   flush(): Promise<void>;

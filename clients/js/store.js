@@ -21,7 +21,16 @@ import { TodoWebSocketClient, backoffDelay } from "./taskroom.js";
 
 export const STORE_STATUSES = Object.freeze(["idle", "sending", "waiting", "unauthorized", "closed"]);
 
-export const COLUMNS = Object.freeze(["todo", "in_progress", "done"]);
+// The columns of a workspace that never set its own (PROTOCOL §7). A replica follows its workspace's
+// `columns` (from the snapshot and WORKSPACE_UPDATED); these stand in only until it knows them.
+export const DEFAULT_COLUMNS = Object.freeze([
+  Object.freeze({ key: "todo", name: "To do", done: false }),
+  Object.freeze({ key: "in_progress", name: "In progress", done: false }),
+  Object.freeze({ key: "done", name: "Done", done: true }),
+]);
+/** The keys of DEFAULT_COLUMNS. */
+export const COLUMNS = Object.freeze(DEFAULT_COLUMNS.map((column) => column.key));
+const COLUMN_KEY = /^[a-z][a-z0-9_]{0,15}$/;
 
 const TEMP_PREFIX = "local-";
 const LOGGED_TYPES = Object.freeze([
@@ -200,6 +209,11 @@ class Replica {
     return this.#store.latestSeq(this.workspaceId);
   }
 
+  /** The workspace's columns in board order: `[{key, name, done}]`. */
+  get columns() {
+    return this.#store.columns(this.workspaceId);
+  }
+
   column(status) {
     return this.#store.column(this.workspaceId, status);
   }
@@ -339,8 +353,18 @@ export class TaskroomStore {
     return this.#replicas.get(workspaceId)?.base.latestSeq ?? 0;
   }
 
+  /** Every task, in board order: column by column as the workspace orders them, then by position. */
   tasks(workspaceId) {
-    return this.#replicas.get(workspaceId)?.order.flatMap((column) => column) ?? [];
+    const order = this.#replicas.get(workspaceId)?.order;
+    return order ? [...order.values()].flat() : [];
+  }
+
+  /**
+   * The workspace's columns in board order, `[{key, name, done}]`: those of its snapshot or its last
+   * WORKSPACE_UPDATED (the defaults while the replica does not know them).
+   */
+  columns(workspaceId) {
+    return columnsOf(this.#replicas.get(workspaceId)?.base);
   }
 
   /**
@@ -353,9 +377,15 @@ export class TaskroomStore {
 
   /** The tasks of one column in board order, as a View (`current`, `subscribe`). */
   column(workspaceId, status) {
-    if (!COLUMNS.includes(status)) throw new TypeError(`status: one of ${COLUMNS.join(", ")}`);
-    const index = COLUMNS.indexOf(status);
-    return new View(() => this.#replicas.get(workspaceId)?.order[index] ?? EMPTY, this.#viewSubscribers);
+    // An open replica knows its columns; before it opens, any well-formed key may be watched.
+    if (this.#replicas.has(workspaceId)) this.#requireColumn(workspaceId, status);
+    else if (typeof status !== "string" || !COLUMN_KEY.test(status)) throw new TypeError("status: a column key");
+    return new View(() => this.#replicas.get(workspaceId)?.order.get(status) ?? EMPTY, this.#viewSubscribers);
+  }
+
+  #requireColumn(workspaceId, status) {
+    const keys = this.columns(workspaceId).map((column) => column.key);
+    if (!keys.includes(status)) throw new TypeError(`status: one of ${keys.join(", ")}`);
   }
 
   /** `callback({workspaceId, reason})` after every change of any replica; returns the unsubscribe function. */
@@ -403,7 +433,7 @@ export class TaskroomStore {
     const state = {
       base: copy ? fromCopy(copy) : { workspace: null, members: new Map(), tasks: new Map(), latestSeq: 0 },
       view: new Map(),
-      order: COLUMNS.map(() => EMPTY),
+      order: new Map(), // column key → its tasks in board order
       hasCopy: Boolean(copy),
       replica: null,
     };
@@ -461,6 +491,7 @@ export class TaskroomStore {
   async createTask(workspaceId, fields) {
     requireId("workspaceId", workspaceId);
     if (!this.#replicas.has(workspaceId)) throw new TypeError(`workspace ${workspaceId} is not open`);
+    if (fields?.status !== undefined && fields?.status !== null) this.#requireColumn(workspaceId, fields.status);
     const taskId = `${TEMP_PREFIX}${uuid()}`;
     await this.#enqueue({ kind: "create", workspaceId, taskId, fields: { ...fields } });
     return this.#findTask(taskId);
@@ -475,7 +506,9 @@ export class TaskroomStore {
 
   /** Moves a task to `status`, right below `beforeId` / right above `afterId` (neither: the column's end). */
   async moveTask(taskId, { status, beforeId, afterId } = {}) {
-    if (!COLUMNS.includes(status)) throw new TypeError(`status: one of ${COLUMNS.join(", ")}`);
+    requireId("taskId", taskId);
+    const workspaceId = this.#workspaceOf(this.#resolve(taskId));
+    if (workspaceId !== null) this.#requireColumn(workspaceId, status);
     return this.#mutateExisting("move", taskId, { status, beforeId: beforeId ?? null, afterId: afterId ?? null });
   }
 
@@ -633,14 +666,21 @@ export class TaskroomStore {
 
   // The neighbours named in a move are those the task has in the replica when it is sent, so a move keeps
   // its place relative to its neighbours whatever moved meanwhile.
+  // Only a neighbour the server has at that very place is named: one still waiting to be created, or to
+  // be moved there itself (completing moves a task too), is not in that column on the server yet.
   #moveBody(mutation, taskId) {
     const { status } = mutation.fields;
-    const column = this.#replicas.get(mutation.workspaceId).order[COLUMNS.indexOf(status)];
+    const state = this.#replicas.get(mutation.workspaceId);
+    const column = state.order.get(status) ?? EMPTY;
     const index = column.findIndex((task) => task.id === taskId);
     const body = { status };
+    const placed = (task) => {
+      const known = state.base.tasks.get(task.id);
+      return !isTemp(task.id) && known?.status === status && known.position === task.position;
+    };
     if (index >= 0) {
-      const above = column.slice(0, index).reverse().find((task) => !isTemp(task.id));
-      const below = column.slice(index + 1).find((task) => !isTemp(task.id));
+      const above = column.slice(0, index).reverse().find(placed);
+      const below = column.slice(index + 1).find(placed);
       if (above) body.beforeId = above.id;
       if (below) body.afterId = below.id;
     }
@@ -666,11 +706,24 @@ export class TaskroomStore {
       state.base.tasks.delete(this.#resolve(mutation.taskId));
     } else if (task) {
       putTask(state.base, task);
+      this.#advanceBase(mutation, task);
     }
     this.#rebase(mutation.workspaceId, "confirmed");
     this.#pendingChanged();
     void this.#persistOutbox();
     this.#persistReplica(mutation.workspaceId);
+  }
+
+  // Later mutations of the same task were made on top of this one: when nobody else changed the task
+  // in between (the answer is the very next version), they are based on the answer, so that a move
+  // after a complete (both change the column) does not conflict with the client's own earlier change.
+  #advanceBase(mutation, task) {
+    const base = mutation.baseVersion;
+    if (base === null || task.version !== base + 1) return;
+    const id = this.#resolve(mutation.taskId);
+    for (const later of this.#outbox) {
+      if (this.#resolve(later.taskId) === id && later.baseVersion === base && !later.sent) later.baseVersion = task.version;
+    }
   }
 
   async #conflict(mutation, current) {
@@ -1010,8 +1063,9 @@ export class TaskroomStore {
     if (!state) return;
     const tasks = new Map();
     for (const [id, task] of state.base.tasks) tasks.set(id, task);
+    const columns = columnsOf(state.base);
     for (const mutation of this.#outbox) {
-      if (mutation.workspaceId === workspaceId) this.#applyMutation(tasks, mutation);
+      if (mutation.workspaceId === workspaceId) this.#applyMutation(tasks, mutation, columns);
     }
     // Unchanged tasks keep their object, so a view compares by identity.
     const view = new Map();
@@ -1020,36 +1074,48 @@ export class TaskroomStore {
       view.set(id, previous && shallowEqual(previous, task) ? previous : Object.freeze({ ...task }));
     }
     state.view = view;
-    const columns = COLUMNS.map(() => []);
+    // The workspace's columns in its order; a task in a column the replica does not know (yet) is kept
+    // after them rather than hidden.
+    const byColumn = new Map(columns.map((column) => [column.key, []]));
     for (const task of view.values()) {
-      const index = COLUMNS.indexOf(task.status);
-      columns[index >= 0 ? index : 0].push(task);
+      if (!byColumn.has(task.status)) byColumn.set(task.status, []);
+      byColumn.get(task.status).push(task);
     }
-    state.order = columns.map((column, index) => {
+    const order = new Map();
+    for (const [key, column] of byColumn) {
       column.sort(byPosition);
-      const previous = state.order[index];
-      return previous.length === column.length && previous.every((task, i) => task === column[i]) ? previous : Object.freeze(column);
-    });
+      const previous = state.order.get(key) ?? EMPTY;
+      const same = previous.length === column.length && previous.every((task, i) => task === column[i]);
+      order.set(key, same ? previous : Object.freeze(column));
+    }
+    state.order = order;
     this.#notify({ workspaceId, reason });
   }
 
-  #applyMutation(tasks, mutation) {
+  // The server's rules (PROTOCOL §7, one meaning of done), applied to the columns the replica knows, so
+  // what the app sees at once is where the server's answer will put the task.
+  #applyMutation(tasks, mutation, columns) {
     const id = this.#resolve(mutation.taskId);
     const current = tasks.get(id);
+    const isDone = (key) => columns.some((column) => column.key === key && column.done);
+    const endOf = (status) => {
+      const last = [...tasks.values()].filter((t) => t.status === status && t.id !== id).sort(byPosition).at(-1);
+      return positionBetween(last?.position ?? null, null);
+    };
     switch (mutation.kind) {
       case "create": {
         const { fields } = mutation;
-        const status = fields.status ?? "todo";
-        const last = [...tasks.values()].filter((t) => t.status === status).sort(byPosition).at(-1);
+        const status = fields.status ?? firstColumn(columns, false);
+        const done = isDone(status);
         tasks.set(id, {
           id,
           workspaceId: mutation.workspaceId,
           title: fields.title ?? "",
           description: fields.description ?? "",
           status,
-          position: positionBetween(last?.position ?? null, null),
-          completed: false,
-          completedAt: null,
+          position: endOf(status),
+          completed: done,
+          completedAt: done ? mutation.createdAt : null,
           assigneeId: fields.assigneeId ?? null,
           dueDate: fields.dueDate ?? null,
           priority: fields.priority ?? "medium",
@@ -1064,13 +1130,16 @@ export class TaskroomStore {
       case "update":
         if (current) tasks.set(id, { ...current, ...mutation.fields, pending: true });
         return;
-      case "complete":
-        if (current) {
-          const { completed } = mutation.fields;
-          const completedAt = completed ? (current.completedAt ?? mutation.createdAt) : null;
-          tasks.set(id, { ...current, completed, completedAt, pending: true });
-        }
+      case "complete": {
+        // Completing moves the task to the end of the first done column, un-completing to the end of the
+        // first open one; asking for what holds already changes nothing.
+        const { completed } = mutation.fields;
+        if (!current || current.completed === completed) return;
+        const status = firstColumn(columns, completed);
+        const completedAt = completed ? mutation.createdAt : null;
+        tasks.set(id, { ...current, status, position: endOf(status), completed, completedAt, pending: true });
         return;
+      }
       case "delete":
         tasks.delete(id);
         return;
@@ -1088,7 +1157,11 @@ export class TaskroomStore {
           if (index < 0) index = column.length;
         }
         const position = positionBetween(column[index - 1]?.position ?? null, column[index]?.position ?? null);
-        tasks.set(id, { ...current, status, position, pending: true });
+        // The column it lands in says whether it is completed (between two done columns: unchanged).
+        const done = isDone(status);
+        const completion =
+          current.completed === done ? {} : { completed: done, completedAt: done ? mutation.createdAt : null };
+        tasks.set(id, { ...current, status, position, ...completion, pending: true });
         return;
       }
     }
@@ -1242,6 +1315,16 @@ function fromCopy(copy) {
   };
   for (const task of copy.tasks ?? []) base.tasks.set(task.id, task);
   return base;
+}
+
+function columnsOf(base) {
+  const columns = base?.workspace?.columns;
+  return Array.isArray(columns) && columns.length > 0 ? columns : DEFAULT_COLUMNS;
+}
+
+// The key of the first done column (`done` true) or of the first that is not (false).
+function firstColumn(columns, done) {
+  return (columns.find((column) => Boolean(column.done) === done) ?? DEFAULT_COLUMNS.find((c) => c.done === done)).key;
 }
 
 // A task event or answer never takes a task back to an older version (a replayed event, a late answer).

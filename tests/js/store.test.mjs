@@ -419,3 +419,109 @@ test("a refused token stops the outbox and says so; nothing is lost", async () =
   assert.deepEqual((await serverTasks(rest, alice.token, workspace.id)).map((t) => t.title), ["Later"]);
   await again.close();
 });
+
+// Columns of the workspace's own (PROTOCOL §7): two open, then two done.
+const OWN_COLUMNS = [
+  { key: "backlog", name: "Backlog", done: false },
+  { key: "review", name: "Review", done: false },
+  { key: "shipped", name: "Shipped", done: true },
+  { key: "archived", name: "Archived", done: true },
+];
+
+// What a board shows of its tasks without their ids (a created task's id is temporary until it is sent).
+function places(tasks) {
+  return tasks.map(({ title, status, completed }) => [title, status, completed]);
+}
+
+test("with columns of its own, optimistic complete, move and create show where the server then puts them", async () => {
+  const { rest, alice, workspace } = await setUp();
+  await rest.ok("PATCH", `/workspaces/${workspace.id}`, { token: alice.token, body: { columns: OWN_COLUMNS } });
+  const a = await rest.createTask(alice.token, workspace.id, "A");
+  const b = await rest.createTask(alice.token, workspace.id, "B");
+  const c = await rest.ok("POST", `/workspaces/${workspace.id}/tasks`, {
+    token: alice.token,
+    body: { title: "C", status: "shipped" },
+  });
+  assert.deepEqual([a.status, c.status, c.completed], ["backlog", "shipped", true]);
+  const gate = gatedFetch();
+  const store = storeFor(alice, { fetch: gate.fetch });
+  const replica = await store.open(workspace.id);
+  assert.deepEqual(replica.columns, OWN_COLUMNS);
+  gate.offline = true;
+
+  await store.completeTask(a.id, true); // to the end of the first done column
+  await store.completeTask(c.id, false); // to the end of the first open one
+  await store.moveTask(b.id, { status: "archived" }); // into a done column: completed
+  const created = await store.createTask(workspace.id, { title: "New" }); // the first open column
+  assert.equal(created.status, "backlog");
+  await store.createTask(workspace.id, { title: "Filed", status: "archived" }); // created completed
+  await store.moveTask(a.id, { status: "archived", afterId: b.id }); // between two done columns: still completed
+  await store.moveTask(created.id, { status: "review" });
+  await store.completeTask(b.id, true); // completed already: nothing changes
+  await assert.rejects(store.moveTask(b.id, { status: "done" }), TypeError, "not a column of this workspace");
+  await assert.rejects(store.createTask(workspace.id, { title: "X", status: "todo" }), TypeError);
+  assert.throws(() => store.column(workspace.id, "in_progress"), TypeError);
+
+  const optimistic = places(store.tasks(workspace.id));
+  assert.deepEqual(optimistic, [
+    ["C", "backlog", false],
+    ["New", "review", false],
+    ["A", "archived", true],
+    ["B", "archived", true],
+    ["Filed", "archived", true],
+  ]);
+  assert.deepEqual(places(store.column(workspace.id, "shipped").current), []);
+  assert.equal(store.task(b.id).current.completedAt !== null, true);
+
+  gate.offline = false;
+  await store.flush();
+  await until(() => store.pendingCount === 0 && store.status === "idle", "the outbox to be sent");
+  const { latestSeq } = await rest.events(alice.token, workspace.id);
+  await until(() => store.latestSeq(workspace.id) === latestSeq, "the events of the writes");
+  const server = await serverTasks(rest, alice.token, workspace.id);
+  assert.deepEqual(places(server), optimistic, "the server put each task where the replica showed it");
+  assert.deepEqual(board(store.tasks(workspace.id)), board(server));
+  assert.equal(store.tasks(workspace.id).some((t) => t.pending), false);
+  await store.close();
+});
+
+test("a WORKSPACE_UPDATED with new columns reaches the replica, and its columns follow", async () => {
+  const { rest, alice, workspace } = await setUp();
+  const task = await rest.createTask(alice.token, workspace.id, "Draft");
+  const store = storeFor(alice);
+  const replica = await store.open(workspace.id);
+  assert.deepEqual(replica.columns.map((column) => column.key), ["todo", "in_progress", "done"]);
+  assert.throws(() => replica.column("review"), TypeError, "no such column yet");
+  await until(() => store.client?.state === "open", "the store's live connection");
+  const reasons = [];
+  replica.subscribe((change) => reasons.push(change.reason));
+
+  const columns = [
+    { key: "todo", name: "Backlog", done: false },
+    { key: "in_progress", name: "In progress", done: false },
+    { key: "review", name: "Review", done: false },
+    { key: "done", name: "Done", done: true },
+  ];
+  await rest.ok("PATCH", `/workspaces/${workspace.id}`, { token: alice.token, body: { columns } });
+  await until(() => replica.columns.length === 4, "the new columns in the replica");
+  assert.deepEqual(replica.columns, columns);
+  assert.deepEqual(store.workspace(workspace.id).columns, columns);
+  assert.ok(reasons.includes("WORKSPACE_UPDATED"));
+  assert.deepEqual(replica.column("review").current, []);
+
+  // The new column takes a move at once, and the server agrees.
+  const seen = [];
+  replica.column("review").subscribe((tasks) => seen.push(tasks.map((t) => t.title)));
+  await store.moveTask(task.id, { status: "review" });
+  assert.deepEqual(seen[0], ["Draft"]);
+  await until(() => store.pendingCount === 0 && !store.task(task.id).current.pending, "the move to be confirmed");
+  const current = await rest.ok("GET", `/tasks/${task.id}`, { token: alice.token });
+  assert.deepEqual([current.status, current.completed], ["review", false]);
+  assert.deepEqual(places(replica.tasks), [["Draft", "review", false]]);
+
+  // A store opened later reads the columns from the snapshot.
+  const later = storeFor(alice);
+  assert.deepEqual((await later.open(workspace.id)).columns, columns);
+  await later.close();
+  await store.close();
+});

@@ -1,8 +1,8 @@
-// The three columns and their cards, drawn from the store, and the ways a card moves: HTML5 drag and
-// drop, Alt+arrow keys on a focused card, and the column picker on the card (touch screens).
-// Cards are kept per task id and updated in place, so focus and an ongoing drag survive a re-render.
+// The workspace's columns, in its order and with its names, and their cards, drawn from the store, and
+// the ways a card moves: HTML5 drag and drop, Alt+arrow keys on a focused card, and the column picker on
+// the card (touch screens). Cards are kept per task id and updated in place, so focus and an ongoing
+// drag survive a re-render; when an admin changes the columns they are drawn again around the same cards.
 
-import { COLUMNS } from "./store.js";
 import { typingText } from "./people.js";
 
 function element(tag, props = {}, ...children) {
@@ -29,25 +29,19 @@ export class BoardView {
     this.counts = new Map();
     this.dragging = null;
     this.dirty = false;
+    this.drawn = null; // the columns the sections were built for
     this.placeholder = element("li", { class: "drop-placeholder", "aria-hidden": "true" });
     this.listening = new AbortController();
     this.build();
     this.render();
   }
 
+  get columns() {
+    return this.store.columns;
+  }
+
   build() {
-    for (const column of COLUMNS) {
-      const headingId = `column-${column.status}`;
-      const count = element("span", { class: "count" });
-      const heading = element("h2", { id: headingId }, column.label, " ", count);
-      const list = element("ol", { class: "cards", "aria-labelledby": headingId });
-      list.dataset.status = column.status;
-      const section = element("section", { class: `column column-${column.status}` }, heading, list);
-      section.dataset.status = column.status;
-      this.root.append(section);
-      this.lists.set(column.status, list);
-      this.counts.set(column.status, count);
-    }
+    this.buildColumns();
     const options = { signal: this.listening.signal };
     this.root.addEventListener("keydown", (e) => this.onKeyDown(e), options);
     this.root.addEventListener("click", (e) => this.onClick(e), options);
@@ -58,6 +52,35 @@ export class BoardView {
       this.root.addEventListener("dragover", (e) => this.onDragOver(e), options);
       this.root.addEventListener("drop", (e) => this.onDrop(e), options);
     }
+  }
+
+  // One section per column; the cards stay (render puts them back into their lists), and each card's
+  // column picker lists the columns anew.
+  buildColumns() {
+    for (const list of this.lists.values()) list.closest(".column").remove();
+    this.lists.clear();
+    this.counts.clear();
+    const columns = this.columns;
+    for (const column of columns) {
+      const headingId = `column-${column.key}`;
+      const count = element("span", { class: "count" });
+      const heading = element("h2", { id: headingId }, column.name, " ", count);
+      const list = element("ol", { class: "cards", "aria-labelledby": headingId });
+      list.dataset.status = column.key;
+      const classes = `column column-${column.key}${column.done ? " is-done" : ""}`;
+      const section = element("section", { class: classes }, heading, list);
+      section.dataset.status = column.key;
+      this.root.append(section);
+      this.lists.set(column.key, list);
+      this.counts.set(column.key, count);
+    }
+    this.root.style.setProperty("--columns", String(columns.length));
+    for (const card of this.cards.values()) this.fillPicker(card._parts.column);
+    this.drawn = JSON.stringify(columns);
+  }
+
+  fillPicker(select) {
+    select.replaceChildren(...this.columns.map((c) => element("option", { value: c.key, text: c.name })));
   }
 
   // Another board opens in the same element: this one's columns and listeners go.
@@ -72,11 +95,12 @@ export class BoardView {
       return;
     }
     const focused = document.activeElement;
+    if (JSON.stringify(this.columns) !== this.drawn) this.buildColumns();
     const live = new Set();
-    for (const column of COLUMNS) {
-      const list = this.lists.get(column.status);
-      const tasks = this.store.column(column.status);
-      this.counts.get(column.status).textContent = `(${tasks.length})`;
+    for (const column of this.columns) {
+      const list = this.lists.get(column.key);
+      const tasks = this.store.column(column.key);
+      this.counts.get(column.key).textContent = `(${tasks.length})`;
       tasks.forEach((task, index) => {
         live.add(task.id);
         const card = this.cardFor(task);
@@ -129,7 +153,7 @@ export class BoardView {
     const columnId = `card-column-${taskId}`;
     const columnLabelNode = element("label", { class: "visually-hidden", for: columnId });
     const column = element("select", { class: "card-column", id: columnId, disabled: !this.canWrite });
-    for (const c of COLUMNS) column.append(element("option", { value: c.status, text: c.label }));
+    this.fillPicker(column);
     const edit = element("button", { type: "button", class: "card-edit button-quiet", text: this.canWrite ? "Edit" : "View" });
     const remove = element("button", { type: "button", class: "card-delete button-quiet", text: "Delete" });
     remove.hidden = column.hidden = !this.canWrite; // a viewer opens the editor read-only
@@ -187,7 +211,8 @@ export class BoardView {
     const taskId = card.dataset.taskId;
     const task = this.store.tasks.get(taskId);
     if (!task) return;
-    const columnIndex = COLUMNS.findIndex((c) => c.status === task.status);
+    const columns = this.columns;
+    const columnIndex = columns.findIndex((c) => c.key === task.status);
     const column = this.store.column(task.status);
     const index = column.findIndex((t) => t.id === taskId);
     if (event.altKey && this.canWrite) {
@@ -195,8 +220,8 @@ export class BoardView {
         const target = index + dy;
         if (target >= 0 && target < column.length) this.actions.move(taskId, task.status, target);
       } else {
-        const next = COLUMNS[columnIndex + dx];
-        if (next) this.actions.move(taskId, next.status, index);
+        const next = columns[columnIndex + dx];
+        if (next) this.actions.move(taskId, next.key, index);
       }
       return;
     }
@@ -204,8 +229,8 @@ export class BoardView {
     let target = null;
     if (dy !== 0) target = column[index + dy];
     else {
-      for (let c = columnIndex + dx; c >= 0 && c < COLUMNS.length && !target; c += dx) {
-        const other = this.store.column(COLUMNS[c].status);
+      for (let c = columnIndex + dx; c >= 0 && c < columns.length && !target; c += dx) {
+        const other = this.store.column(columns[c].key);
         target = other[Math.min(index, other.length - 1)];
       }
     }

@@ -8,7 +8,7 @@ import { CursorSender, renderCursors, renderPresence, TypingSignal } from "./col
 import { TaskEditor } from "./editing.js";
 import { acceptProblem, inviteTokenOf, renderInvitations, showLink } from "./invitations.js";
 import { createSession } from "./session.js";
-import { BoardStore, columnLabel, neighboursAt } from "./store.js";
+import { BoardStore, neighboursAt } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLE_RANK = { viewer: 0, member: 1, admin: 2, owner: 3 };
@@ -338,7 +338,8 @@ async function openBoard(workspaceId) {
     if (client) client.setTyping(workspaceId, taskId, isTyping);
   });
   const unsubscribe = store.subscribe((what) => {
-    if (what === "tasks" || what === "typing") view.render();
+    if (what === "tasks" || what === "typing" || what === "columns") view.render();
+    if (what === "columns") renderColumnPicker(store);
     if (what === "typing") editor.showTypists();
     if (what === "members" || what === "presence") {
       renderMembers(store);
@@ -361,6 +362,7 @@ async function openBoard(workspaceId) {
     },
   };
   $("board-title").textContent = workspace.name;
+  renderColumnPicker(store);
   $("task-form").hidden = !canWrite;
   $("move-help").textContent = canWrite
     ? "Drag cards between columns, or focus a card and press Alt+arrow keys to move it."
@@ -388,11 +390,14 @@ async function reloadBoard() {
   if (!current) return;
   const mark = current.store.mark();
   try {
-    const [tasks, members] = await Promise.all([
+    // The workspace too: its columns may have changed while the connection was down.
+    const [workspace, tasks, members] = await Promise.all([
+      api.getWorkspace(current.workspace.id),
       api.listTasks(current.workspace.id),
       api.listMembers(current.workspace.id),
     ]);
     if (board !== current) return;
+    current.store.putWorkspace(workspace);
     current.store.loadMembers(members.items);
     current.store.loadTasks(tasks.items, mark);
     loadInvitations(current);
@@ -400,6 +405,22 @@ async function reloadBoard() {
     if (error instanceof ApiError && error.status === 404) leaveBoard("You no longer have access to that workspace.");
     else showError(explain(error));
   }
+}
+
+// The new-task form's column picker: the workspace's columns; the first open one unless another was chosen.
+function renderColumnPicker(store) {
+  const select = $("task-column");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...store.columns.map((column) => {
+      const option = document.createElement("option");
+      option.value = column.key;
+      option.textContent = column.name;
+      return option;
+    }),
+  );
+  const open = store.columns.find((column) => !column.done) || store.columns[0];
+  select.value = store.columns.some((column) => column.key === chosen) ? chosen : open.key;
 }
 
 function leaveBoard(message) {
@@ -494,7 +515,7 @@ async function move(taskId, status, index) {
     store.putTask(moved);
     const column = store.column(moved.status);
     const position = column.findIndex((t) => t.id === taskId) + 1;
-    announce(`Moved ${quoted(moved.title)} to ${columnLabel(moved.status)}, position ${position} of ${column.length}.`);
+    announce(`Moved ${quoted(moved.title)} to ${store.columnName(moved.status)}, position ${position} of ${column.length}.`);
   } catch (error) {
     showError(error.status === 422 ? "The board changed meanwhile; try that move again." : explain(error));
     reloadBoard();
@@ -559,7 +580,10 @@ function startLive() {
     const known = workspaces.get(data.workspaceId);
     if (known) workspaces.set(data.workspaceId, { ...known, ...data.workspace, role: known.role });
     renderWorkspaces();
-    if (board && board.workspace.id === data.workspaceId) $("board-title").textContent = data.workspace.name;
+    if (board && board.workspace.id === data.workspaceId) {
+      $("board-title").textContent = data.workspace.name;
+      board.store.putWorkspace(data.workspace); // its columns, drawn anew when they changed
+    }
   });
   listen("WORKSPACE_DELETED", (data) => {
     workspaces.delete(data.workspaceId);
@@ -621,10 +645,10 @@ function taskEvent(type, data) {
   const who = store.nameOf(data.actorId);
   const title = quoted(type === "TASK_DELETED" ? (known ? known.title : "a task") : data.task.title);
   const words = {
-    TASK_CREATED: () => `${who} added ${title} to ${columnLabel(data.task.status)}.`,
+    TASK_CREATED: () => `${who} added ${title} to ${store.columnName(data.task.status)}.`,
     TASK_UPDATED: () => `${who} edited ${title}.`,
     TASK_COMPLETED: () => `${who} marked ${title} as ${data.task.completed ? "completed" : "not completed"}.`,
-    TASK_MOVED: () => `${who} moved ${title} to ${columnLabel(data.task.status)}.`,
+    TASK_MOVED: () => `${who} moved ${title} to ${store.columnName(data.task.status)}.`,
     TASK_DELETED: () => `${who} deleted ${title}.`,
   };
   announce(words[type]());

@@ -4,13 +4,13 @@
 // and a deleted task is not brought back by an older copy, so answers and events may arrive in
 // any order.
 
-export const COLUMNS = [
-  { status: "todo", label: "To do" },
-  { status: "in_progress", label: "In progress" },
-  { status: "done", label: "Done" },
+// The columns of a workspace that never set its own (PROTOCOL §7). The board draws the workspace's
+// `columns`, which an admin may change at any time (WORKSPACE_UPDATED).
+export const DEFAULT_COLUMNS = [
+  { key: "todo", name: "To do", done: false },
+  { key: "in_progress", name: "In progress", done: false },
+  { key: "done", name: "Done", done: true },
 ];
-
-export const columnLabel = (status) => (COLUMNS.find((c) => c.status === status) || { label: status }).label;
 
 const TYPING_FALLBACK_MS = 6000; // the server ends typing after 5 s; this covers a lost "stopped"
 const CURSOR_IDLE_MS = 10000;
@@ -40,6 +40,25 @@ export class BoardStore {
 
   changed(what) {
     for (const listener of this.listeners) listener(what);
+  }
+
+  // --- the workspace and its columns -------------------------------------------------------------
+
+  get columns() {
+    const columns = this.workspace.columns;
+    return Array.isArray(columns) && columns.length > 0 ? columns : DEFAULT_COLUMNS;
+  }
+
+  columnName(key) {
+    const column = this.columns.find((c) => c.key === key);
+    return column ? column.name : key;
+  }
+
+  // The workspace as a WORKSPACE_UPDATED or a reload gives it (without the viewer's role, which stays).
+  putWorkspace(workspace) {
+    const before = JSON.stringify(this.columns);
+    this.workspace = { ...this.workspace, ...workspace, role: this.workspace.role };
+    if (JSON.stringify(this.columns) !== before) this.changed("columns");
   }
 
   // --- tasks -----------------------------------------------------------------------------------
