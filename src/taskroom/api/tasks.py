@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from ..errors import InvalidField
 from ..schemas import (
     COLUMN_KEY_PATTERN,
     LABEL_MAX_LENGTH,
@@ -93,22 +92,24 @@ async def list_tasks(
         assignee_id=assignee_id,
         priority=priority,
         label=label.strip() if label is not None else None,
-        due_before=_utc(due_before, "dueBefore"),
-        due_after=_utc(due_after, "dueAfter"),
+        due_before=_utc(due_before),
+        due_after=_utc(due_after),
         q=q,
     )
     page = await services.tasks.list(user_id, workspace_id, filters, limit, cursor)
     return {"items": page.items, "nextCursor": page.next_cursor}
 
 
-def _utc(value: datetime | None, name: str) -> datetime | None:
-    # A time without an offset is UTC, as everywhere on the wire.
+def _utc(value: datetime | None) -> datetime | None:
+    # A time without an offset is UTC, as everywhere on the wire. One whose UTC form falls
+    # outside years 1 to 9999 (0001-01-01T00:00+01:00) is a bound beyond every stored due date:
+    # the nearest representable time filters the same way.
     if value is None:
         return None
     try:
         return ensure_utc(value)
     except OverflowError:
-        raise InvalidField(name, "must be a date-time whose UTC form lies in years 1 to 9999") from None
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 @router.post(

@@ -64,11 +64,8 @@ _KEYS = table("task_search_keys", column("id"), column("task_id"))
 
 
 def query_words(q: str) -> list[str]:
-    """The words of `q`, lower-cased; 422 naming `q` when it has none."""
-    words = [word.lower() for word in _WORD.findall(q)]
-    if not words:
-        raise InvalidField("q", "needs at least one word (letters or digits)")
-    return words
+    """The words of `q`, lower-cased. A q of punctuation only has none, and matches nothing."""
+    return [word.lower() for word in _WORD.findall(q)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +160,11 @@ async def read_search_page(
 ) -> tuple[Sequence[Task], SearchKey | None]:
     """Up to `limit` matches of `filters.q` after `after`, best first, and the key to go on from."""
     assert filters.q is not None
+    words = query_words(filters.q)
+    if not words:
+        return [], None
     dialect = session.get_bind().dialect.name
-    query, first, second = _ranked_query(workspace_id, query_words(filters.q), dialect)
+    query, first, second = _ranked_query(workspace_id, words, dialect)
     query = filtered(query, filters, dialect)
     if after is not None:
         # Descending rank, ascending id: negate the ranks so one row-value comparison says "after".
