@@ -157,9 +157,7 @@ def test_label_priority_and_due_filters(api: Api) -> None:
         ({"Q": "plan"}, "Q"),
     ],
 )
-def test_bad_or_unknown_parameters_are_422_naming_them(
-    api: Api, params: dict[str, str], field: str
-) -> None:
+def test_bad_or_unknown_parameters_are_422_naming_them(api: Api, params: dict[str, str], field: str) -> None:
     owner, workspace_id = board(api)
     owner.create_task(workspace_id, "Plan")
     response = owner.get(f"/workspaces/{workspace_id}/tasks", params=params)
