@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api, ApiUser
+from tests.support.bulk import insert_tasks
 from tests.support.observe import events_of, tasks_of, workspace_state
+from tests.support.servers import RunningServer
 
 
 def board(api: Api) -> tuple[ApiUser, str]:
@@ -308,3 +310,14 @@ def test_due_bounds_beyond_the_calendar_filter_like_the_nearest_time(api: Api) -
     assert listing(owner, workspace_id, dueAfter=early) == [due["id"]]
     assert listing(owner, workspace_id, dueBefore=late) == [due["id"]]
     assert listing(owner, workspace_id, dueAfter=late) == []
+
+
+def test_tasks_written_outside_the_services_are_found_too(node: RunningServer, api: Api) -> None:
+    """Rows written straight into the database (an import, a migration) are indexed as well:
+    triggers on SQLite, a generated column on PostgreSQL."""
+    owner, workspace_id = board(api)
+    rows = [{"status": "todo", "position": "a0", "title": "Imported ledger", "description": "from csv"}]
+    (task_id,) = insert_tasks(node, workspace_id, owner.id, rows)
+    assert listing(owner, workspace_id, q="ledger") == [task_id]
+    assert listing(owner, workspace_id, q="csv") == [task_id]
+    assert tasks_of(owner, workspace_id)[0]["labels"] == []
