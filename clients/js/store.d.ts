@@ -103,9 +103,13 @@ export interface CreateTaskFields {
   assigneeId?: string | null;
   dueDate?: string | null;
   priority?: Priority;
+  /** Up to 20, each 1–40 characters; the server trims them and drops duplicates. */
+  labels?: string[];
 }
 
-export type UpdateTaskFields = Partial<Pick<Task, "title" | "description" | "assigneeId" | "dueDate" | "priority">>;
+export type UpdateTaskFields = Partial<
+  Pick<Task, "title" | "description" | "assigneeId" | "dueDate" | "priority" | "labels">
+>;
 
 export interface MoveTarget {
   /** A column of the task's workspace; the task is completed exactly when that column is done. */

@@ -45,7 +45,7 @@ const LOGGED_TYPES = Object.freeze([
   "WORKSPACE_MEMBER_UPDATED",
   "WORKSPACE_MEMBER_REMOVED",
 ]);
-const UPDATABLE = Object.freeze(["title", "description", "assigneeId", "dueDate", "priority"]);
+const UPDATABLE = Object.freeze(["title", "description", "assigneeId", "dueDate", "priority", "labels"]);
 const DEFAULT_SEND_RETRY = Object.freeze({ floorMs: 200, baseMs: 500, capMs: 30000 });
 
 // ---- persistence ----------------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ export class TaskroomStore {
     return this.#findTask(taskId);
   }
 
-  /** Edits fields (title, description, assigneeId, dueDate, priority). */
+  /** Edits fields (title, description, assigneeId, dueDate, priority, labels). */
   async updateTask(taskId, fields) {
     const unknown = Object.keys(fields ?? {}).filter((name) => !UPDATABLE.includes(name));
     if (unknown.length > 0) throw new TypeError(`fields: not editable here: ${unknown.join(", ")}`);
@@ -1119,6 +1119,7 @@ export class TaskroomStore {
           assigneeId: fields.assigneeId ?? null,
           dueDate: fields.dueDate ?? null,
           priority: fields.priority ?? "medium",
+          labels: fields.labels ?? [],
           createdBy: this.#client?.userId ?? null,
           createdAt: mutation.createdAt,
           updatedAt: mutation.createdAt,

@@ -38,6 +38,8 @@ export interface Task {
   assigneeId: string | null;
   dueDate: Timestamp | null;
   priority: Priority;
+  /** Up to 20, each 1–40 characters, in the order given; [] when none. */
+  labels: string[];
   createdBy: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;

@@ -90,3 +90,17 @@ class InvalidField(ApiError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", fields=[{"field": field, "message": message}])
+
+
+class UnknownParameters(ApiError):
+    """Query parameters the route does not take: a misspelt filter must not silently list everything."""
+
+    status_code = 422
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, names: list[str]) -> None:
+        message = "is not a parameter of this route"
+        super().__init__(
+            "; ".join(f"{name}: {message}" for name in names),
+            fields=[{"field": name, "message": message} for name in names],
+        )

@@ -515,6 +515,27 @@ class ApiKeyList(WireModel):
 # --- tasks ------------------------------------------------------------------------------------
 
 
+LABEL_MAX_LENGTH = 40
+MAX_LABELS = 20
+# A label: 1 to 40 characters once trimmed, something visible, no NUL (PROTOCOL §7).
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LABEL_MAX_LENGTH, pattern=_NAME)
+]
+
+
+def _distinct(labels: list[str]) -> list[str]:
+    # Duplicates (after trimming) are dropped, the first one's place kept.
+    return list(dict.fromkeys(labels))
+
+
+Labels = Annotated[list[Label], Field(max_length=MAX_LABELS), AfterValidator(_distinct)]
+_LABELS_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_LABELS,
+    "items": {"type": "string", "minLength": 1, "maxLength": LABEL_MAX_LENGTH, "pattern": _NAME},
+}
+
+
 class TaskIn(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -524,6 +545,7 @@ class TaskIn(RequestModel):
                     "description": "One page",
                     "status": "todo",
                     "priority": "high",
+                    "labels": ["launch", "docs"],
                     "assigneeId": "u-bo",
                 }
             ]
@@ -536,6 +558,7 @@ class TaskIn(RequestModel):
     assignee_id: Id | None = None
     due_date: UtcDateTime | None = None
     priority: Priority = "medium"
+    labels: Labels = []
 
 
 _TITLE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 500, "pattern": NO_NUL}
@@ -555,9 +578,11 @@ class TaskPatch(RequestModel):
     assignee_id: Id | None = None
     due_date: UtcDateTime | None = None
     priority: Annotated[Priority | None, WithJsonSchema(_PRIORITY_SCHEMA)] = None
+    # The whole list: [] clears it.
+    labels: Annotated[Labels | None, WithJsonSchema(_LABELS_SCHEMA)] = None
     base_version: Version | None = None
 
-    @field_validator("title", "priority")
+    @field_validator("title", "priority", "labels")
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Only an explicit null reaches here (defaults are not validated): these fields cannot be cleared.
@@ -597,6 +622,7 @@ class TaskOut(Timestamped):
                     "assigneeId": "u-bo",
                     "dueDate": None,
                     "priority": "high",
+                    "labels": ["launch"],
                     "createdBy": "u-ada",
                     "createdAt": "2026-11-26T14:00:00.000Z",
                     "updatedAt": "2026-11-26T14:00:00.000Z",
@@ -616,6 +642,7 @@ class TaskOut(Timestamped):
     assignee_id: str | None
     due_date: WireTime | None
     priority: Annotated[str, Field(json_schema_extra={"enum": ["low", "medium", "high", "urgent"]})]
+    labels: list[str]
     created_by: str
     created_at: WireTime
     updated_at: WireTime
@@ -690,6 +717,7 @@ class TaskList(WireModel):
                             "assigneeId": "u-bo",
                             "dueDate": None,
                             "priority": "high",
+                            "labels": ["launch"],
                             "createdBy": "u-ada",
                             "createdAt": "2026-11-26T14:00:00.000Z",
                             "updatedAt": "2026-11-26T14:00:00.000Z",
@@ -750,6 +778,7 @@ class WorkspaceSnapshot(WireModel):
                             "assigneeId": None,
                             "dueDate": None,
                             "priority": "high",
+                            "labels": ["launch"],
                             "createdBy": "u-ada",
                             "createdAt": "2026-11-26T14:00:00.000Z",
                             "updatedAt": "2026-11-26T14:00:00.000Z",
@@ -805,6 +834,7 @@ class EventsPage(WireModel):
                                     "assigneeId": "u-bo",
                                     "dueDate": None,
                                     "priority": "high",
+                                    "labels": ["launch"],
                                     "createdBy": "u-ada",
                                     "createdAt": "2026-11-26T14:00:00.000Z",
                                     "updatedAt": "2026-11-26T14:00:00.000Z",

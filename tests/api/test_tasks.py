@@ -22,6 +22,7 @@ TASK_FIELDS = {
     "assigneeId",
     "dueDate",
     "priority",
+    "labels",
     "createdBy",
     "createdAt",
     "updatedAt",
@@ -50,6 +51,7 @@ def test_create_answers_201_with_every_field_and_the_defaults(api: Api) -> None:
     assert task["assigneeId"] is None
     assert task["dueDate"] is None
     assert task["priority"] == "medium"
+    assert task["labels"] == []
     assert task["createdBy"] == owner.id
     assert task["createdAt"] == task["updatedAt"]
     assert task["createdAt"].endswith("Z")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Path, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..edge.identity import Identity, Refusal, RefusalReason
-from ..errors import TooManyRequests, Unauthorized
+from ..errors import TooManyRequests, Unauthorized, UnknownParameters
 from ..schemas import NO_NUL
 from ..services.idempotency import IdempotencyKey
 from ..services.writes import Reply
@@ -50,6 +51,36 @@ def route_of(request: Request) -> str:
 
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+
+# Route -> the query parameter names it declares (its own and its dependencies'), read once.
+_DECLARED_QUERY: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 naming every query parameter the route does not declare (PROTOCOL §7: never ignored)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    declared = _DECLARED_QUERY.get(id(route))
+    if declared is None:
+        declared = frozenset(_query_names(dependant))
+        _DECLARED_QUERY[id(route)] = declared
+    unknown = [name for name in request.query_params if name not in declared]
+    if unknown:
+        raise UnknownParameters(unknown)
+
+
+def _query_names(dependant: Dependant) -> list[str]:
+    names = [param.alias for param in dependant.query_params]
+    for sub in dependant.dependencies:
+        names.extend(_query_names(sub))
+    return names
+
+
+KnownQuery = Depends(reject_unknown_query)
 
 
 async def current_user_id(identity: CurrentIdentity) -> str:

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from ..schemas import (
     COLUMN_KEY_PATTERN,
+    LABEL_MAX_LENGTH,
     NO_NUL,
+    Priority,
     TaskCompleteIn,
     TaskIn,
     TaskList,
@@ -16,18 +19,22 @@ from ..schemas import (
     TaskPatch,
 )
 from ..services.task_pages import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT, TaskFilters
-from .deps import IdemKey, PathId, ServicesDep, UserId, reply
+from ..timeutil import ensure_utc
+from .deps import IdemKey, KnownQuery, PathId, ServicesDep, UserId, reply
 from .documents import documents_of
 from .responses import READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
 
 router = APIRouter(tags=["tasks"])
 
+SEARCH_MAX_LENGTH = 200
+
 
 @router.get(
     "/workspaces/{workspace_id}/tasks",
-    summary="List tasks",
+    summary="List or search tasks",
     response_model=TaskList,
     responses=errors(*READ_IN_WORKSPACE),
+    dependencies=[KnownQuery],
 )
 async def list_tasks(
     workspace_id: PathId,
@@ -48,13 +55,61 @@ async def list_tasks(
             pattern=NO_NUL,
         ),
     ] = None,
+    priority: Annotated[Priority | None, Query(description="Only the tasks of this priority")] = None,
+    label: Annotated[
+        str | None,
+        Query(
+            description="Only the tasks that have this label (exactly, after trimming)",
+            min_length=1,
+            max_length=LABEL_MAX_LENGTH,
+            pattern=NO_NUL,
+        ),
+    ] = None,
+    due_before: Annotated[
+        datetime | None,
+        Query(alias="dueBefore", description="Only the tasks due strictly before this ISO date-time"),
+    ] = None,
+    due_after: Annotated[
+        datetime | None,
+        Query(alias="dueAfter", description="Only the tasks due at or after this ISO date-time"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            description="Words to find in the title or description (whole words, every one); ranks the results best first",
+            min_length=1,
+            max_length=SEARCH_MAX_LENGTH,
+            pattern=NO_NUL,
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
 ) -> dict[str, Any]:
-    """A page of tasks in column, then position order; `nextCursor` asks for the next (null: the last)."""
-    filters = TaskFilters(status=status, completed=completed, assignee_id=assignee_id)
+    """A page of tasks in column, then position order; with `q`, the tasks matching its words, best match first (a title match above a description-only one). Filters combine (all must hold); a parameter this route does not take is a 422 naming it. `nextCursor` asks for the next page (null: the last)."""
+    filters = TaskFilters(
+        status=status,
+        completed=completed,
+        assignee_id=assignee_id,
+        priority=priority,
+        label=label.strip() if label is not None else None,
+        due_before=_utc(due_before),
+        due_after=_utc(due_after),
+        q=q,
+    )
     page = await services.tasks.list(user_id, workspace_id, filters, limit, cursor)
     return {"items": page.items, "nextCursor": page.next_cursor}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # A time without an offset is UTC, as everywhere on the wire. One whose UTC form falls
+    # outside years 1 to 9999 (0001-01-01T00:00+01:00) is a bound beyond every stored due date:
+    # the nearest representable time filters the same way.
+    if value is None:
+        return None
+    try:
+        return ensure_utc(value)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 @router.post(

@@ -20,7 +20,7 @@ from ..schemas import (
 from ..services.log import decode_envelopes
 from ..services.task_pages import MAX_CURSOR_CHARS
 from ..services.workspaces import SNAPSHOT_PAGE_DEFAULT, SNAPSHOT_PAGE_MAX
-from .deps import IdemKey, PathId, ServicesDep, UserId, limit_member_adds, reply
+from .deps import IdemKey, KnownQuery, PathId, ServicesDep, UserId, limit_member_adds, reply
 from .responses import AUTHENTICATED, READ_IN_WORKSPACE, WRITE_IN_WORKSPACE, errors
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
@@ -142,6 +142,7 @@ async def remove_member(
     summary="Read the workspace's log",
     response_model=EventsPage,
     responses=errors(*READ_IN_WORKSPACE, 410),
+    dependencies=[KnownQuery],
 )
 async def workspace_events(
     workspace_id: PathId,
@@ -164,6 +165,7 @@ async def workspace_events(
     summary="Read the workspace at one moment",
     response_model=WorkspaceSnapshot,
     responses=errors(*READ_IN_WORKSPACE),
+    dependencies=[KnownQuery],
 )
 async def workspace_snapshot(
     workspace_id: PathId,

@@ -17,8 +17,9 @@ import asyncio
 import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -282,11 +283,25 @@ class TaskroomAPI:
         status: str | None = None,
         completed: bool | None = None,
         assignee_id: str | None = None,
+        priority: str | None = None,
+        label: str | None = None,
+        due_before: str | datetime | None = None,
+        due_after: str | datetime | None = None,
+        q: str | None = None,
         page_size: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Every task that matches, in board order, read a page at a time (see ``iter_tasks``)."""
+        """Every task that matches, read a page at a time (see ``iter_tasks``)."""
         pages = self.iter_tasks(
-            workspace_id, status=status, completed=completed, assignee_id=assignee_id, page_size=page_size
+            workspace_id,
+            status=status,
+            completed=completed,
+            assignee_id=assignee_id,
+            priority=priority,
+            label=label,
+            due_before=due_before,
+            due_after=due_after,
+            q=q,
+            page_size=page_size,
         )
         return [task async for task in pages]
 
@@ -297,10 +312,17 @@ class TaskroomAPI:
         status: str | None = None,
         completed: bool | None = None,
         assignee_id: str | None = None,
+        priority: str | None = None,
+        label: str | None = None,
+        due_before: str | datetime | None = None,
+        due_after: str | datetime | None = None,
+        q: str | None = None,
         page_size: int | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """The matching tasks in board order, one page (``page_size``, 1 to 500; the server's 200 by
-        default) requested when the one before is used up."""
+        """The matching tasks, one page (``page_size``, 1 to 500; the server's 200 by default)
+        requested when the one before is used up. In board order; with ``q`` (words of the title
+        or description), best match first. ``label``: tasks having that label; ``due_before``
+        (strictly) and ``due_after`` (at or after): ISO date-times or datetimes (naive is UTC)."""
         cursor: str | None = None
         while True:
             page = await self.list_tasks_page(
@@ -308,6 +330,11 @@ class TaskroomAPI:
                 status=status,
                 completed=completed,
                 assignee_id=assignee_id,
+                priority=priority,
+                label=label,
+                due_before=due_before,
+                due_after=due_after,
+                q=q,
                 limit=page_size,
                 cursor=cursor,
             )
@@ -324,22 +351,29 @@ class TaskroomAPI:
         status: str | None = None,
         completed: bool | None = None,
         assignee_id: str | None = None,
+        priority: str | None = None,
+        label: str | None = None,
+        due_before: str | datetime | None = None,
+        due_after: str | datetime | None = None,
+        q: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page: ``{items, nextCursor}``; pass ``nextCursor`` back as ``cursor`` for the next
-        (``None``: that was the last)."""
-        params: dict[str, str] = {}
-        if status is not None:
-            params["status"] = status
-        if completed is not None:
-            params["completed"] = "true" if completed else "false"
-        if assignee_id is not None:
-            params["assigneeId"] = assignee_id
-        if limit is not None:
-            params["limit"] = str(limit)
-        if cursor is not None:
-            params["cursor"] = cursor
+        (``None``: that was the last), with the same filters."""
+        given: dict[str, str | None] = {
+            "status": status,
+            "completed": None if completed is None else ("true" if completed else "false"),
+            "assigneeId": assignee_id,
+            "priority": priority,
+            "label": label,
+            "dueBefore": _iso(due_before),
+            "dueAfter": _iso(due_after),
+            "q": q,
+            "limit": None if limit is None else str(limit),
+            "cursor": cursor,
+        }
+        params = {name: value for name, value in given.items() if value is not None}
         return dict(await self._read(f"/workspaces/{workspace_id}/tasks", params))
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
@@ -355,7 +389,9 @@ class TaskroomAPI:
         assignee_id: str | _Unset | None = UNSET,
         due_date: str | _Unset | None = UNSET,
         priority: str | _Unset = UNSET,
+        labels: Sequence[str] | _Unset = UNSET,
     ) -> dict[str, Any]:
+        """Create a task; ``labels``: up to 20 of 1 to 40 characters (trimmed, duplicates dropped)."""
         body = {
             "title": title,
             **_given(
@@ -364,6 +400,7 @@ class TaskroomAPI:
                 assigneeId=assignee_id,
                 dueDate=due_date,
                 priority=priority,
+                labels=_list_of(labels),
             ),
         }
         return dict(await self._write(WriteRequest("POST", f"/workspaces/{workspace_id}/tasks", body)))
@@ -377,15 +414,18 @@ class TaskroomAPI:
         assignee_id: str | _Unset | None = UNSET,
         due_date: str | _Unset | None = UNSET,
         priority: str | _Unset = UNSET,
+        labels: Sequence[str] | _Unset = UNSET,
         base_version: int | _Unset = UNSET,
     ) -> dict[str, Any]:
-        """PATCH a task. With `base_version`, a field someone else changed since is a 409."""
+        """PATCH a task. With `base_version`, a field someone else changed since is a 409.
+        ``labels`` replaces the whole list (``[]`` clears it)."""
         body = _given(
             title=title,
             description=description,
             assigneeId=assignee_id,
             dueDate=due_date,
             priority=priority,
+            labels=_list_of(labels),
             baseVersion=base_version,
         )
         return dict(await self._write(WriteRequest("PATCH", f"/tasks/{task_id}", body)))
@@ -615,6 +655,19 @@ class _Unavailable(ApiError):
 
 def _given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not UNSET}
+
+
+def _list_of(values: Sequence[str] | _Unset) -> list[str] | _Unset:
+    # A JSON array whatever sequence was given (a tuple would serialize too, a str must not pass).
+    if isinstance(values, _Unset):
+        return values
+    if isinstance(values, str):
+        raise TypeError("labels is a sequence of strings, not one string")
+    return list(values)
+
+
+def _iso(value: str | datetime | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _body_or_raise(response: httpx.Response) -> Any:

@@ -17,12 +17,18 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Fractional-index keys must compare byte by byte on every backend; PostgreSQL's default
 # collation would compare them linguistically.
 PositionKey = Text().with_variant(Text(collation="C"), "postgresql")
+# A task's labels, a JSON array of strings. JSONB on PostgreSQL: only JSONB has containment (`@>`)
+# and a GIN index for it; plain JSON there is stored text with no operators. JSONB keeps array
+# order, which is the order the labels were given in.
+LabelList = JSON().with_variant(JSONB(), "postgresql")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -102,6 +108,10 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # field name -> the task version that last changed it; what a baseVersion merge is decided on.
     field_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    labels: Mapped[list[str]] = mapped_column(LabelList, default=list, server_default=text("'[]'"))
+    # Full-text search (migration 0011) lives outside this model: on PostgreSQL a generated
+    # `search_vector` column, on SQLite the FTS5 table `tasks_fts` kept in sync by triggers. Neither
+    # is ever written by the application (services/task_search.py only reads them).
 
     __table_args__ = (Index("ix_tasks_column_order", "workspace_id", "status", "position"),)
 

@@ -17,9 +17,10 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, case, cast, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Task
@@ -47,6 +48,11 @@ class TaskFilters:
     status: str | None = None
     completed: bool | None = None
     assignee_id: str | None = None
+    priority: str | None = None
+    label: str | None = None  # tasks that have this label
+    due_before: datetime | None = None  # due strictly before (UTC)
+    due_after: datetime | None = None  # due at or after (UTC)
+    q: str | None = None  # full-text words (services/task_search.py); ranks instead of board order
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +98,36 @@ def _is_text(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_CURSOR_CHARS and "\x00" not in value
 
 
-def task_query(workspace_id: str, filters: TaskFilters) -> Select[Task]:
-    query = select(Task).where(Task.workspace_id == workspace_id)
+def filtered(query: Select[Any], filters: TaskFilters, dialect: str) -> Select[Any]:
+    """`query` (over `tasks`) narrowed by every filter but `q`."""
     if filters.status is not None:
         query = query.where(Task.status == filters.status)
     if filters.completed is not None:
         query = query.where(Task.completed == filters.completed)
     if filters.assignee_id is not None:
         query = query.where(Task.assignee_id == filters.assignee_id)
+    if filters.priority is not None:
+        query = query.where(Task.priority == filters.priority)
+    if filters.due_before is not None:
+        query = query.where(Task.due_date < filters.due_before)
+    if filters.due_after is not None:
+        query = query.where(Task.due_date >= filters.due_after)
+    if filters.label is not None:
+        query = query.where(has_label(filters.label, dialect))
     return query
+
+
+def has_label(label: str, dialect: str) -> ColumnElement[bool]:
+    """The task's labels include `label` (exactly, case and all)."""
+    if dialect == "postgresql":
+        # JSONB containment, which the GIN index (jsonb_path_ops) of migration 0011 serves.
+        return Task.labels.op("@>")(func.jsonb_build_array(cast(literal(label), Text)))
+    value = func.json_each(Task.labels).table_valued("value")
+    return select(literal(1)).select_from(value).where(value.c.value == label).exists()
+
+
+def task_query(workspace_id: str, filters: TaskFilters, dialect: str) -> Select[Task]:
+    return filtered(select(Task).where(Task.workspace_id == workspace_id), filters, dialect)
 
 
 async def read_page(
@@ -114,7 +141,7 @@ async def read_page(
     """Up to `limit` tasks after `after`, in board order (the workspace's columns, in the order
     `column_keys` gives), and the key to go on from (None: the end)."""
     rank = _column_rank(column_keys)
-    query = task_query(workspace_id, filters)
+    query = task_query(workspace_id, filters, session.get_bind().dialect.name)
     if after is not None:
         if after.status not in column_keys:
             raise InvalidField(

@@ -22,6 +22,7 @@ from .idempotency import AccessScope, IdempotencyKey
 from .log import WorkspaceLog
 from .positions import key_between
 from .task_pages import TaskFilters, decode_cursor, read_page
+from .task_search import decode_search_cursor, read_search_page
 from .views import task_view
 from .writes import Reply, WriteOutcome, WriteRunner
 
@@ -32,6 +33,7 @@ _EDITABLE = {
     "assigneeId": "assignee_id",
     "dueDate": "due_date",
     "priority": "priority",
+    "labels": "labels",
 }
 
 
@@ -52,7 +54,10 @@ class TaskService:
     async def list(
         self, user_id: str, workspace_id: str, filters: TaskFilters, limit: int, cursor: str | None
     ) -> TaskPage:
-        """One page of the workspace's tasks in board order (see task_pages)."""
+        """One page of the workspace's tasks: in board order (see task_pages), or best match first
+        when `filters.q` is given (see task_search)."""
+        if filters.q is not None:
+            return await self._search(user_id, workspace_id, filters, limit, cursor)
         after = decode_cursor(cursor) if cursor is not None else None
         async with self.db.read() as session:
             await require_role(session, workspace_id, user_id, Role.VIEWER)
@@ -60,6 +65,17 @@ class TaskService:
             if filters.status is not None:
                 columns.require(filters.status)
             tasks, next_key = await read_page(session, workspace_id, columns.keys, filters, limit, after)
+            return TaskPage([task_view(t) for t in tasks], next_key.encode() if next_key else None)
+
+    async def _search(
+        self, user_id: str, workspace_id: str, filters: TaskFilters, limit: int, cursor: str | None
+    ) -> TaskPage:
+        after = decode_search_cursor(cursor) if cursor is not None else None
+        async with self.db.read() as session:
+            await require_role(session, workspace_id, user_id, Role.VIEWER)
+            if filters.status is not None:
+                (await workspace_columns(session, workspace_id)).require(filters.status)
+            tasks, next_key = await read_search_page(session, workspace_id, filters, limit, after)
             return TaskPage([task_view(t) for t in tasks], next_key.encode() if next_key else None)
 
     async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
@@ -96,6 +112,7 @@ class TaskService:
                 assignee_id=data.assignee_id,
                 due_date=data.due_date,
                 priority=data.priority,
+                labels=list(data.labels),
                 created_by=actor_id,
                 created_at=now,
                 updated_at=now,
