@@ -93,7 +93,8 @@ def _is_text(value: object) -> bool:
 
 
 def task_query(workspace_id: str, filters: TaskFilters) -> Select[Task]:
-    query = select(Task).where(Task.workspace_id == workspace_id)
+    # Trashed tasks are in no list, snapshot or page (their own list is the trash).
+    query = select(Task).where(Task.workspace_id == workspace_id, Task.live())
     if filters.status is not None:
         query = query.where(Task.status == filters.status)
     if filters.completed is not None:
