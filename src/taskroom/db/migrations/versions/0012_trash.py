@@ -76,10 +76,10 @@ def downgrade() -> None:
         table = sa.table(name, sa.column("task_id", sa.String))
         op.execute(table.delete().where(table.c.task_id.in_(trashed)))
     op.execute(tasks.delete().where(tasks.c.deleted_at.is_not(None)))
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), not a batch copy: on SQLite a copy drops the old
+    # table, and with foreign keys on that deletes every row that refers to it by cascade.
     op.drop_index("ix_workspace_events_task", table_name="workspace_events")
-    with op.batch_alter_table("workspace_events") as batch:
-        batch.drop_column("task_id")
+    op.drop_column("workspace_events", "task_id")
     op.drop_index("ix_tasks_trash", table_name="tasks")
-    with op.batch_alter_table("tasks") as batch:
-        batch.drop_column("deleted_by")
-        batch.drop_column("deleted_at")
+    op.drop_column("tasks", "deleted_by")
+    op.drop_column("tasks", "deleted_at")
