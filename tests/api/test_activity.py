@@ -10,7 +10,6 @@ from sqlalchemy import update
 
 from taskroom.db.models import Event
 from taskroom.timeutil import utcnow
-
 from tests.support.api import Api, ApiUser
 from tests.support.servers import RunningServer
 
@@ -28,7 +27,9 @@ def test_each_kind_of_event_says_what_it_changed_from_and_to(api: Api) -> None:
     owner.add_member(wid, member)
     task = owner.create_task(wid, "Plan", priority="high")
     other = owner.create_task(wid, "Elsewhere")  # its events are not this task's activity
-    assert member.patch(f"/tasks/{task['id']}", json={"title": "Plan v2", "priority": "low"}).status_code == 200
+    assert (
+        member.patch(f"/tasks/{task['id']}", json={"title": "Plan v2", "priority": "low"}).status_code == 200
+    )
     assert owner.patch(f"/tasks/{other['id']}", json={"title": "Not listed"}).status_code == 200
     moved = owner.post(f"/tasks/{task['id']}/move", json={"status": "in_progress"}).json()
     done = owner.post(f"/tasks/{task['id']}/complete", json={"completed": True}).json()

@@ -202,7 +202,10 @@ def test_every_answer_is_one_the_schema_declares_and_none_is_a_server_error(
             assume(all(abs(n) <= MAX_INT64 for n in integers_in(case.body)))
         scene = target.scene
         if known_ids and names:
-            case.path_parameters = {**(case.path_parameters or {}), **{n: scene.ids(operation.path)[n] for n in names}}
+            case.path_parameters = {
+                **(case.path_parameters or {}),
+                **{n: scene.ids(operation.path)[n] for n in names},
+            }
         # A generated Idempotency-Key that an earlier, different request used answers 422
         # IDEMPOTENCY_KEY_REUSED, as it should (tests/api/test_idempotency.py); here each
         # request gets a key of its own so that answers depend on the request alone.

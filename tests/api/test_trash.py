@@ -5,6 +5,7 @@ empties the trash after TRASH_RETENTION_DAYS. On both backends (the shared `node
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,8 @@ from sqlalchemy import func, select, update
 from taskroom.db.models import Task, TaskDocument
 from taskroom.timeutil import utcnow
 from tests.documents.test_descriptions import refusal
-from tests.realtime.clients import eventually
+from tests.realtime.clients import eventually, joined
+from tests.realtime.test_sync_resume import prune_everything, sync
 from tests.support.api import Api, ApiUser
 from tests.support.servers import RunningServer
 from tests.support.ydoc import YDocClient, doc_url
@@ -278,3 +280,25 @@ def test_the_shared_description_comes_back_with_its_task(node: RunningServer, ap
             return client.value()
 
     assert asyncio.run(read()) == "Draft two"
+
+
+def test_the_websocket_reset_snapshot_leaves_trashed_tasks_out(
+    node_factory: Callable[..., RunningServer],
+) -> None:
+    private = node_factory(ws_event_retention=1)  # every event is past retention once written
+    api = Api(private.api)
+    try:
+        owner = api.register("Owner")
+        wid = owner.create_workspace()["id"]
+        owner.create_task(wid, "Kept")
+        gone = owner.create_task(wid, "Gone")
+        assert owner.delete(f"/tasks/{gone['id']}").status_code == 204
+        prune_everything(private, owner, wid)
+        with joined(private, owner, expect=1) as ws:
+            reply = sync(ws, wid, 0, id="old")
+            assert reply["reset"] is True
+            assert [t["title"] for t in reply["snapshot"]["tasks"]] == ["Kept"]
+        # The trash itself is not pruned with the log.
+        assert [t["title"] for t in trash(owner, wid)["items"]] == ["Gone"]
+    finally:
+        api.close()
