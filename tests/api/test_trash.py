@@ -112,6 +112,18 @@ def test_a_column_whose_only_tasks_are_trashed_holds_none(api: Api) -> None:
     assert restored.json()["completed"] is False
 
 
+def test_a_task_restored_into_a_column_that_became_done_is_completed(api: Api) -> None:
+    owner, wid = board(api)
+    task = owner.create_task(wid, "Review", status="in_progress")
+    assert owner.delete(f"/tasks/{task['id']}").status_code == 204
+    columns = owner.get(f"/workspaces/{wid}").json()["columns"]
+    flipped = [{**c, "done": True} if c["key"] == "in_progress" else c for c in columns]
+    assert owner.patch(f"/workspaces/{wid}", json={"columns": flipped}).status_code == 200
+    restored = owner.post(f"/tasks/{task['id']}/restore").json()
+    assert (restored["status"], restored["completed"]) == ("in_progress", True)
+    assert restored["completedAt"] is not None
+
+
 def test_the_trash_lists_deleted_tasks_latest_first_a_page_at_a_time(api: Api) -> None:
     owner, wid = board(api)
     member = api.register("Member")

@@ -297,6 +297,11 @@ class TaskService:
                     last = await _last_position(session, task.workspace_id, task.status, exclude=task.id)
                     task.position = key_between(last, None)
                     changed["position"] = task.position
+                if task.completed != columns.is_done(task.status):
+                    # The column's `done` was flipped while the task was away (a trashed task
+                    # holds no column): the column still says whether it is done.
+                    _set_completed(task, columns.is_done(task.status))
+                    changed["completed"] = task.completed
             else:
                 target = columns.first_done() if task.completed else columns.first_open()
                 last = await _last_position(session, task.workspace_id, target, exclude=task.id)
