@@ -39,6 +39,7 @@ const LOGGED_TYPES = Object.freeze([
   "TASK_DELETED",
   "TASK_COMPLETED",
   "TASK_MOVED",
+  "TASK_RESTORED",
   "WORKSPACE_UPDATED",
   "WORKSPACE_DELETED",
   "WORKSPACE_MEMBER_ADDED",
@@ -1027,6 +1028,7 @@ export class TaskroomStore {
       case "TASK_UPDATED":
       case "TASK_COMPLETED":
       case "TASK_MOVED":
+      case "TASK_RESTORED": // back from the trash, the whole task
         putTask(base, data.task);
         break;
       case "TASK_DELETED":

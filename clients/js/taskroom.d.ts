@@ -124,6 +124,12 @@ export interface TaskMovedData {
   to: { status: TaskStatus; position: string };
   actorId: string;
 }
+/** A task brought back from the trash (§7), where it was. */
+export interface TaskRestoredData {
+  workspaceId: string;
+  task: Task;
+  actorId: string;
+}
 export interface WorkspaceCreatedData {
   workspace: Workspace;
   actorId: string;
@@ -196,6 +202,7 @@ export interface EventDataMap {
   TASK_DELETED: TaskDeletedData;
   TASK_COMPLETED: TaskCompletedData;
   TASK_MOVED: TaskMovedData;
+  TASK_RESTORED: TaskRestoredData;
   WORKSPACE_CREATED: WorkspaceCreatedData;
   WORKSPACE_UPDATED: WorkspaceUpdatedData;
   WORKSPACE_DELETED: WorkspaceDeletedData;
@@ -333,6 +340,7 @@ export declare class TodoWebSocketClient {
   onTaskDeleted(callback: Handler<"TASK_DELETED">): Unsubscribe;
   onTaskCompleted(callback: Handler<"TASK_COMPLETED">): Unsubscribe;
   onTaskMoved(callback: Handler<"TASK_MOVED">): Unsubscribe;
+  onTaskRestored(callback: Handler<"TASK_RESTORED">): Unsubscribe;
   onWorkspaceCreated(callback: Handler<"WORKSPACE_CREATED">): Unsubscribe;
   onWorkspaceUpdated(callback: Handler<"WORKSPACE_UPDATED">): Unsubscribe;
   onWorkspaceDeleted(callback: Handler<"WORKSPACE_DELETED">): Unsubscribe;

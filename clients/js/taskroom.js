@@ -28,7 +28,7 @@ export const MAX_REFUSED_CONNECTS = 3;
 
 export const PRESENCE_STATUSES = Object.freeze(["online", "away", "busy"]);
 
-// Event type → handler method name. Logged events of §3.2 (plus the server's WORKSPACE_MEMBER_UPDATED),
+// Event type → handler method name. Logged events of §3.2 and §7 (plus the server's WORKSPACE_MEMBER_UPDATED),
 // the collaboration frames of §3.3, and the frames a client may want to watch.
 export const EVENT_HANDLERS = Object.freeze({
   TASK_CREATED: "onTaskCreated",
@@ -36,6 +36,7 @@ export const EVENT_HANDLERS = Object.freeze({
   TASK_DELETED: "onTaskDeleted",
   TASK_COMPLETED: "onTaskCompleted",
   TASK_MOVED: "onTaskMoved",
+  TASK_RESTORED: "onTaskRestored",
   WORKSPACE_CREATED: "onWorkspaceCreated",
   WORKSPACE_UPDATED: "onWorkspaceUpdated",
   WORKSPACE_DELETED: "onWorkspaceDeleted",

@@ -17,6 +17,7 @@ from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordService
 from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
+from .services.activity import TaskActivity
 from .services.api_keys import KEY_PREFIX, ApiKeyService
 from .services.database import Database
 from .services.external_identities import ExternalIdentityService
@@ -26,6 +27,7 @@ from .services.log import WorkspaceLog
 from .services.publisher import EventPublisher
 from .services.sessions import SessionService, purge_ended_sessions
 from .services.tasks import TaskService
+from .services.trash import empty_trash
 from .services.users import UserService
 from .services.webhooks import WebhookService
 from .services.workspaces import WorkspaceService
@@ -48,6 +50,7 @@ class Services:
     sessions: SessionService
     workspaces: WorkspaceService
     tasks: TaskService
+    activity: TaskActivity
     invitations: InvitationService
     api_keys: ApiKeyService
     webhooks: WebhookService
@@ -60,11 +63,13 @@ class Services:
     realtime: RealtimeStatus | None = None
 
     async def prune(self) -> int:
-        """Drop log rows past WS_EVENT_RETENTION, expired idempotency records and old sessions."""
+        """Drop log rows past WS_EVENT_RETENTION, tasks trashed past TRASH_RETENTION_DAYS,
+        expired idempotency records and old sessions."""
         async with self.db.transaction() as session:
             removed = await self.log.prune(
                 session, timedelta(seconds=self.settings.ws_event_retention_seconds)
             )
+            await empty_trash(session, timedelta(days=self.settings.trash_retention_days))
             await self.idempotency.purge_expired(session)
             # Ended and expired sessions are kept a day for the record, then go with their spent tokens.
             await purge_ended_sessions(session, timedelta(days=1))
@@ -109,6 +114,7 @@ def build_services(
         sessions=sessions,
         workspaces=WorkspaceService(db, log, writes, api_keys),
         tasks=TaskService(db, log, writes),
+        activity=TaskActivity(db, log),
         invitations=InvitationService(db, log, writes),
         api_keys=api_keys,
         webhooks=WebhookService(

@@ -734,6 +734,113 @@ class TaskList(WireModel):
     next_cursor: str | None
 
 
+_TASK_EXAMPLE: dict[str, Any] = {
+    "id": "t-1",
+    "workspaceId": "w-1",
+    "title": "Write the plan",
+    "description": "One page",
+    "status": "todo",
+    "position": "a0",
+    "completed": False,
+    "completedAt": None,
+    "assigneeId": "u-bo",
+    "dueDate": None,
+    "priority": "high",
+    "createdBy": "u-ada",
+    "createdAt": "2026-11-26T14:00:00.000Z",
+    "updatedAt": "2026-11-26T14:00:00.000Z",
+    "version": 1,
+}
+
+
+class TrashedTaskOut(TaskOut):
+    """A task in the trash: the task as it was, and when and by whom it was deleted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_TASK_EXAMPLE, "deletedAt": "2026-11-27T09:30:00.000Z", "deletedBy": "u-bo"}]
+        }
+    )
+    deleted_at: WireTime
+    deleted_by: str | None
+
+
+class TrashList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {**_TASK_EXAMPLE, "deletedAt": "2026-11-27T09:30:00.000Z", "deletedBy": "u-bo"}
+                    ],
+                    "nextCursor": None,
+                }
+            ]
+        }
+    )
+    items: list[TrashedTaskOut]
+    # Opaque; null on the last page.
+    next_cursor: str | None
+
+
+class FieldChange(WireModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"from": "todo", "to": "in_progress"}]})
+    # `from` is a keyword in Python; the wire names are the protocol's.
+    before: Any = Field(alias="from")
+    after: Any = Field(alias="to")
+
+
+class ActivityItem(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 7,
+                    "type": "TASK_MOVED",
+                    "actorId": "u-bo",
+                    "timestamp": "2026-11-27T09:30:00.000Z",
+                    "changes": {"status": {"from": "todo", "to": "in_progress"}},
+                }
+            ]
+        }
+    )
+    seq: int
+    type: str
+    actor_id: str | None
+    timestamp: str
+    changes: dict[str, FieldChange]
+
+
+class ActivityPage(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "seq": 7,
+                            "type": "TASK_UPDATED",
+                            "actorId": "u-bo",
+                            "timestamp": "2026-11-27T09:30:00.000Z",
+                            "changes": {"title": {"from": "Write the plan", "to": "Write the plan (v2)"}},
+                        },
+                        {
+                            "seq": 3,
+                            "type": "TASK_CREATED",
+                            "actorId": "u-ada",
+                            "timestamp": "2026-11-26T14:00:00.000Z",
+                            "changes": {"title": {"from": None, "to": "Write the plan"}},
+                        },
+                    ],
+                    "hasMore": False,
+                }
+            ]
+        }
+    )
+    items: list[ActivityItem]
+    has_more: bool
+
+
 class WorkspaceSnapshot(WireModel):
     """The workspace at one moment: its members, a page of its tasks, and the log's head then."""
 

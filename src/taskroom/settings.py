@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     ws_rate_limit: float = Field(20.0, gt=0)
     ws_rate_limit_burst: float = Field(40.0, gt=0)
     ws_event_retention: Milliseconds = Field(604_800_000, gt=0)
+    # Days a deleted task stays in the trash (PROTOCOL §7) before the node's periodic pruning
+    # deletes it for good, with its shared description. A fraction is allowed (tests, demos).
+    trash_retention_days: float = Field(30.0, gt=0)
     ws_allowed_origins: str | None = None
     # Origins (`https://app.example.com`) whose pages may call REST, load /client/* and read the
     # health check (PROTOCOL §5.5); unset: none. Never `*`.

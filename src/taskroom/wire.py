@@ -36,6 +36,8 @@ class MessageType(StrEnum):
     TASK_DELETED = "TASK_DELETED"
     TASK_COMPLETED = "TASK_COMPLETED"
     TASK_MOVED = "TASK_MOVED"
+    # §7: a task brought back from the trash (data {workspaceId, task, actorId}).
+    TASK_RESTORED = "TASK_RESTORED"
     WORKSPACE_UPDATED = "WORKSPACE_UPDATED"
     WORKSPACE_DELETED = "WORKSPACE_DELETED"
     WORKSPACE_MEMBER_ADDED = "WORKSPACE_MEMBER_ADDED"
@@ -64,6 +66,7 @@ EVENT_TYPES: frozenset[MessageType] = frozenset(
         MessageType.TASK_DELETED,
         MessageType.TASK_COMPLETED,
         MessageType.TASK_MOVED,
+        MessageType.TASK_RESTORED,
         MessageType.WORKSPACE_UPDATED,
         MessageType.WORKSPACE_DELETED,
         MessageType.WORKSPACE_MEMBER_ADDED,

@@ -148,6 +148,7 @@ class Scene:
     neighbour: str
     hook: str
     key: str
+    trashed: str  # a task in the trash, to restore
 
 
 HOOK_URL = "http://127.0.0.1:9/hook"
@@ -163,11 +164,13 @@ def make_scene(cast: Cast) -> Scene:
     assert owner.delete(f"/workspaces/{workspace}/members/{cast.people['removed'].id}").status_code == 204
     task = owner.create_task(workspace, "First")["id"]
     neighbour = owner.create_task(workspace, "Second")["id"]
+    trashed = owner.create_task(workspace, "Binned")["id"]
+    assert owner.delete(f"/tasks/{trashed}").status_code == 204
     hook = owner.post(f"/workspaces/{workspace}/webhooks", json={"url": HOOK_URL})
     assert hook.status_code == 201, hook.text
     key = owner.post(f"/workspaces/{workspace}/api-keys", json={"name": "Key", "role": "member"})
     assert key.status_code == 201, key.text
-    return Scene(workspace, task, neighbour, hook.json()["id"], key.json()["id"])
+    return Scene(workspace, task, neighbour, hook.json()["id"], key.json()["id"], trashed)
 
 
 # --- the REST table -----------------------------------------------------------------------------
@@ -308,6 +311,12 @@ TABLE: dict[tuple[str, str], Row] = {
         "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/tasks", {})
     ),
     ("GET", f"{API}/tasks/{{task_id}}"): Row("viewer", 200, lambda c, s: (f"{API}/tasks/{s.task}", {})),
+    ("GET", f"{API}/tasks/{{task_id}}/activity"): Row(
+        "viewer", 200, lambda c, s: (f"{API}/tasks/{s.task}/activity", {})
+    ),
+    ("GET", f"{API}/workspaces/{{workspace_id}}/trash"): Row(
+        "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/trash", {})
+    ),
     # the shared description: the upgrade is taken (101) or refused with a plain HTTP answer
     ("WS", f"{API}/tasks/{{task_id}}/doc"): Row(
         "viewer", 101, lambda c, s: (f"{API}/tasks/{s.task}/doc", {})
@@ -321,6 +330,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("PATCH", f"{API}/tasks/{{task_id}}"): Row(
         "member", 200, lambda c, s: (f"{API}/tasks/{s.task}", {"json": {"title": "Edited"}}), writes=True
+    ),
+    ("POST", f"{API}/tasks/{{task_id}}/restore"): Row(
+        "member", 200, lambda c, s: (f"{API}/tasks/{s.trashed}/restore", {}), writes=True
     ),
     ("POST", f"{API}/tasks/{{task_id}}/complete"): Row(
         "member",

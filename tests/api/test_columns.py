@@ -135,7 +135,7 @@ def test_a_column_that_holds_tasks_is_neither_removed_nor_flipped_and_nothing_ch
     assert flipped.status_code == 409
     assert workspace_state(owner, workspace_id) == before
 
-    owner.delete(f"/tasks/{task['id']}")
+    owner.delete(f"/tasks/{task['id']}")  # to the trash, where a task holds no column
     emptied = set_columns(owner, workspace_id, [DEFAULT[0], DEFAULT[2]])
     assert emptied.status_code == 200, emptied.text
     assert [c["key"] for c in emptied.json()["columns"]] == ["todo", "done"]

@@ -202,10 +202,11 @@ def test_racing_identical_task_edits_change_once_and_log_once(api: Api) -> None:
     assert owner.get(f"/tasks/{task['id']}").json()["version"] == 2
 
 
-def test_racing_deletes_of_one_task_delete_once_and_log_once(api: Api) -> None:
+def test_racing_deletes_of_one_task_trash_it_once_and_log_once(api: Api) -> None:
     owner = api.register("Owner")
     wid = owner.create_workspace()["id"]
     task = owner.create_task(wid)
     codes = everyone(owner, 6, lambda u: u.delete(f"/tasks/{task['id']}"))
     assert codes == [204] + [404] * 5
     assert [e["type"] for e in events_of(owner, wid)] == ["TASK_CREATED", "TASK_DELETED"]
+    assert len(owner.get(f"/workspaces/{wid}/trash").json()["items"]) == 1

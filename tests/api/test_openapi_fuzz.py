@@ -50,12 +50,15 @@ class Scene:
     hook_id: str
     session_id: str  # the member's session, which the owner cannot end
     key_id: str  # an API key of the workspace
+    trashed_task_id: str  # a task in the trash: what `/restore` is fuzzed with
 
     @classmethod
     def build(cls, api: Api, owner: ApiUser | None = None) -> Scene:
         owner = owner or api.register("Fuzz Owner")
         workspace = owner.create_workspace("Fuzzed")
         task = owner.create_task(workspace["id"], "Fuzzed task")
+        trashed = owner.create_task(workspace["id"], "Fuzzed trashed task")
+        assert owner.delete(f"/tasks/{trashed['id']}").status_code == 204
         member = api.register("Fuzz Member")
         owner.add_member(workspace["id"], member, "member")
         invited = owner.post(
@@ -84,12 +87,15 @@ class Scene:
             hook.json()["id"],
             session_id,
             key.json()["id"],
+            trashed["id"],
         )
 
-    def ids(self) -> dict[str, str]:
+    def ids(self, path: str = "") -> dict[str, str]:
+        """The scene's ids by path parameter; a restore's task is the trashed one."""
+        trashed = path.endswith("/restore")
         return {
             "workspace_id": self.workspace_id,
-            "task_id": self.task_id,
+            "task_id": self.trashed_task_id if trashed else self.task_id,
             "member_id": self.member_id,
             "invitation_id": self.invitation_id,
             "token": self.invitation_token,
@@ -196,7 +202,10 @@ def test_every_answer_is_one_the_schema_declares_and_none_is_a_server_error(
             assume(all(abs(n) <= MAX_INT64 for n in integers_in(case.body)))
         scene = target.scene
         if known_ids and names:
-            case.path_parameters = {**(case.path_parameters or {}), **{n: scene.ids()[n] for n in names}}
+            case.path_parameters = {
+                **(case.path_parameters or {}),
+                **{n: scene.ids(operation.path)[n] for n in names},
+            }
         # A generated Idempotency-Key that an earlier, different request used answers 422
         # IDEMPOTENCY_KEY_REUSED, as it should (tests/api/test_idempotency.py); here each
         # request gets a key of its own so that answers depend on the request alone.
@@ -215,5 +224,7 @@ def test_every_answer_is_one_the_schema_declares_and_none_is_a_server_error(
             assert_valid_request_accepted(case, response)
         if known_ids and case.method == "DELETE" and response.status_code == 204:
             target.scene = Scene.build(target.api, scene.owner)
+        if known_ids and operation.path.endswith("/restore") and response.status_code == 200:
+            target.scene = Scene.build(target.api, scene.owner)  # the trashed task is back
 
     run()

@@ -185,7 +185,7 @@ def test_complete_and_uncomplete_set_and_clear_completed_at(api: Api) -> None:
     assert undone["version"] == 3
 
 
-def test_delete_answers_204_and_the_task_is_gone(api: Api) -> None:
+def test_delete_answers_204_and_the_task_leaves_the_board_for_the_trash(api: Api) -> None:
     owner, wid = board(api)
     task = owner.create_task(wid)
     keep = owner.create_task(wid, "Keep")
@@ -201,6 +201,9 @@ def test_delete_answers_204_and_the_task_is_gone(api: Api) -> None:
         owner.post(f"/tasks/{task['id']}/complete", json={"completed": True}),
     ):
         assert again.status_code == 404
+    # Not gone for good: it is in the trash (tests/api/test_trash.py).
+    trashed = owner.get(f"/workspaces/{wid}/trash").json()["items"]
+    assert [t["id"] for t in trashed] == [task["id"]]
 
 
 def test_an_unknown_task_id_answers_404(api: Api) -> None:

@@ -92,6 +92,30 @@ def test_every_write_carries_its_own_idempotency_key(sqlite_node: RunningServer)
     assert transport.keys[0][1] is None and transport.keys[4][1] is None
 
 
+def test_the_trash_restore_and_activity_through_the_client(sqlite_node: RunningServer) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(sqlite_node.base_url) as api:
+            await new_account(api)
+            workspace = (await api.create_workspace("Board"))["id"]
+            tasks = [await api.create_task(workspace, f"t{n}") for n in range(3)]
+            for task in tasks:
+                await api.delete_task(task["id"])
+            assert [t["title"] for t in await api.list_trash(workspace, page_size=2)] == ["t2", "t1", "t0"]
+            first = await api.trash_page(workspace, limit=1)
+            assert len(first["items"]) == 1 and first["nextCursor"] is not None
+            restored = await api.restore_task(tasks[1]["id"])
+            assert restored["position"] == tasks[1]["position"]
+            assert [t["title"] for t in await api.list_tasks(workspace)] == ["t1"]
+            await api.update_task(tasks[1]["id"], title="t1, renamed")
+            page = await api.task_activity(tasks[1]["id"], limit=1)
+            assert page["hasMore"] is True
+            assert page["items"][0]["changes"] == {"title": {"from": "t1", "to": "t1, renamed"}}
+            older = await api.task_activity(tasks[1]["id"], before=page["items"][0]["seq"])
+            assert [i["type"] for i in older["items"]] == ["TASK_RESTORED", "TASK_DELETED", "TASK_CREATED"]
+
+    asyncio.run(scenario())
+
+
 def test_a_conflict_goes_to_the_callback_with_the_current_task(sqlite_node: RunningServer) -> None:
     async def scenario() -> None:
         conflicts: list[tuple[WriteRequest, dict[str, Any]]] = []

@@ -44,6 +44,7 @@ def test_events_reach_their_handlers_in_log_order_whether_handlers_are_plain_or_
             client.on_task_moved(seen.append)
             client.on_workspace_updated(seen.append)
             client.on_task_deleted(seen.append)
+            client.on_task_restored(seen.append)
 
             async with client:
                 assert client.state is ConnectionState.OPEN
@@ -54,6 +55,7 @@ def test_events_reach_their_handlers_in_log_order_whether_handlers_are_plain_or_
                 await api.move_task(first["id"], "in_progress")
                 await api.update_workspace(workspace, name="Renamed board")
                 await api.delete_task(second["id"])
+                await api.restore_task(second["id"])
                 log = await whole_log(api, workspace)
                 await until(lambda: len(seen) >= len(log), what="every event delivered")
                 synced = await client.sync(workspace)
@@ -68,8 +70,10 @@ def test_events_reach_their_handlers_in_log_order_whether_handlers_are_plain_or_
             "TASK_MOVED",
             "WORKSPACE_UPDATED",
             "TASK_DELETED",
+            "TASK_RESTORED",
         ]
         assert seen[0].data["task"]["title"] == "first"
+        assert seen[-1].data["task"]["id"] == seen[1].data["task"]["id"]
         assert seen[2].data["changes"] == ["title"]
         # Everything was delivered already: a sync finds nothing new and delivers nothing twice.
         assert synced.events == [] and synced.latest_seq == log[-1]["seq"]

@@ -50,6 +50,7 @@ test("every logged event reaches its own handler once, in seq order, data first 
     onTaskDeleted: "TASK_DELETED",
     onTaskCompleted: "TASK_COMPLETED",
     onTaskMoved: "TASK_MOVED",
+    onTaskRestored: "TASK_RESTORED",
     onWorkspaceUpdated: "WORKSPACE_UPDATED",
     onWorkspaceMemberAdded: "WORKSPACE_MEMBER_ADDED",
     onWorkspaceMemberRemoved: "WORKSPACE_MEMBER_REMOVED",
@@ -70,6 +71,7 @@ test("every logged event reaches its own handler once, in seq order, data first 
   await rest.addMember(alice.token, workspace.id, bo.email);
   await rest.ok("PATCH", `/workspaces/${workspace.id}`, { token: alice.token, body: { name: "Renamed" } });
   await rest.ok("DELETE", `/tasks/${second.id}`, { token: alice.token });
+  await rest.ok("POST", `/tasks/${second.id}/restore`, { token: alice.token });
   await rest.ok("DELETE", `/workspaces/${workspace.id}/members/${bo.id}`, { token: alice.token });
   const log = await rest.events(alice.token, workspace.id, startSeq);
   await rest.ok("DELETE", `/workspaces/${workspace.id}`, { token: alice.token });
@@ -96,10 +98,12 @@ test("every logged event reaches its own handler once, in seq order, data first 
       "WORKSPACE_MEMBER_ADDED",
       "WORKSPACE_UPDATED",
       "TASK_DELETED",
+      "TASK_RESTORED",
       "WORKSPACE_MEMBER_REMOVED",
       "WORKSPACE_DELETED",
     ],
   );
+  assert.equal(calls[8].data.task.id, second.id, "TASK_RESTORED carries the task back");
   assert.equal(calls[2].data.task.title, "First, renamed");
   assert.deepEqual(calls[4].data.to.status, "in_progress");
   assert.equal(client.lastSeq(workspace.id), undefined, "a deleted workspace is not resumed");

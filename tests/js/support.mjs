@@ -110,7 +110,7 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Records every logged event a client delivers, through one handler per event type of §3.2. */
+/** Records every logged event a client delivers, through one handler per event type of §3.2 and §7. */
 export function recordLoggedEvents(client) {
   const received = [];
   const methods = [
@@ -119,6 +119,7 @@ export function recordLoggedEvents(client) {
     "onTaskDeleted",
     "onTaskCompleted",
     "onTaskMoved",
+    "onTaskRestored",
     "onWorkspaceUpdated",
     "onWorkspaceDeleted",
     "onWorkspaceMemberAdded",

@@ -115,6 +115,7 @@ def test_message_types_cover_the_contract() -> None:
 def test_event_types_are_the_logged_events_of_section_3_2_and_the_role_change_addition() -> None:
     assert {str(t) for t in EVENT_TYPES} == {
         "WORKSPACE_MEMBER_UPDATED",
+        "TASK_RESTORED",  # §7, the trash
         "TASK_CREATED",
         "TASK_UPDATED",
         "TASK_DELETED",

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from ..schemas import (
     COLUMN_KEY_PATTERN,
     LABEL_MAX_LENGTH,
+    MAX_INT64,
     NO_NUL,
+    ActivityPage,
     Priority,
     TaskCompleteIn,
     TaskIn,
@@ -17,8 +19,11 @@ from ..schemas import (
     TaskMoveIn,
     TaskOut,
     TaskPatch,
+    TrashList,
 )
+from ..services.activity import DEFAULT_ACTIVITY_LIMIT, MAX_ACTIVITY_LIMIT
 from ..services.task_pages import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT, TaskFilters
+from ..services.trash import DEFAULT_TRASH_LIMIT, MAX_TRASH_LIMIT
 from ..timeutil import ensure_utc
 from .deps import IdemKey, KnownQuery, PathId, ServicesDep, UserId, reply
 from .documents import documents_of
@@ -179,8 +184,60 @@ async def move_task(
 
 
 @router.delete(
-    "/tasks/{task_id}", summary="Delete a task", status_code=204, responses=errors(*WRITE_IN_WORKSPACE)
+    "/tasks/{task_id}",
+    summary="Move a task to the trash",
+    status_code=204,
+    responses=errors(*WRITE_IN_WORKSPACE),
 )
 async def delete_task(task_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey) -> Response:
-    """Deletes the task; members receive `TASK_DELETED`."""
+    """Moves the task to the trash: it leaves the board and answers 404 to everything but `/restore` until it is restored, or deleted for good after `TRASH_RETENTION_DAYS`. Members receive `TASK_DELETED`."""
     return reply(await services.tasks.delete(user_id, task_id, key))
+
+
+@router.get(
+    "/workspaces/{workspace_id}/trash",
+    summary="List the trash",
+    response_model=TrashList,
+    responses=errors(*READ_IN_WORKSPACE),
+)
+async def list_trash(
+    workspace_id: PathId,
+    user_id: UserId,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_TRASH_LIMIT)] = DEFAULT_TRASH_LIMIT,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
+) -> dict[str, Any]:
+    """The workspace's deleted tasks, the latest deleted first, each with `deletedAt` and `deletedBy`; `nextCursor` asks for the next page (null: the last)."""
+    page = await services.tasks.trash(user_id, workspace_id, limit, cursor)
+    return {"items": page.items, "nextCursor": page.next_cursor}
+
+
+@router.post(
+    "/tasks/{task_id}/restore",
+    summary="Restore a task from the trash",
+    response_model=TaskOut,
+    responses=errors(*WRITE_IN_WORKSPACE),
+)
+async def restore_task(task_id: PathId, user_id: UserId, services: ServicesDep, key: IdemKey) -> Response:
+    """Brings a trashed task back to its column, at its old place when no task has taken its position since (else at the end of the column), with its shared description. 404 for a task that is not in the trash. Members receive `TASK_RESTORED`."""
+    return reply(await services.tasks.restore(user_id, task_id, key))
+
+
+@router.get(
+    "/tasks/{task_id}/activity",
+    summary="A task's activity",
+    response_model=ActivityPage,
+    responses=errors(*READ_IN_WORKSPACE),
+)
+async def task_activity(
+    task_id: PathId,
+    user_id: UserId,
+    services: ServicesDep,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="Only events with a smaller seq (the next page)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ACTIVITY_LIMIT)] = DEFAULT_ACTIVITY_LIMIT,
+) -> dict[str, Any]:
+    """The task's events from the workspace log, newest first, each with the fields it changed as `{field: {from, to}}`. The next page is `before` the last item's `seq`; events pruned by retention are not listed."""
+    page = await services.activity.read(user_id, task_id, before, limit)
+    return {"items": page.items, "hasMore": page.has_more}

@@ -449,7 +449,44 @@ class TaskroomAPI:
         return dict(await self._write(WriteRequest("POST", f"/tasks/{task_id}/move", body)))
 
     async def delete_task(self, task_id: str) -> None:
+        """Move the task to the trash (``restore_task`` brings it back)."""
         await self._write(WriteRequest("DELETE", f"/tasks/{task_id}"))
+
+    async def restore_task(self, task_id: str) -> dict[str, Any]:
+        """Bring a task back from the trash, where it was; 404 when it is not in the trash."""
+        return dict(await self._write(WriteRequest("POST", f"/tasks/{task_id}/restore")))
+
+    async def trash_page(
+        self, workspace_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the trash, latest deleted first: ``{items, nextCursor}``."""
+        params = {"limit": str(limit)} if limit is not None else {}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return dict(await self._read(f"/workspaces/{workspace_id}/trash", params))
+
+    async def list_trash(self, workspace_id: str, *, page_size: int | None = None) -> list[dict[str, Any]]:
+        """Every task in the trash, latest deleted first, read a page at a time."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = await self.trash_page(workspace_id, limit=page_size, cursor=cursor)
+            items.extend(page["items"])
+            cursor = page["nextCursor"]
+            if cursor is None:
+                return items
+
+    async def task_activity(
+        self, task_id: str, *, before: int | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """A page of the task's activity, newest first: ``{items, hasMore}``; the next page is
+        ``before`` the last item's ``seq``."""
+        params: dict[str, str] = {}
+        if before is not None:
+            params["before"] = str(before)
+        if limit is not None:
+            params["limit"] = str(limit)
+        return dict(await self._read(f"/tasks/{task_id}/activity", params))
 
     async def events(self, workspace_id: str, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         """One page of the workspace's log: ``{events, latestSeq, hasMore}`` (410 GONE: reload)."""

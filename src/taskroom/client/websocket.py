@@ -159,6 +159,9 @@ class TodoWebSocketClient:
     def on_task_moved(self, handler: H) -> H:
         return self.on("TASK_MOVED", handler)
 
+    def on_task_restored(self, handler: H) -> H:
+        return self.on("TASK_RESTORED", handler)
+
     def on_workspace_created(self, handler: H) -> H:
         return self.on("WORKSPACE_CREATED", handler)
 

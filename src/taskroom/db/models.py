@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -112,8 +113,21 @@ class Task(Base):
     # Full-text search (migration 0011) lives outside this model: on PostgreSQL a generated
     # `search_vector` column, on SQLite the FTS5 table `tasks_fts` kept in sync by triggers. Neither
     # is ever written by the application (services/task_search.py only reads them).
+    # Set while the task is in the trash (PROTOCOL §7): the row stays, so its shared description
+    # and everything else that refers to it come back with a restore. Every read of live tasks
+    # filters on `Task.live()`.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
-    __table_args__ = (Index("ix_tasks_column_order", "workspace_id", "status", "position"),)
+    __table_args__ = (
+        Index("ix_tasks_column_order", "workspace_id", "status", "position"),
+        Index("ix_tasks_trash", "workspace_id", "deleted_at"),
+    )
+
+    @classmethod
+    def live(cls) -> ColumnElement[bool]:
+        """The condition every read of the board's tasks carries: not in the trash."""
+        return cls.deleted_at.is_(None)
 
 
 class Event(Base):
@@ -130,9 +144,15 @@ class Event(Base):
     envelope: Mapped[str] = mapped_column(Text)
     # The member a membership event is about, so the real-time layer routes log rows without parsing JSON.
     subject_user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The task an event is about (task and comment events), so a task's activity is read
+    # from its workspace's log by index rather than by parsing every envelope.
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_workspace_events_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_workspace_events_created_at", "created_at"),
+        Index("ix_workspace_events_task", "workspace_id", "task_id", "seq"),
+    )
 
 
 class IdempotencyRecord(Base):

@@ -51,7 +51,7 @@ class DocumentStore:
     async def task_workspace(self, task_id: str) -> str | None:
         async with self._db.read() as session:
             workspace_id: str | None = await session.scalar(
-                select(Task.workspace_id).where(Task.id == task_id)
+                select(Task.workspace_id).where(Task.id == task_id, Task.live())
             )
             return workspace_id
 
@@ -78,7 +78,9 @@ class DocumentStore:
             # (and then finds it and edits the document).
             task = (
                 await session.execute(
-                    select(Task.workspace_id, Task.description).where(Task.id == task_id).with_for_update()
+                    select(Task.workspace_id, Task.description)
+                    .where(Task.id == task_id, Task.live())
+                    .with_for_update()
                 )
             ).first()
             if task is None:
@@ -103,7 +105,7 @@ class DocumentStore:
                 await session.execute(
                     select(TaskDocument.version, Task.workspace_id, Task.description)
                     .join(Task, Task.id == TaskDocument.task_id)
-                    .where(TaskDocument.task_id == task_id)
+                    .where(TaskDocument.task_id == task_id, Task.live())
                 )
             ).first()
             if head is None:
@@ -134,7 +136,8 @@ class DocumentStore:
 
     async def append(self, task_id: str, updates: Sequence[bytes]) -> list[int]:
         """Store updates made by this node's clients; their row ids. Raises IntegrityError when the
-        task (and so its document) was deleted meanwhile."""
+        task (and so its document) was deleted for good meanwhile; a task in the trash keeps
+        them, as it keeps the rest of its document for a restore."""
         now = utcnow()
         rows = [TaskDocumentUpdate(task_id=task_id, data=data, created_at=now) for data in updates]
         async with self._db.transaction() as session:
@@ -174,7 +177,9 @@ class DocumentStore:
         """Which of `task_ids` still exist, and the role in the workspace of each of `user_ids`
         still a member (what the endpoint re-checks after a membership or deletion event)."""
         async with self._db.read() as session:
-            tasks = set((await session.scalars(select(Task.id).where(Task.id.in_(list(task_ids))))).all())
+            tasks = set(
+                (await session.scalars(select(Task.id).where(Task.id.in_(list(task_ids)), Task.live()))).all()
+            )
             members = await session.execute(
                 select(Member.user_id, Member.role).where(
                     Member.workspace_id == workspace_id, Member.user_id.in_(list(user_ids))

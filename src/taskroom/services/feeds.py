@@ -27,7 +27,7 @@ _MEMBERSHIPS = (
 
 
 _TASK_IN_WORKSPACE = select(Task.id).where(
-    Task.id == bindparam("task_id"), Task.workspace_id == bindparam("workspace_id")
+    Task.id == bindparam("task_id"), Task.workspace_id == bindparam("workspace_id"), Task.live()
 )
 
 

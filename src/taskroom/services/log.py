@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,10 +53,12 @@ class WorkspaceLog:
         data: Mapping[str, Any],
         *,
         subject_user_id: str | None = None,
+        task_id: str | None = None,
         at: datetime | None = None,
         seq: int | None = None,
     ) -> LogEvent:
-        """Append one event; pass `seq` when it was already taken with `next_seq` (to put it in the data)."""
+        """Append one event; pass `seq` when it was already taken with `next_seq` (to put it in the
+        data), and `task_id` for an event about a task (what its activity is read by)."""
         if seq is None:
             seq = await self.next_seq(session, workspace_id)
         now = at or utcnow()
@@ -72,6 +74,7 @@ class WorkspaceLog:
                 type=event_type,
                 envelope=envelope,
                 subject_user_id=subject_user_id,
+                task_id=task_id,
                 created_at=now,
             )
         )
@@ -119,6 +122,30 @@ class WorkspaceLog:
             .order_by(Event.seq)
             .limit(limit)
         )
+        return [
+            LogEvent(workspace_id, int(seq), event_id, MessageType(event_type), envelope, subject)
+            for seq, event_id, event_type, envelope, subject in rows
+        ]
+
+    async def task_events(
+        self,
+        session: Reader,
+        workspace_id: str,
+        task_id: str,
+        before: int | None,
+        limit: int,
+        types: Collection[str] | None = None,
+    ) -> list[LogEvent]:
+        """The task's events with seq < before (all when None), newest first, at most `limit`;
+        only those of `types` when given. What has been pruned is simply not there."""
+        query = select(Event.seq, Event.event_id, Event.type, Event.envelope, Event.subject_user_id).where(
+            Event.workspace_id == workspace_id, Event.task_id == task_id
+        )
+        if before is not None:
+            query = query.where(Event.seq < before)
+        if types is not None:
+            query = query.where(Event.type.in_(list(types)))
+        rows = await session.execute(query.order_by(Event.seq.desc()).limit(limit))
         return [
             LogEvent(workspace_id, int(seq), event_id, MessageType(event_type), envelope, subject)
             for seq, event_id, event_type, envelope, subject in rows

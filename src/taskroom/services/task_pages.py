@@ -100,6 +100,8 @@ def _is_text(value: object) -> bool:
 
 def filtered(query: Select[Any], filters: TaskFilters, dialect: str) -> Select[Any]:
     """`query` (over `tasks`) narrowed by every filter but `q`."""
+    # Trashed tasks are in no list, search, snapshot or page (their own list is the trash).
+    query = query.where(Task.live())
     if filters.status is not None:
         query = query.where(Task.status == filters.status)
     if filters.completed is not None:

@@ -1,4 +1,4 @@
-"""Tasks: create, edit with field-level merges, complete, move between and within columns, delete."""
+"""Tasks: create, edit with field-level merges, complete, move between and within columns, trash and restore."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .log import WorkspaceLog
 from .positions import key_between
 from .task_pages import TaskFilters, decode_cursor, read_page
 from .task_search import decode_search_cursor, read_search_page
+from .trash import decode_trash_cursor, read_trash_page, trashed_view
 from .views import task_view
 from .writes import Reply, WriteOutcome, WriteRunner
 
@@ -78,9 +79,17 @@ class TaskService:
             tasks, next_key = await read_search_page(session, workspace_id, filters, limit, after)
             return TaskPage([task_view(t) for t in tasks], next_key.encode() if next_key else None)
 
+    async def trash(self, user_id: str, workspace_id: str, limit: int, cursor: str | None) -> TaskPage:
+        """One page of the workspace's trash, the latest deleted first (see trash.py)."""
+        after = decode_trash_cursor(cursor) if cursor is not None else None
+        async with self.db.read() as session:
+            await require_role(session, workspace_id, user_id, Role.VIEWER)
+            tasks, next_key = await read_trash_page(session, workspace_id, limit, after)
+            return TaskPage([trashed_view(t) for t in tasks], next_key.encode() if next_key else None)
+
     async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
-            task = await _visible_task(session, task_id, user_id, Role.VIEWER)
+            task = await visible_task(session, task_id, user_id, Role.VIEWER)
             return task_view(task)
 
     # --- writes --------------------------------------------------------------------------------
@@ -127,6 +136,7 @@ class TaskService:
                 workspace_id,
                 MessageType.TASK_CREATED,
                 {"workspaceId": workspace_id, "task": view, "actorId": actor_id},
+                task_id=task.id,
             )
             return WriteOutcome(201, view, [event], scope=_member_of(workspace_id))
 
@@ -166,6 +176,7 @@ class TaskService:
                     "changes": list(changes),
                     "actorId": actor_id,
                 },
+                task_id=task.id,
             )
             return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
@@ -193,6 +204,7 @@ class TaskService:
                 task.workspace_id,
                 MessageType.TASK_COMPLETED,
                 {"workspaceId": task.workspace_id, "task": view, "actorId": actor_id},
+                task_id=task.id,
             )
             return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
@@ -246,23 +258,90 @@ class TaskService:
                     "to": {"status": task.status, "position": task.position},
                     "actorId": actor_id,
                 },
+                task_id=task.id,
             )
             return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
         return await self.writes.run(work, key)
 
     async def delete(self, actor_id: str, task_id: str, key: IdempotencyKey | None = None) -> Reply:
+        """Moves the task to the trash: the row stays (with its shared description) until the
+        trash is emptied after TRASH_RETENTION_DAYS, and answers 404 to everything but restore."""
+
         async def work(session: AsyncSession) -> WriteOutcome:
             task = await self._writable_task(session, task_id, actor_id)
             workspace_id = task.workspace_id
-            await session.delete(task)
+            task.deleted_at = utcnow()
+            task.deleted_by = actor_id
             event = await self.log.append(
                 session,
                 workspace_id,
                 MessageType.TASK_DELETED,
                 {"workspaceId": workspace_id, "taskId": task_id, "actorId": actor_id},
+                task_id=task_id,
             )
             return WriteOutcome(204, None, [event], scope=_member_of(workspace_id))
+
+        return await self.writes.run(work, key)
+
+    async def restore(self, actor_id: str, task_id: str, key: IdempotencyKey | None = None) -> Reply:
+        """Brings a trashed task back where it was: its column, and its own position key when no
+        task has taken that key since (the key alone orders it between whatever neighbours are
+        there now); else the end of the column. A column removed meanwhile: the end of the first
+        column that agrees with whether it is completed. 404 for a task not in the trash."""
+
+        async def work(session: AsyncSession) -> WriteOutcome:
+            task = await _trashed_task(session, task_id, actor_id, Role.MEMBER)
+            await self.log.lock(session, task.workspace_id)
+            fresh = await session.scalar(
+                select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+            )
+            if fresh is None or fresh.deleted_at is None:
+                raise NotFound("task not found in the trash")
+            task = fresh
+            columns = await workspace_columns(session, task.workspace_id)
+            changed: dict[str, Any] = {}
+            if columns.has(task.status):
+                taken = await session.scalar(
+                    select(Task.id).where(
+                        Task.workspace_id == task.workspace_id,
+                        Task.status == task.status,
+                        Task.position == task.position,
+                        Task.live(),
+                    )
+                )
+                if taken is not None:
+                    last = await _last_position(session, task.workspace_id, task.status, exclude=task.id)
+                    task.position = key_between(last, None)
+                    changed["position"] = task.position
+                if task.completed != columns.is_done(task.status):
+                    # The column's `done` was flipped while the task was away (a trashed task
+                    # holds no column): the column still says whether it is done.
+                    _set_completed(task, columns.is_done(task.status))
+                    changed["completed"] = task.completed
+            else:
+                target = columns.first_done() if task.completed else columns.first_open()
+                last = await _last_position(session, task.workspace_id, target, exclude=task.id)
+                task.status = target
+                task.position = key_between(last, None)
+                changed.update(status=target, position=task.position)
+                if task.completed != columns.is_done(target):
+                    _set_completed(task, columns.is_done(target))
+                    changed["completed"] = task.completed
+            task.deleted_at = None
+            task.deleted_by = None
+            # A new version even when nothing moved: the restored task is newer than any copy a
+            # client kept from before the delete.
+            _bump(task, changed)
+            view = task_view(task)
+            event = await self.log.append(
+                session,
+                task.workspace_id,
+                MessageType.TASK_RESTORED,
+                {"workspaceId": task.workspace_id, "task": view, "actorId": actor_id},
+                task_id=task.id,
+            )
+            return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -273,12 +352,12 @@ class TaskService:
         never deadlock on lock order and each sees the others' committed changes: concurrent moves
         into one gap get different keys, and merges compare against the latest version.
         """
-        task = await _visible_task(session, task_id, actor_id, Role.MEMBER)
+        task = await visible_task(session, task_id, actor_id, Role.MEMBER)
         await self.log.lock(session, task.workspace_id)
         fresh = await session.scalar(
             select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
         )
-        if fresh is None:
+        if fresh is None or fresh.deleted_at is not None:
             raise NotFound("task not found")
         return fresh
 
@@ -331,14 +410,27 @@ def _check_conflicts(task: Task, changes: dict[str, Any], base_version: int | No
         )
 
 
-async def _visible_task(session: AsyncSession, task_id: str, user_id: str, minimum: Role) -> Task:
+async def visible_task(session: AsyncSession, task_id: str, user_id: str, minimum: Role) -> Task:
+    """A task on the board (not in the trash) of a workspace the user has `minimum` in."""
     task = await session.get(Task, task_id)
-    if task is None:
+    if task is None or task.deleted_at is not None:
         raise NotFound("task not found")
     try:
         await require_role(session, task.workspace_id, user_id, minimum)
     except NotFound:
         raise NotFound("task not found") from None
+    return task
+
+
+async def _trashed_task(session: AsyncSession, task_id: str, user_id: str, minimum: Role) -> Task:
+    """A task in the trash of a workspace the user has `minimum` in; 404 for any other."""
+    task = await session.get(Task, task_id)
+    if task is None or task.deleted_at is None:
+        raise NotFound("task not found in the trash")
+    try:
+        await require_role(session, task.workspace_id, user_id, minimum)
+    except NotFound:
+        raise NotFound("task not found in the trash") from None
     return task
 
 
@@ -355,7 +447,7 @@ async def _neighbour(
     if neighbour_id == task.id:
         raise InvalidField(field, "a task cannot be its own neighbour")
     neighbour = await session.get(Task, neighbour_id)
-    if neighbour is None or neighbour.workspace_id != task.workspace_id:
+    if neighbour is None or neighbour.workspace_id != task.workspace_id or neighbour.deleted_at is not None:
         raise InvalidField(field, "no such task in this workspace")
     if neighbour.status != status:
         raise InvalidField(field, f"that task is not in the {status} column")
@@ -365,7 +457,7 @@ async def _neighbour(
 # Built once: every task creation runs it.
 _LAST_POSITION = (
     select(Task.position)
-    .where(Task.workspace_id == bindparam("workspace_id"), Task.status == bindparam("status"))
+    .where(Task.workspace_id == bindparam("workspace_id"), Task.status == bindparam("status"), Task.live())
     .order_by(Task.position.desc())
     .limit(1)
 )
@@ -377,7 +469,7 @@ async def _last_position(
     if exclude is None:
         return await session.scalar(_LAST_POSITION, {"workspace_id": workspace_id, "status": status})
     query = select(Task.position).where(
-        Task.workspace_id == workspace_id, Task.status == status, Task.id != exclude
+        Task.workspace_id == workspace_id, Task.status == status, Task.id != exclude, Task.live()
     )
     return await session.scalar(query.order_by(Task.position.desc()).limit(1))
 
@@ -390,6 +482,7 @@ async def _next_position(session: AsyncSession, before: Task, exclude: str) -> s
             Task.status == before.status,
             Task.position > before.position,
             Task.id != exclude,
+            Task.live(),
         )
         .order_by(Task.position)
         .limit(1)
@@ -404,6 +497,7 @@ async def _previous_position(session: AsyncSession, after: Task, exclude: str) -
             Task.status == after.status,
             Task.position < after.position,
             Task.id != exclude,
+            Task.live(),
         )
         .order_by(Task.position.desc())
         .limit(1)

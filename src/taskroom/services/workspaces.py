@@ -313,7 +313,7 @@ async def _require_empty(session: AsyncSession, workspace_id: str, column_keys: 
         return
     rows = await session.execute(
         select(Task.status, func.count())
-        .where(Task.workspace_id == workspace_id, Task.status.in_(column_keys))
+        .where(Task.workspace_id == workspace_id, Task.status.in_(column_keys), Task.live())
         .group_by(Task.status)
     )
     held = {status: count for status, count in rows}

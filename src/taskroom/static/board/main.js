@@ -569,7 +569,8 @@ function startLive() {
   client = new TodoWebSocketClient({ url: websocketUrl(), token: auth.tokenProvider });
   const current = client;
   client.onStateChange((state) => current === client && connectionChanged(state));
-  for (const type of ["TASK_CREATED", "TASK_UPDATED", "TASK_COMPLETED", "TASK_MOVED", "TASK_DELETED"]) {
+  const taskTypes = ["TASK_CREATED", "TASK_UPDATED", "TASK_COMPLETED", "TASK_MOVED", "TASK_DELETED", "TASK_RESTORED"];
+  for (const type of taskTypes) {
     listen(type, (data) => taskEvent(type, data));
   }
   listen("WORKSPACE_CREATED", (data) => {
@@ -650,6 +651,7 @@ function taskEvent(type, data) {
     TASK_COMPLETED: () => `${who} marked ${title} as ${data.task.completed ? "completed" : "not completed"}.`,
     TASK_MOVED: () => `${who} moved ${title} to ${store.columnName(data.task.status)}.`,
     TASK_DELETED: () => `${who} deleted ${title}.`,
+    TASK_RESTORED: () => `${who} restored ${title} to ${columnLabel(data.task.status)}.`,
   };
   announce(words[type]());
 }
