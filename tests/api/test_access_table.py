@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
 from starlette.routing import Mount
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from taskroom.db.models import User
 from tests.realtime.clients import joined
+from tests.support.accounts import delete_account
 from tests.support.api import Api, ApiUser
 from tests.support.observe import workspace_state
 from tests.support.servers import RunningServer, start_server
@@ -70,16 +69,6 @@ def tampered(token: str, new_subject: str) -> str:
     claims["sub"] = new_subject
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     return f"{header}.{forged}.{signature}"
-
-
-def delete_account(node: RunningServer, user_id: str) -> None:
-    """The account goes (straight from the database: the API has no account deletion)."""
-
-    async def drop() -> None:
-        async with node.app_state.services.db.transaction() as session:
-            await session.execute(delete(User).where(User.id == user_id))
-
-    node.call(drop)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import ARTIFACTS, start_node
 from tests.browser.pages import LIVE_MS, BoardPage
+from tests.support.accounts import delete_account
 from tests.support.servers import RunningServer
 
 PASSWORD = "correct horse battery"
@@ -175,6 +176,21 @@ def test_ending_the_session_elsewhere_brings_the_sign_in_page_with_a_message(
         sessions = http.get("/auth/sessions", headers=auth).json()["items"]
         (the_boards,) = [s for s in sessions if not s["current"]]
         assert http.delete(f"/auth/sessions/{the_boards['id']}", headers=auth).status_code == 204
+    _shows_sign_in(board.page, "Your session has ended")
+
+
+def test_an_account_deleted_behind_the_board_brings_the_sign_in_page(
+    session_node: RunningServer, new_context: Callable[[], BrowserContext]
+) -> None:
+    """No endpoint deletes an account; an operator may, in the database. The board's token then
+    runs out within its five seconds, its renewal is refused, and the person is told."""
+    email = _email("eve")
+    board = _board(new_context(), session_node)
+    board.sign_up("Eve", email, PASSWORD)
+    board.create_workspace("Orphaned")
+    with httpx.Client(base_url=session_node.api, timeout=30) as http:
+        login = http.post("/auth/login", json={"email": email, "password": PASSWORD}).json()
+    delete_account(session_node, login["user"]["id"])
     _shows_sign_in(board.page, "Your session has ended")
 
 
