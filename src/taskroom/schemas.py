@@ -13,12 +13,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    RootModel,
     StrictBool,
     StrictInt,
     StringConstraints,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -891,18 +891,24 @@ class NotificationList(WireModel):
 MAX_NOTIFICATION_IDS = 500
 
 
-class NotificationsReadIn(RequestModel):
-    """Either `ids` (the caller's own; others are left alone) or `all: true`."""
+class NotificationsReadIds(RequestModel):
+    """These of the caller's notifications (ids of anyone else's change nothing)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["n-1"]}, {"all": True}]})
-    ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_NOTIFICATION_IDS)] | None = None
-    all: Literal[True] | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["n-1"]}]})
+    ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_NOTIFICATION_IDS)]
 
-    @model_validator(mode="after")
-    def _one_of(self) -> NotificationsReadIn:
-        if (self.ids is None) == (self.all is None):
-            raise ValueError("give either ids or all: true")
-        return self
+
+class NotificationsReadAll(RequestModel):
+    """Every one of the caller's notifications."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"all": True}]})
+    all: Literal[True]
+
+
+class NotificationsReadIn(RootModel[NotificationsReadIds | NotificationsReadAll]):
+    """Either `ids` or `all: true`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["n-1", "n-2"]}, {"all": True}]})
 
 
 class WorkspaceSnapshot(WireModel):

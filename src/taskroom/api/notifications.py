@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from ..schemas import NotificationList, NotificationsReadIn
+from ..schemas import NotificationList, NotificationsReadIds, NotificationsReadIn
 from ..services.notifications import DEFAULT_NOTIFICATION_LIMIT, MAX_NOTIFICATION_LIMIT
 from .deps import ServicesDep, UserId
 from .responses import AUTHENTICATED, errors
@@ -33,5 +33,7 @@ async def mark_notifications_read(
     body: NotificationsReadIn, user_id: UserId, services: ServicesDep
 ) -> Response:
     """Marks the caller's notifications `ids` (or `all: true`) read. Ids that are not the caller's own change nothing."""
-    await services.notifications.mark_read(user_id, body.ids)
+    await services.notifications.mark_read(
+        user_id, body.root.ids if isinstance(body.root, NotificationsReadIds) else None
+    )
     return Response(status_code=204)
