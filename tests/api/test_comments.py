@@ -220,3 +220,18 @@ def test_a_trashed_tasks_comments_answer_404_come_back_with_it_and_go_with_the_e
 
     assert node.call(left) == (0, 0)
     assert owner.patch(f"/comments/{kept['id']}", json={"body": "No"}).status_code == 404
+
+
+def test_deleting_the_workspace_takes_its_comments_and_notifications(node: RunningServer, api: Api) -> None:
+    people, wid, task = team(api)
+    comment(people["member"], task["id"], f"@{{{people['admin'].id}}} before the end")
+    assert people["owner"].delete(f"/workspaces/{wid}").status_code == 204
+
+    async def left() -> tuple[int, int]:
+        async with node.app_state.services.db.read() as session:
+            remaining = await session.scalar(select(func.count()).where(Comment.workspace_id == wid))
+            notes = await session.scalar(select(func.count()).where(Notification.workspace_id == wid))
+            return int(remaining or 0), int(notes or 0)
+
+    assert node.call(left) == (0, 0)
+    assert people["admin"].get("/notifications").json() == {"items": [], "unreadCount": 0}

@@ -171,3 +171,15 @@ def test_a_new_notification_reaches_the_users_open_connection(node: RunningServe
     assert data["unreadCount"] == 1
     assert data["notification"] == inbox(ada)["items"][0]
     assert data["notification"]["kind"] == "mention"
+
+
+def test_a_replayed_comment_makes_no_second_notification(api: Api) -> None:
+    owner, ada, _bo, wid = board(api)
+    task = owner.create_task(wid, "Plan")
+    headers = {"Idempotency-Key": "comment-once"}
+    first = owner.post(f"/tasks/{task['id']}/comments", json={"body": mention(ada)}, headers=headers)
+    again = owner.post(f"/tasks/{task['id']}/comments", json={"body": mention(ada)}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert inbox(ada)["unreadCount"] == 1
+    assert len(owner.get(f"/tasks/{task['id']}/comments").json()["items"]) == 1
