@@ -438,5 +438,7 @@ def test_a_notification_reaches_on_notification_and_the_rest_calls_read_and_mark
             assert notes[0].data == {"notification": inbox["items"][0], "unreadCount": 1}
             await bo_api.mark_notifications_read()
             assert (await bo_api.notifications(unread=True))["unreadCount"] == 0
+            page = await bo_api.comments_page(task["id"], limit=1)
+            assert [c["mentions"] for c in page["items"]] == [[bo["id"]]] and page["nextCursor"] is None
 
     asyncio.run(scenario())
