@@ -40,6 +40,10 @@ const LOGGED_TYPES = Object.freeze([
   "TASK_COMPLETED",
   "TASK_MOVED",
   "TASK_RESTORED",
+  // Comments change no task: they only move the workspace's position in its log.
+  "COMMENT_ADDED",
+  "COMMENT_UPDATED",
+  "COMMENT_DELETED",
   "WORKSPACE_UPDATED",
   "WORKSPACE_DELETED",
   "WORKSPACE_MEMBER_ADDED",

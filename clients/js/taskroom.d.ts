@@ -130,6 +130,49 @@ export interface TaskRestoredData {
   task: Task;
   actorId: string;
 }
+/** A comment on a task (§7). `@{userId}` in `body` mentions that member; `mentions` lists them. */
+export interface TaskComment {
+  id: string;
+  taskId: string;
+  authorId: string;
+  body: string;
+  mentions: string[];
+  createdAt: string;
+  editedAt: string | null;
+}
+export interface CommentAddedData {
+  workspaceId: string;
+  taskId: string;
+  comment: TaskComment;
+  actorId: string;
+}
+export interface CommentUpdatedData {
+  workspaceId: string;
+  taskId: string;
+  comment: TaskComment;
+  actorId: string;
+}
+export interface CommentDeletedData {
+  workspaceId: string;
+  taskId: string;
+  commentId: string;
+  actorId: string;
+}
+export type NotificationKind = "mention" | "assigned" | "comment";
+export interface NotificationItem {
+  id: string;
+  kind: NotificationKind;
+  workspaceId: string;
+  taskId: string | null;
+  actorId: string | null;
+  createdAt: string;
+  readAt: string | null;
+}
+/** To the user's own connections only (no `seq`), on every node. */
+export interface NotificationData {
+  notification: NotificationItem;
+  unreadCount: number;
+}
 export interface WorkspaceCreatedData {
   workspace: Workspace;
   actorId: string;
@@ -203,6 +246,10 @@ export interface EventDataMap {
   TASK_COMPLETED: TaskCompletedData;
   TASK_MOVED: TaskMovedData;
   TASK_RESTORED: TaskRestoredData;
+  COMMENT_ADDED: CommentAddedData;
+  COMMENT_UPDATED: CommentUpdatedData;
+  COMMENT_DELETED: CommentDeletedData;
+  NOTIFICATION: NotificationData;
   WORKSPACE_CREATED: WorkspaceCreatedData;
   WORKSPACE_UPDATED: WorkspaceUpdatedData;
   WORKSPACE_DELETED: WorkspaceDeletedData;
@@ -341,6 +388,10 @@ export declare class TodoWebSocketClient {
   onTaskCompleted(callback: Handler<"TASK_COMPLETED">): Unsubscribe;
   onTaskMoved(callback: Handler<"TASK_MOVED">): Unsubscribe;
   onTaskRestored(callback: Handler<"TASK_RESTORED">): Unsubscribe;
+  onCommentAdded(callback: Handler<"COMMENT_ADDED">): Unsubscribe;
+  onCommentUpdated(callback: Handler<"COMMENT_UPDATED">): Unsubscribe;
+  onCommentDeleted(callback: Handler<"COMMENT_DELETED">): Unsubscribe;
+  onNotification(callback: Handler<"NOTIFICATION">): Unsubscribe;
   onWorkspaceCreated(callback: Handler<"WORKSPACE_CREATED">): Unsubscribe;
   onWorkspaceUpdated(callback: Handler<"WORKSPACE_UPDATED">): Unsubscribe;
   onWorkspaceDeleted(callback: Handler<"WORKSPACE_DELETED">): Unsubscribe;

@@ -18,7 +18,18 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from . import __version__
-from .api import api_keys, auth, documents, health, invitations, tasks, webhooks, workspaces
+from .api import (
+    api_keys,
+    auth,
+    comments,
+    documents,
+    health,
+    invitations,
+    notifications,
+    tasks,
+    webhooks,
+    workspaces,
+)
 from .api_docs import mount_api_docs
 from .board import mount_board
 from .cors import CrossOriginAccess
@@ -111,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invitations.router,
         api_keys.router,
         tasks.router,
+        comments.router,
+        notifications.router,
         documents.router,
         webhooks.router,
     ):

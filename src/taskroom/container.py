@@ -19,11 +19,13 @@ from .security.rate_limits import RequestLimits
 from .security.tokens import TokenService
 from .services.activity import TaskActivity
 from .services.api_keys import KEY_PREFIX, ApiKeyService
+from .services.comments import CommentService
 from .services.database import Database
 from .services.external_identities import ExternalIdentityService
 from .services.idempotency import IdempotencyStore
 from .services.invitations import InvitationService
 from .services.log import WorkspaceLog
+from .services.notifications import NotificationService
 from .services.publisher import EventPublisher
 from .services.sessions import SessionService, purge_ended_sessions
 from .services.tasks import TaskService
@@ -51,6 +53,8 @@ class Services:
     workspaces: WorkspaceService
     tasks: TaskService
     activity: TaskActivity
+    comments: CommentService
+    notifications: NotificationService
     invitations: InvitationService
     api_keys: ApiKeyService
     webhooks: WebhookService
@@ -115,6 +119,8 @@ def build_services(
         workspaces=WorkspaceService(db, log, writes, api_keys),
         tasks=TaskService(db, log, writes),
         activity=TaskActivity(db, log),
+        comments=CommentService(db, log, writes),
+        notifications=NotificationService(db),
         invitations=InvitationService(db, log, writes),
         api_keys=api_keys,
         webhooks=WebhookService(

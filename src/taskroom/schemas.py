@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    RootModel,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -839,6 +840,103 @@ class ActivityPage(WireModel):
     )
     items: list[ActivityItem]
     has_more: bool
+
+
+# --- comments and notifications (PROTOCOL §7) ----------------------------------------------------
+
+COMMENT_MAX_LENGTH = 10_000
+CommentBody = Annotated[str, StringConstraints(min_length=1, max_length=COMMENT_MAX_LENGTH, pattern=NO_NUL)]
+
+_COMMENT_EXAMPLE: dict[str, Any] = {
+    "id": "c-1",
+    "taskId": "t-1",
+    "authorId": "u-ada",
+    "body": "@{u-bo} can you take this one?",
+    "mentions": ["u-bo"],
+    "createdAt": "2026-11-27T09:30:00.000Z",
+    "editedAt": None,
+}
+
+
+class CommentIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"body": "@{u-bo} can you take this one?"}]})
+    # `@{userId}` mentions that member of the workspace; other text is kept as written.
+    body: CommentBody
+
+
+class CommentOut(Timestamped):
+    model_config = ConfigDict(json_schema_extra={"examples": [_COMMENT_EXAMPLE]})
+    id: str
+    task_id: str
+    author_id: str
+    body: str
+    mentions: list[str]
+    created_at: WireTime
+    edited_at: WireTime | None
+
+
+class CommentList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_COMMENT_EXAMPLE], "nextCursor": None}]}
+    )
+    items: list[CommentOut]
+    # Opaque; null on the last page.
+    next_cursor: str | None
+
+
+NotificationKind = Literal["mention", "assigned", "comment"]
+
+_NOTIFICATION_EXAMPLE: dict[str, Any] = {
+    "id": "n-1",
+    "kind": "mention",
+    "workspaceId": "w-1",
+    "taskId": "t-1",
+    "actorId": "u-ada",
+    "createdAt": "2026-11-27T09:30:00.000Z",
+    "readAt": None,
+}
+
+
+class NotificationOut(Timestamped):
+    model_config = ConfigDict(json_schema_extra={"examples": [_NOTIFICATION_EXAMPLE]})
+    id: str
+    kind: NotificationKind
+    workspace_id: str
+    task_id: str | None
+    actor_id: str | None
+    created_at: WireTime
+    read_at: WireTime | None
+
+
+class NotificationList(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_NOTIFICATION_EXAMPLE], "unreadCount": 1}]}
+    )
+    items: list[NotificationOut]
+    unread_count: int
+
+
+MAX_NOTIFICATION_IDS = 500
+
+
+class NotificationsReadIds(RequestModel):
+    """These of the caller's notifications (ids of anyone else's change nothing)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["n-1"]}]})
+    ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_NOTIFICATION_IDS)]
+
+
+class NotificationsReadAll(RequestModel):
+    """Every one of the caller's notifications."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"all": True}]})
+    all: Literal[True]
+
+
+class NotificationsReadIn(RootModel[NotificationsReadIds | NotificationsReadAll]):
+    """Either `ids` or `all: true`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["n-1", "n-2"]}, {"all": True}]})
 
 
 class WorkspaceSnapshot(WireModel):

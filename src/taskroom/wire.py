@@ -30,6 +30,8 @@ class MessageType(StrEnum):
     USER_TYPING = "USER_TYPING"
     CURSOR_POSITION = "CURSOR_POSITION"
     WORKSPACE_CREATED = "WORKSPACE_CREATED"
+    # §7: to one user's own connections, not logged (data {notification, unreadCount}).
+    NOTIFICATION = "NOTIFICATION"
     # §3.2: stored in the workspace log, sent with ``seq`` and ``eventId``.
     TASK_CREATED = "TASK_CREATED"
     TASK_UPDATED = "TASK_UPDATED"
@@ -38,6 +40,10 @@ class MessageType(StrEnum):
     TASK_MOVED = "TASK_MOVED"
     # §7: a task brought back from the trash (data {workspaceId, task, actorId}).
     TASK_RESTORED = "TASK_RESTORED"
+    # §7: comments on a task (data {workspaceId, taskId, comment | commentId, actorId}).
+    COMMENT_ADDED = "COMMENT_ADDED"
+    COMMENT_UPDATED = "COMMENT_UPDATED"
+    COMMENT_DELETED = "COMMENT_DELETED"
     WORKSPACE_UPDATED = "WORKSPACE_UPDATED"
     WORKSPACE_DELETED = "WORKSPACE_DELETED"
     WORKSPACE_MEMBER_ADDED = "WORKSPACE_MEMBER_ADDED"
@@ -67,6 +73,9 @@ EVENT_TYPES: frozenset[MessageType] = frozenset(
         MessageType.TASK_COMPLETED,
         MessageType.TASK_MOVED,
         MessageType.TASK_RESTORED,
+        MessageType.COMMENT_ADDED,
+        MessageType.COMMENT_UPDATED,
+        MessageType.COMMENT_DELETED,
         MessageType.WORKSPACE_UPDATED,
         MessageType.WORKSPACE_DELETED,
         MessageType.WORKSPACE_MEMBER_ADDED,

@@ -138,6 +138,7 @@ class Scene:
     hook: str
     key: str
     trashed: str  # a task in the trash, to restore
+    comment: str  # the owner's comment on `task`: others edit it as admins or not at all
 
 
 HOOK_URL = "http://127.0.0.1:9/hook"
@@ -159,7 +160,9 @@ def make_scene(cast: Cast) -> Scene:
     assert hook.status_code == 201, hook.text
     key = owner.post(f"/workspaces/{workspace}/api-keys", json={"name": "Key", "role": "member"})
     assert key.status_code == 201, key.text
-    return Scene(workspace, task, neighbour, hook.json()["id"], key.json()["id"], trashed)
+    note = owner.post(f"/tasks/{task}/comments", json={"body": "Owner's note"})
+    assert note.status_code == 201, note.text
+    return Scene(workspace, task, neighbour, hook.json()["id"], key.json()["id"], trashed, note.json()["id"])
 
 
 # --- the REST table -----------------------------------------------------------------------------
@@ -306,6 +309,14 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/workspaces/{{workspace_id}}/trash"): Row(
         "viewer", 200, lambda c, s: (f"{API}/workspaces/{s.workspace}/trash", {})
     ),
+    ("GET", f"{API}/tasks/{{task_id}}/comments"): Row(
+        "viewer", 200, lambda c, s: (f"{API}/tasks/{s.task}/comments", {})
+    ),
+    # the caller's own notifications: any valid token
+    ("GET", f"{API}/notifications"): Row("signed in", 200, lambda c, s: (f"{API}/notifications", {})),
+    ("POST", f"{API}/notifications/read"): Row(
+        "signed in", 204, lambda c, s: (f"{API}/notifications/read", {"json": {"all": True}})
+    ),
     # the shared description: the upgrade is taken (101) or refused with a plain HTTP answer
     ("WS", f"{API}/tasks/{{task_id}}/doc"): Row(
         "viewer", 101, lambda c, s: (f"{API}/tasks/{s.task}/doc", {})
@@ -337,6 +348,19 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", f"{API}/tasks/{{task_id}}"): Row(
         "member", 204, lambda c, s: (f"{API}/tasks/{s.task}", {}), writes=True
+    ),
+    ("POST", f"{API}/tasks/{{task_id}}/comments"): Row(
+        "member",
+        201,
+        lambda c, s: (f"{API}/tasks/{s.task}/comments", {"json": {"body": "New"}}),
+        writes=True,
+    ),
+    # the owner's comment: its author, or an admin and up; a member or viewer is 403
+    ("PATCH", f"{API}/comments/{{comment_id}}"): Row(
+        "admin", 200, lambda c, s: (f"{API}/comments/{s.comment}", {"json": {"body": "Edited"}}), writes=True
+    ),
+    ("DELETE", f"{API}/comments/{{comment_id}}"): Row(
+        "admin", 204, lambda c, s: (f"{API}/comments/{s.comment}", {}), writes=True
     ),
     # the workspace and its members: admin and up; deleting it: the owner
     ("PATCH", f"{API}/workspaces/{{workspace_id}}"): Row(

@@ -51,6 +51,7 @@ class Scene:
     session_id: str  # the member's session, which the owner cannot end
     key_id: str  # an API key of the workspace
     trashed_task_id: str  # a task in the trash: what `/restore` is fuzzed with
+    comment_id: str  # the owner's comment on the task
 
     @classmethod
     def build(cls, api: Api, owner: ApiUser | None = None) -> Scene:
@@ -59,6 +60,8 @@ class Scene:
         task = owner.create_task(workspace["id"], "Fuzzed task")
         trashed = owner.create_task(workspace["id"], "Fuzzed trashed task")
         assert owner.delete(f"/tasks/{trashed['id']}").status_code == 204
+        note = owner.post(f"/tasks/{task['id']}/comments", json={"body": "Fuzzed comment"})
+        assert note.status_code == 201, note.text
         member = api.register("Fuzz Member")
         owner.add_member(workspace["id"], member, "member")
         invited = owner.post(
@@ -88,6 +91,7 @@ class Scene:
             session_id,
             key.json()["id"],
             trashed["id"],
+            note.json()["id"],
         )
 
     def ids(self, path: str = "") -> dict[str, str]:
@@ -102,6 +106,7 @@ class Scene:
             "hook_id": self.hook_id,
             "session_id": self.session_id,
             "key_id": self.key_id,
+            "comment_id": self.comment_id,
         }
 
 

@@ -45,6 +45,9 @@ def test_events_reach_their_handlers_in_log_order_whether_handlers_are_plain_or_
             client.on_workspace_updated(seen.append)
             client.on_task_deleted(seen.append)
             client.on_task_restored(seen.append)
+            client.on_comment_added(seen.append)
+            client.on_comment_updated(seen.append)
+            client.on_comment_deleted(seen.append)
 
             async with client:
                 assert client.state is ConnectionState.OPEN
@@ -56,6 +59,9 @@ def test_events_reach_their_handlers_in_log_order_whether_handlers_are_plain_or_
                 await api.update_workspace(workspace, name="Renamed board")
                 await api.delete_task(second["id"])
                 await api.restore_task(second["id"])
+                comment = await api.add_comment(second["id"], "Back again")
+                await api.update_comment(comment["id"], "Back again, edited")
+                await api.delete_comment(comment["id"])
                 log = await whole_log(api, workspace)
                 await until(lambda: len(seen) >= len(log), what="every event delivered")
                 synced = await client.sync(workspace)
@@ -71,9 +77,14 @@ def test_events_reach_their_handlers_in_log_order_whether_handlers_are_plain_or_
             "WORKSPACE_UPDATED",
             "TASK_DELETED",
             "TASK_RESTORED",
+            "COMMENT_ADDED",
+            "COMMENT_UPDATED",
+            "COMMENT_DELETED",
         ]
         assert seen[0].data["task"]["title"] == "first"
-        assert seen[-1].data["task"]["id"] == seen[1].data["task"]["id"]
+        assert seen[7].data["task"]["id"] == seen[1].data["task"]["id"]
+        assert seen[9].data["comment"]["body"] == "Back again, edited"
+        assert seen[10].data["commentId"] == seen[8].data["comment"]["id"]
         assert seen[2].data["changes"] == ["title"]
         # Everything was delivered already: a sync finds nothing new and delivers nothing twice.
         assert synced.events == [] and synced.latest_seq == log[-1]["seq"]
@@ -401,5 +412,33 @@ def test_a_member_removed_stops_following_the_workspace_and_hears_of_new_ones(
             "WORKSPACE_CREATED",
             "TASK_CREATED",
         ]
+
+    asyncio.run(scenario())
+
+
+def test_a_notification_reaches_on_notification_and_the_rest_calls_read_and_mark_it(
+    sqlite_node: RunningServer,
+) -> None:
+    async def scenario() -> None:
+        async with TaskroomAPI(sqlite_node.base_url) as ada_api, TaskroomAPI(sqlite_node.base_url) as bo_api:
+            await new_account(ada_api, "Ada")
+            bo = await new_account(bo_api, "Bo")
+            workspace = (await ada_api.create_workspace("Board"))["id"]
+            await ada_api.add_member(workspace, bo["email"])
+            task = await ada_api.create_task(workspace, "Plan")
+            notes: list[Event] = []
+            client = TodoWebSocketClient(sqlite_node.base_url, bo_api.token or "")
+            client.on_notification(notes.append)
+            async with client:
+                await until(lambda: client.last_seq(workspace) is not None, what="Bo follows the workspace")
+                await ada_api.add_comment(task["id"], f"@{{{bo['id']}}} have a look")
+                await until(lambda: len(notes) == 1, what="the NOTIFICATION frame")
+            inbox = await bo_api.notifications(unread=True)
+            assert notes[0].seq is None
+            assert notes[0].data == {"notification": inbox["items"][0], "unreadCount": 1}
+            await bo_api.mark_notifications_read()
+            assert (await bo_api.notifications(unread=True))["unreadCount"] == 0
+            page = await bo_api.comments_page(task["id"], limit=1)
+            assert [c["mentions"] for c in page["items"]] == [[bo["id"]]] and page["nextCursor"] is None
 
     asyncio.run(scenario())

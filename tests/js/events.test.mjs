@@ -51,6 +51,9 @@ test("every logged event reaches its own handler once, in seq order, data first 
     onTaskCompleted: "TASK_COMPLETED",
     onTaskMoved: "TASK_MOVED",
     onTaskRestored: "TASK_RESTORED",
+    onCommentAdded: "COMMENT_ADDED",
+    onCommentUpdated: "COMMENT_UPDATED",
+    onCommentDeleted: "COMMENT_DELETED",
     onWorkspaceUpdated: "WORKSPACE_UPDATED",
     onWorkspaceMemberAdded: "WORKSPACE_MEMBER_ADDED",
     onWorkspaceMemberRemoved: "WORKSPACE_MEMBER_REMOVED",
@@ -72,6 +75,9 @@ test("every logged event reaches its own handler once, in seq order, data first 
   await rest.ok("PATCH", `/workspaces/${workspace.id}`, { token: alice.token, body: { name: "Renamed" } });
   await rest.ok("DELETE", `/tasks/${second.id}`, { token: alice.token });
   await rest.ok("POST", `/tasks/${second.id}/restore`, { token: alice.token });
+  const comment = await rest.ok("POST", `/tasks/${second.id}/comments`, { token: alice.token, body: { body: "Hi" } });
+  await rest.ok("PATCH", `/comments/${comment.id}`, { token: alice.token, body: { body: "Hi again" } });
+  await rest.ok("DELETE", `/comments/${comment.id}`, { token: alice.token });
   await rest.ok("DELETE", `/workspaces/${workspace.id}/members/${bo.id}`, { token: alice.token });
   const log = await rest.events(alice.token, workspace.id, startSeq);
   await rest.ok("DELETE", `/workspaces/${workspace.id}`, { token: alice.token });
@@ -99,10 +105,16 @@ test("every logged event reaches its own handler once, in seq order, data first 
       "WORKSPACE_UPDATED",
       "TASK_DELETED",
       "TASK_RESTORED",
+      "COMMENT_ADDED",
+      "COMMENT_UPDATED",
+      "COMMENT_DELETED",
       "WORKSPACE_MEMBER_REMOVED",
       "WORKSPACE_DELETED",
     ],
   );
+  assert.equal(calls[9].data.comment.id, comment.id, "COMMENT_ADDED carries the comment");
+  assert.equal(calls[10].data.comment.body, "Hi again");
+  assert.equal(calls[11].data.commentId, comment.id);
   assert.equal(calls[8].data.task.id, second.id, "TASK_RESTORED carries the task back");
   assert.equal(calls[2].data.task.title, "First, renamed");
   assert.deepEqual(calls[4].data.to.status, "in_progress");
@@ -245,5 +257,26 @@ test("server errors reach onError with their code, and a refused sync() rejects 
   await assert.rejects(client.sync("not-a-workspace-of-hers"), { code: "FORBIDDEN" });
   assert.deepEqual(errors, ["FORBIDDEN"]);
   assert.equal(client.state, "open", "an error answer does not end the connection");
+  await client.disconnect();
+});
+
+test("a NOTIFICATION reaches onNotification on the user's own connection, with the unread count", async () => {
+  const alice = await rest.register("Alice");
+  const bo = await rest.register("Bo");
+  const workspace = await rest.createWorkspace(alice.token);
+  await rest.addMember(alice.token, workspace.id, bo.email);
+  const task = await rest.createTask(alice.token, workspace.id, "Plan");
+  const client = new TodoWebSocketClient({ url: base, token: bo.token, WebSocket });
+  const notes = [];
+  client.onNotification((data, envelope) => notes.push({ data, envelope }));
+  await client.connect();
+  await rest.ok("POST", `/tasks/${task.id}/comments`, { token: alice.token, body: { body: `@{${bo.id}} look` } });
+  await until(() => notes.length === 1, "NOTIFICATION");
+  const [{ data, envelope }] = notes;
+  assert.equal(envelope.seq, undefined, "user-targeted: no seq");
+  assert.equal(data.unreadCount, 1);
+  assert.equal(data.notification.kind, "mention");
+  assert.equal(data.notification.taskId, task.id);
+  assert.equal(data.notification.actorId, alice.id);
   await client.disconnect();
 });

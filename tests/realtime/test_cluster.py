@@ -139,3 +139,28 @@ def test_a_member_removed_on_one_node_hears_nothing_more_on_any_node(
         write_on(a, alice, "PATCH", f"/workspaces/{workspace_id}", json={"name": "Renamed"})
         for client in (bob_on_a, bob_on_c):
             assert about(client.quiet(0.5), workspace_id) == []
+
+
+def test_a_notification_made_on_one_node_reaches_the_users_connections_on_every_node(
+    cluster: Callable[[int], list[RunningServer]], api_factory: Callable[[RunningServer], Api]
+) -> None:
+    a, b = cluster(2)
+    api = api_factory(a)
+    alice, bo = api.register("Alice"), api.register("Bo")
+    workspace_id = alice.create_workspace()["id"]
+    alice.add_member(workspace_id, bo)
+    task = alice.create_task(workspace_id, "Plan")
+    # Bo's connections are on both nodes; the comment that mentions him is written on B only.
+    with joined(a, bo, expect=1) as on_a, joined(b, bo, expect=1) as on_b, joined(a, alice, expect=1) as own:
+        written = write_on(
+            b, alice, "POST", f"/tasks/{task['id']}/comments", json={"body": f"@{{{bo.id}}} hi"}
+        )
+        assert written.status_code == 201, written.text
+        frames = [client.recv_type("NOTIFICATION") for client in (on_a, on_b)]
+        # The actor's own connection gets the comment event, never a notification.
+        own.recv_type("COMMENT_ADDED")
+        assert of_type([*own.received, *own.quiet()], "NOTIFICATION") == []
+    assert frames[0] == frames[1]
+    data = frames[0]["data"]
+    assert data["unreadCount"] == 1
+    assert data["notification"]["kind"] == "mention" and data["notification"]["actorId"] == alice.id

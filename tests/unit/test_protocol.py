@@ -109,6 +109,7 @@ def test_message_types_cover_the_contract() -> None:
         "USER_TYPING",
         "CURSOR_POSITION",
         "WORKSPACE_CREATED",
+        "NOTIFICATION",  # §7, user-targeted like WORKSPACE_CREATED
     } | {str(t) for t in EVENT_TYPES} == {str(t) for t in MessageType}
 
 
@@ -116,6 +117,9 @@ def test_event_types_are_the_logged_events_of_section_3_2_and_the_role_change_ad
     assert {str(t) for t in EVENT_TYPES} == {
         "WORKSPACE_MEMBER_UPDATED",
         "TASK_RESTORED",  # §7, the trash
+        "COMMENT_ADDED",  # §7, comments
+        "COMMENT_UPDATED",
+        "COMMENT_DELETED",
         "TASK_CREATED",
         "TASK_UPDATED",
         "TASK_DELETED",

@@ -488,6 +488,37 @@ class TaskroomAPI:
             params["limit"] = str(limit)
         return dict(await self._read(f"/tasks/{task_id}/activity", params))
 
+    async def add_comment(self, task_id: str, body: str) -> dict[str, Any]:
+        """Comment on a task; ``@{userId}`` in the body mentions that member."""
+        return dict(await self._write(WriteRequest("POST", f"/tasks/{task_id}/comments", {"body": body})))
+
+    async def comments_page(
+        self, task_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of a task's comments, oldest first: ``{items, nextCursor}``."""
+        params = {"limit": str(limit)} if limit is not None else {}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return dict(await self._read(f"/tasks/{task_id}/comments", params))
+
+    async def update_comment(self, comment_id: str, body: str) -> dict[str, Any]:
+        return dict(await self._write(WriteRequest("PATCH", f"/comments/{comment_id}", {"body": body})))
+
+    async def delete_comment(self, comment_id: str) -> None:
+        await self._write(WriteRequest("DELETE", f"/comments/{comment_id}"))
+
+    async def notifications(self, *, unread: bool = False, limit: int | None = None) -> dict[str, Any]:
+        """The caller's notifications, newest first: ``{items, unreadCount}``."""
+        params = {"unread": "true"} if unread else {}
+        if limit is not None:
+            params["limit"] = str(limit)
+        return dict(await self._read("/notifications", params))
+
+    async def mark_notifications_read(self, ids: list[str] | None = None) -> None:
+        """Mark these of the caller's notifications read; every one when ``ids`` is None."""
+        body: dict[str, Any] = {"all": True} if ids is None else {"ids": ids}
+        await self._write(WriteRequest("POST", "/notifications/read", body))
+
     async def events(self, workspace_id: str, since: int = 0, limit: int | None = None) -> dict[str, Any]:
         """One page of the workspace's log: ``{events, latestSeq, hasMore}`` (410 GONE: reload)."""
         params = {"since": str(since)}

@@ -162,6 +162,19 @@ class TodoWebSocketClient:
     def on_task_restored(self, handler: H) -> H:
         return self.on("TASK_RESTORED", handler)
 
+    def on_comment_added(self, handler: H) -> H:
+        return self.on("COMMENT_ADDED", handler)
+
+    def on_comment_updated(self, handler: H) -> H:
+        return self.on("COMMENT_UPDATED", handler)
+
+    def on_comment_deleted(self, handler: H) -> H:
+        return self.on("COMMENT_DELETED", handler)
+
+    def on_notification(self, handler: H) -> H:
+        """A notification of the user's own (§7), sent to their connections only: no `seq`."""
+        return self.on("NOTIFICATION", handler)
+
     def on_workspace_created(self, handler: H) -> H:
         return self.on("WORKSPACE_CREATED", handler)
 

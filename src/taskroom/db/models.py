@@ -155,6 +155,46 @@ class Event(Base):
     )
 
 
+class Comment(Base):
+    """A comment on a task (PROTOCOL §7). It goes with its task: a trashed task's comments answer
+    404 with it, and emptying the trash deletes them (services/trash.py names them)."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(String(36))
+    body: Mapped[str] = mapped_column(Text)
+    # The members the body mentions (`@{userId}`), in the order they first appear.
+    mentions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_comments_task", "task_id", "created_at", "id"),)
+
+
+class Notification(Base):
+    """Something a user is told about (PROTOCOL §7): a mention, an assignment, a comment on a task
+    assigned to them. Read back only while the user is still a member of its workspace."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    actor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        Index("ix_notifications_user", "user_id", "created_at", "id"),
+        Index("ix_notifications_task", "task_id"),
+    )
+
+
 class IdempotencyRecord(Base):
     """The first successful answer to a write, replayed for the same key from the same user."""
 

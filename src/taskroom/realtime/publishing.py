@@ -11,6 +11,7 @@ repaired from the log by every node's safety net).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -37,6 +38,13 @@ def room_channel(workspace_id: str) -> str:
 
 def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
+
+
+def _frame_type(envelope: str) -> MessageType | None:
+    try:
+        return MessageType(json.loads(envelope)["type"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 # Every node subscribes to it at start: a revoked credential may have sockets on any node, and
@@ -73,7 +81,7 @@ class BrokerPublisher:
 
     async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
         join = JoinFrom(join_workspace_id, 0) if join_workspace_id else None
-        frame_type = MessageType.WORKSPACE_CREATED if join_workspace_id else None
+        frame_type = _frame_type(envelope)  # WORKSPACE_CREATED, NOTIFICATION: for the counters
         notice = UserNotice(user_id, envelope.encode(), frame_type, join)
         published_at = time.time()
         try:

@@ -7,8 +7,8 @@ is one index range plus, for its oldest entry, one more row. What retention prun
 there; when the event before the oldest one left was pruned, `from` is read from the event
 itself where it says (a move's `from`, a completion's flip) and is null otherwise.
 
-Each listed type has one entry in `DESCRIBERS`; another kind of event about a task (comments)
-is one more entry there, and its writer passes `task_id` to `WorkspaceLog.append`.
+Each listed type has one entry in `DESCRIBERS`; comment events are entries there too (their
+writer passes `task_id` to `WorkspaceLog.append`), and they do not carry the task.
 """
 
 from __future__ import annotations
@@ -82,6 +82,12 @@ def _deleted(_data: dict[str, Any], _before: Task | None) -> Changes:
     return {}
 
 
+def _comment(data: dict[str, Any], _before: Task | None) -> Changes:
+    # The comment's body as written (an edit's earlier body is in the event before it, which the
+    # entry does not read: `from` stays null). The task itself did not change.
+    return {"body": {"from": None, "to": data["comment"]["body"]}}
+
+
 DESCRIBERS: dict[str, Describer] = {
     MessageType.TASK_CREATED: _created,
     MessageType.TASK_UPDATED: _updated,
@@ -89,6 +95,9 @@ DESCRIBERS: dict[str, Describer] = {
     MessageType.TASK_MOVED: _moved,
     MessageType.TASK_DELETED: _deleted,
     MessageType.TASK_RESTORED: _restored,
+    MessageType.COMMENT_ADDED: _comment,
+    MessageType.COMMENT_UPDATED: _comment,
+    MessageType.COMMENT_DELETED: _deleted,
 }
 # The types whose data carries the whole task: the states `from` is read from.
 CARRY_TASK = frozenset(

@@ -20,12 +20,13 @@ from .columns import Columns
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey
 from .log import WorkspaceLog
+from .notifications import notify
 from .positions import key_between
 from .task_pages import TaskFilters, decode_cursor, read_page
 from .task_search import decode_search_cursor, read_search_page
 from .trash import decode_trash_cursor, read_trash_page, trashed_view
 from .views import task_view
-from .writes import Reply, WriteOutcome, WriteRunner
+from .writes import Reply, UserNotice, WriteOutcome, WriteRunner
 
 # Wire name -> column, for the fields a PATCH may change.
 _EDITABLE = {
@@ -138,7 +139,8 @@ class TaskService:
                 {"workspaceId": workspace_id, "task": view, "actorId": actor_id},
                 task_id=task.id,
             )
-            return WriteOutcome(201, view, [event], scope=_member_of(workspace_id))
+            notices = await _assigned(session, task, actor_id)
+            return WriteOutcome(201, view, [event], notices, scope=_member_of(workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -178,7 +180,8 @@ class TaskService:
                 },
                 task_id=task.id,
             )
-            return WriteOutcome(200, view, [event], scope=_member_of(task.workspace_id))
+            notices = await _assigned(session, task, actor_id) if "assigneeId" in changes else []
+            return WriteOutcome(200, view, [event], notices, scope=_member_of(task.workspace_id))
 
         return await self.writes.run(work, key)
 
@@ -432,6 +435,14 @@ async def _trashed_task(session: AsyncSession, task_id: str, user_id: str, minim
     except NotFound:
         raise NotFound("task not found in the trash") from None
     return task
+
+
+async def _assigned(session: AsyncSession, task: Task, actor_id: str) -> list[UserNotice]:
+    """The assignee's notification of a task just assigned to them (none for the actor)."""
+    if task.assignee_id is None:
+        return []
+    notice = await notify(session, task.assignee_id, "assigned", task.workspace_id, task.id, actor_id)
+    return [notice] if notice is not None else []
 
 
 async def _require_assignee(session: AsyncSession, workspace_id: str, user_id: str) -> None:

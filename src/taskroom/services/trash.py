@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import Task, TaskDocument, TaskDocumentUpdate
+from ..db.models import Comment, Notification, Task, TaskDocument, TaskDocumentUpdate
 from ..errors import InvalidField
 from ..schemas import TrashedTaskOut
 from ..timeutil import ensure_utc, utcnow
@@ -90,11 +90,13 @@ def trashed_view(task: Task) -> dict[str, Any]:
 
 
 async def empty_trash(session: AsyncSession, retention: timedelta) -> int:
-    """Delete for good the tasks trashed longer ago than the retention, with their documents
-    (named here rather than left to cascades: SQLite's depend on a pragma). Their events stay in
-    the log until it is pruned in turn."""
+    """Delete for good the tasks trashed longer ago than the retention, with their documents,
+    comments and notifications (named here rather than left to cascades: SQLite's depend on a
+    pragma). Their events stay in the log until it is pruned in turn."""
     cutoff = utcnow() - retention
     expired = select(Task.id).where(Task.deleted_at.is_not(None), Task.deleted_at < cutoff)
+    await session.execute(delete(Comment).where(Comment.task_id.in_(expired)))
+    await session.execute(delete(Notification).where(Notification.task_id.in_(expired)))
     await session.execute(delete(TaskDocumentUpdate).where(TaskDocumentUpdate.task_id.in_(expired)))
     await session.execute(delete(TaskDocument).where(TaskDocument.task_id.in_(expired)))
     result = await session.execute(delete(Task).where(Task.deleted_at.is_not(None), Task.deleted_at < cutoff))
