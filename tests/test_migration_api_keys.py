@@ -11,7 +11,7 @@ from alembic import command
 from taskroom.db.migrate import alembic_config, schema_status, upgrade
 from taskroom.db.models import ApiKey, User
 from tests.conftest import BACKENDS
-from tests.test_migration_invitations import tables_and_columns
+from tests.support.schema import tables_and_columns
 
 TABLE = ApiKey.__tablename__
 

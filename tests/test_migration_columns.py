@@ -3,19 +3,16 @@ migration goes down and up again, on both backends."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
 
-from taskroom.db.engine import create_engine
 from taskroom.db.migrate import alembic_config, schema_status, upgrade
 from tests.conftest import BACKENDS
-from tests.test_migration_invitations import tables_and_columns
+from tests.support.schema import run_sql, tables_and_columns
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 # (id, status, completed, completed_at) as protocol v1 let them be: two meanings of done.
@@ -25,22 +22,6 @@ TASKS = [
     ("t-dropped", "done", False, None),  # moved to Done, never ticked
     ("t-both", "done", True, datetime(2026, 11, 28, 9, tzinfo=UTC)),
 ]
-
-
-def run_sql(database_url: str, statements: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    async def run() -> list[Any]:
-        engine = create_engine(database_url)
-        try:
-            async with engine.begin() as connection:
-                results = []
-                for statement, params in statements:
-                    result = await connection.execute(text(statement), params)
-                    results.append(result.all() if result.returns_rows else None)
-                return results
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -12,8 +12,7 @@ from alembic import command
 
 from taskroom.db.migrate import alembic_config, schema_status, upgrade
 from tests.conftest import BACKENDS
-from tests.test_migration_columns import run_sql
-from tests.test_migration_invitations import tables_and_columns
+from tests.support.schema import run_sql, tables_and_columns
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 

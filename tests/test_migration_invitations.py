@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
 
-from taskroom.db.engine import create_engine
 from taskroom.db.migrate import alembic_config, schema_status, upgrade
 from taskroom.db.models import Invitation
 from tests.conftest import BACKENDS
+from tests.support.schema import tables_and_columns
 
 TABLE = Invitation.__tablename__
-
-
-def tables_and_columns(database_url: str) -> dict[str, set[str]]:
-    def read(connection: Connection) -> dict[str, set[str]]:
-        inspector = inspect(connection)
-        return {
-            name: {c["name"] for c in inspector.get_columns(name)} for name in inspector.get_table_names()
-        }
-
-    async def run() -> dict[str, set[str]]:
-        engine = create_engine(database_url)
-        try:
-            async with engine.connect() as connection:
-                return await connection.run_sync(read)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -607,31 +607,28 @@ class TaskMoveIn(RequestModel):
     base_version: Version | None = None
 
 
+_TASK_EXAMPLE: dict[str, Any] = {
+    "id": "t-1",
+    "workspaceId": "w-1",
+    "title": "Write the plan",
+    "description": "One page",
+    "status": "todo",
+    "position": "a0",
+    "completed": False,
+    "completedAt": None,
+    "assigneeId": "u-bo",
+    "dueDate": None,
+    "priority": "high",
+    "labels": ["launch"],
+    "createdBy": "u-ada",
+    "createdAt": "2026-11-26T14:00:00.000Z",
+    "updatedAt": "2026-11-26T14:00:00.000Z",
+    "version": 1,
+}
+
+
 class TaskOut(Timestamped):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "t-1",
-                    "workspaceId": "w-1",
-                    "title": "Write the plan",
-                    "description": "One page",
-                    "status": "todo",
-                    "position": "a0",
-                    "completed": False,
-                    "completedAt": None,
-                    "assigneeId": "u-bo",
-                    "dueDate": None,
-                    "priority": "high",
-                    "labels": ["launch"],
-                    "createdBy": "u-ada",
-                    "createdAt": "2026-11-26T14:00:00.000Z",
-                    "updatedAt": "2026-11-26T14:00:00.000Z",
-                    "version": 1,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_TASK_EXAMPLE]})
     id: str
     workspace_id: str
     title: str
@@ -705,26 +702,7 @@ class TaskList(WireModel):
         json_schema_extra={
             "examples": [
                 {
-                    "items": [
-                        {
-                            "id": "t-1",
-                            "workspaceId": "w-1",
-                            "title": "Write the plan",
-                            "description": "One page",
-                            "status": "todo",
-                            "position": "a0",
-                            "completed": False,
-                            "completedAt": None,
-                            "assigneeId": "u-bo",
-                            "dueDate": None,
-                            "priority": "high",
-                            "labels": ["launch"],
-                            "createdBy": "u-ada",
-                            "createdAt": "2026-11-26T14:00:00.000Z",
-                            "updatedAt": "2026-11-26T14:00:00.000Z",
-                            "version": 1,
-                        }
-                    ],
+                    "items": [_TASK_EXAMPLE],
                     "nextCursor": None,
                 }
             ]
@@ -733,25 +711,6 @@ class TaskList(WireModel):
     items: list[TaskOut]
     # Opaque; null on the last page.
     next_cursor: str | None
-
-
-_TASK_EXAMPLE: dict[str, Any] = {
-    "id": "t-1",
-    "workspaceId": "w-1",
-    "title": "Write the plan",
-    "description": "One page",
-    "status": "todo",
-    "position": "a0",
-    "completed": False,
-    "completedAt": None,
-    "assigneeId": "u-bo",
-    "dueDate": None,
-    "priority": "high",
-    "createdBy": "u-ada",
-    "createdAt": "2026-11-26T14:00:00.000Z",
-    "updatedAt": "2026-11-26T14:00:00.000Z",
-    "version": 1,
-}
 
 
 class TrashedTaskOut(TaskOut):
@@ -970,26 +929,7 @@ class WorkspaceSnapshot(WireModel):
                             "joinedAt": "2026-11-26T14:00:00.000Z",
                         }
                     ],
-                    "tasks": [
-                        {
-                            "id": "t-1",
-                            "workspaceId": "w-1",
-                            "title": "Write the plan",
-                            "description": "One page",
-                            "status": "todo",
-                            "position": "a0",
-                            "completed": False,
-                            "completedAt": None,
-                            "assigneeId": None,
-                            "dueDate": None,
-                            "priority": "high",
-                            "labels": ["launch"],
-                            "createdBy": "u-ada",
-                            "createdAt": "2026-11-26T14:00:00.000Z",
-                            "updatedAt": "2026-11-26T14:00:00.000Z",
-                            "version": 1,
-                        }
-                    ],
+                    "tasks": [_TASK_EXAMPLE],
                     "latestSeq": 12,
                     "nextCursor": None,
                 }
@@ -1027,24 +967,7 @@ class EventsPage(WireModel):
                             "type": "TASK_CREATED",
                             "data": {
                                 "workspaceId": "w-1",
-                                "task": {
-                                    "id": "t-1",
-                                    "workspaceId": "w-1",
-                                    "title": "Write the plan",
-                                    "description": "One page",
-                                    "status": "todo",
-                                    "position": "a0",
-                                    "completed": False,
-                                    "completedAt": None,
-                                    "assigneeId": "u-bo",
-                                    "dueDate": None,
-                                    "priority": "high",
-                                    "labels": ["launch"],
-                                    "createdBy": "u-ada",
-                                    "createdAt": "2026-11-26T14:00:00.000Z",
-                                    "updatedAt": "2026-11-26T14:00:00.000Z",
-                                    "version": 1,
-                                },
+                                "task": _TASK_EXAMPLE,
                                 "actorId": "u-ada",
                             },
                             "timestamp": "2026-11-26T14:00:00.000Z",

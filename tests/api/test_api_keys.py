@@ -8,17 +8,14 @@ tests/realtime/test_api_key_revocation.py.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from taskroom.db.migrate import upgrade
-from tests.api.test_sessions_logs import _wait_healthy
 from tests.support.api import Api, ApiUser
-from tests.support.processes import TASKROOM, free_port, node_environment
+from tests.support.processes import NodeProcess
 from tests.support.servers import RunningServer
 
 
@@ -195,21 +192,9 @@ def test_deleting_a_workspace_takes_its_keys_and_their_users(api: Api) -> None:
 
 
 def test_api_keys_never_reach_the_log(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'node.db'}"
-    upgrade(database_url)
-    port = free_port()
-    log_path = tmp_path / "node.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(TASKROOM), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=node_environment(database_url, log_level="debug"),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}/api/v1"
+    node = NodeProcess(f"sqlite:///{tmp_path / 'node.db'}", log_level="debug")
     try:
-        _wait_healthy(base)
-        api = Api(base)
+        api = Api(node.api)
         try:
             owner = api.register("Owner")
             workspace = owner.create_workspace()
@@ -221,14 +206,14 @@ def test_api_keys_never_reach_the_log(tmp_path: Path) -> None:
             api.http.get(f"/workspaces/{key['key']}")
             assert owner.delete(f"/workspaces/{workspace['id']}/api-keys/{key['id']}").status_code == 204
             assert backend.get("/auth/me").status_code == 401
-            with httpx.Client(base_url=base) as raw:
+            with httpx.Client(base_url=node.api) as raw:
                 raw.get("/auth/me", headers={"Authorization": f"Bearer {key['key']}"})
         finally:
             api.close()
+        node.terminate()  # a graceful stop: every line written
+        log = node.log_text()
     finally:
-        process.terminate()
-        process.wait(30)
-    log = log_path.read_text(errors="replace")
+        node.stop()
     assert "Logging error" not in log
     assert "/auth/me" in log  # the requests were logged, without the key
     assert key["key"] not in log

@@ -11,7 +11,6 @@ repaired from the log by every node's safety net).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -38,13 +37,6 @@ def room_channel(workspace_id: str) -> str:
 
 def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
-
-
-def _frame_type(envelope: str) -> MessageType | None:
-    try:
-        return MessageType(json.loads(envelope)["type"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 # Every node subscribes to it at start: a revoked credential may have sockets on any node, and
@@ -79,9 +71,10 @@ class BrokerPublisher:
                     logger.exception("local delivery failed for a notice")
                 await self._remote(user_channel(event.subject_user_id), notice, published_at)
 
-    async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
+    async def notify_user(
+        self, user_id: str, envelope: str, frame_type: MessageType, join_workspace_id: str | None = None
+    ) -> None:
         join = JoinFrom(join_workspace_id, 0) if join_workspace_id else None
-        frame_type = _frame_type(envelope)  # WORKSPACE_CREATED, NOTIFICATION: for the counters
         notice = UserNotice(user_id, envelope.encode(), frame_type, join)
         published_at = time.time()
         try:

@@ -82,7 +82,7 @@ async def notify(
             "unreadCount": await unread_count(session, user_id),
         },
     )
-    return UserNotice(user_id, frame)
+    return UserNotice(user_id, frame, MessageType.NOTIFICATION)
 
 
 @dataclass(frozen=True, slots=True)

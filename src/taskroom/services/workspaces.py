@@ -125,7 +125,9 @@ class WorkspaceService:
             notice = encode_server_frame(
                 MessageType.WORKSPACE_CREATED, {"workspace": view, "actorId": actor_id}
             )
-            return WriteOutcome(201, view, notices=[UserNotice(actor_id, notice, workspace.id)])
+            return WriteOutcome(
+                201, view, notices=[UserNotice(actor_id, notice, MessageType.WORKSPACE_CREATED, workspace.id)]
+            )
 
         return await self.writes.run(work, key)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..errors import ApiError
 from ..events import LogEvent
 from ..schemas import Role
+from ..wire import MessageType
 from .access import require_role
 from .database import Database
 from .idempotency import AccessScope, IdempotencyKey, IdempotencyStore, StoredReply
@@ -23,6 +24,7 @@ from .publisher import EventPublisher
 class UserNotice:
     user_id: str
     envelope: str
+    frame_type: MessageType  # the envelope's type, known where it was made: the counters need it
     join_workspace_id: str | None = None
 
 
@@ -113,5 +115,7 @@ class WriteRunner:
         if outcome.events:
             await self._publisher.publish_committed(outcome.events)
         for notice in outcome.notices:
-            await self._publisher.notify_user(notice.user_id, notice.envelope, notice.join_workspace_id)
+            await self._publisher.notify_user(
+                notice.user_id, notice.envelope, notice.frame_type, notice.join_workspace_id
+            )
         return Reply(outcome.status_code, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ...events import LogEvent
+from ...wire import MessageType
 from ..publisher import EventPublisher
 
 
@@ -20,5 +21,7 @@ class WakingPublisher:
         if events:
             self._wake()
 
-    async def notify_user(self, user_id: str, envelope: str, join_workspace_id: str | None = None) -> None:
-        await self._inner.notify_user(user_id, envelope, join_workspace_id)
+    async def notify_user(
+        self, user_id: str, envelope: str, frame_type: MessageType, join_workspace_id: str | None = None
+    ) -> None:
+        await self._inner.notify_user(user_id, envelope, frame_type, join_workspace_id)
